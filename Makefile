@@ -1,0 +1,39 @@
+# Two commands: `make run` (set up and start the app) and `make test` (set up and run the tests).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= localhost
+PORT   ?= 8501
+
+.PHONY: run test setup setup-dev system system-test bench clean
+
+run: setup system
+	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --browser.gatherUsageStats false
+
+test: setup-dev system-test
+	$(PY) -m pytest -q
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+system:
+	scripts/setup_system.sh
+
+system-test:
+	scripts/setup_system.sh --test
+
+bench: setup-dev system
+	$(PY) benchmarks/bench_summary.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,184 @@
+"""build_model(cfg): the single source of truth. Every view derives from the module built here.
+
+Module names follow torchvision (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc) so
+that torchvision checkpoints load with strict=True where the architecture is torchvision's.
+Within a unit, layer j owns conv{j}, bn{j} and relu{j} wherever the config puts them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ArchConfig
+from .plan import LayerSpec, UnitSpec, last_branch_bn, make_plan
+
+
+class ZeroPadShortcut(nn.Module):
+    """Paper option A: identity with strided subsampling and zero-padded extra channels."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.in_ch, self.out_ch, self.stride = in_ch, out_ch, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]  # (B, C, H/s, W/s)
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_ch - self.in_ch))  # zeros after the C channels
+
+    def extra_repr(self) -> str:
+        return f"{self.in_ch} -> {self.out_ch}, stride={self.stride}"
+
+
+class ResidualUnit(nn.Module):
+    """y = post(F(pre(x)) + shortcut(x)); with `residual` False, y = F(x) (a plain block).
+
+    `pre` is the first layer's pre-conv ops (pre-activation); a projection shortcut takes the
+    pre-activated input, an identity or zero-pad shortcut the raw x (He et al. 2016, Fig. 4e).
+    """
+
+    def __init__(self, spec: UnitSpec, use_bn: bool) -> None:
+        super().__init__()
+        self.residual = spec.residual
+        self.shortcut_kind = spec.shortcut
+        self._pre: list[str] = []       # names applied before the split
+        self._branch: list[str] = []    # names of F, after pre
+        self._post: list[str] = []      # names applied after the addition
+        last = len(spec.layers)
+        for j, layer in enumerate(spec.layers, start=1):
+            target = self._pre if j == 1 else self._branch
+            self._add_ops(j, layer.pre, layer.in_ch, target)
+            self.add_module(f"conv{j}", _conv(layer, bias=not use_bn))
+            self._branch.append(f"conv{j}")
+            self._add_ops(j, layer.post, layer.out_ch, self._branch)
+        self._add_ops(last, spec.post_add, spec.out_ch, self._post)
+
+        self.downsample: nn.Module | None = None
+        if spec.shortcut == "projection":
+            proj = [nn.Conv2d(spec.in_ch, spec.out_ch, 1, stride=spec.stride, bias=not use_bn)]
+            if use_bn:
+                proj.append(nn.BatchNorm2d(spec.out_ch))
+            self.downsample = nn.Sequential(*proj)
+        elif spec.shortcut == "zero_pad":
+            self.downsample = ZeroPadShortcut(spec.in_ch, spec.out_ch, spec.stride)
+        # In-place add is safe unless F ends in a ReLU (its backward needs its own output).
+        self._add_inplace = not (self._branch and self._branch[-1].startswith("relu"))
+
+    def _add_ops(self, j: int, ops: tuple[str, ...], ch: int, target: list[str]) -> None:
+        for op in ops:
+            name = f"{op}{j}"
+            if op == "bn":
+                self.add_module(name, nn.BatchNorm2d(ch))
+            else:
+                # In place only on a fresh tensor: never on the unit's input x (needed by the
+                # shortcut), so a ReLU that opens the unit's ops is out of place.
+                self.add_module(name, nn.ReLU(inplace=bool(target)))
+            target.append(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = x
+        for name in self._pre:
+            pre = getattr(self, name)(pre)
+        out = pre
+        for name in self._branch:
+            out = getattr(self, name)(out)
+        if self.residual:
+            if self.downsample is None:
+                identity = x
+            elif self.shortcut_kind == "projection":
+                identity = self.downsample(pre)
+            else:
+                identity = self.downsample(x)
+            if self._add_inplace:
+                out += identity
+            else:
+                out = out + identity
+        for name in self._post:
+            out = getattr(self, name)(out)
+        return out
+
+
+class ResNet(nn.Module):
+    """Stem -> stages of units -> (final pre-activation ops) -> global pool -> fc."""
+
+    def __init__(self, cfg: ArchConfig) -> None:
+        super().__init__()
+        plan = make_plan(cfg)
+        use_bn = cfg.bn_position != "none"
+        self.config = cfg
+        if cfg.stem == "imagenet":
+            self.conv1 = nn.Conv2d(cfg.in_channels, plan.stem_out, 7, stride=2, padding=3, bias=not use_bn)
+        else:
+            self.conv1 = nn.Conv2d(cfg.in_channels, plan.stem_out, 3, stride=1, padding=1, bias=not use_bn)
+        self.bn1 = nn.BatchNorm2d(plan.stem_out) if use_bn else None
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if cfg.stem == "imagenet" else None
+        self.stage_names: list[str] = []
+        for stage_idx, units in enumerate(plan.stages):
+            name = f"layer{stage_idx + 1}"
+            self.add_module(name, nn.Sequential(*(ResidualUnit(u, use_bn) for u in units)))
+            self.stage_names.append(name)
+        # Pre-activation nets apply the pre-conv ops once more before pooling (He et al. 2016).
+        self.final_bn = nn.BatchNorm2d(plan.out_ch) if "bn" in plan.final_ops else None
+        self.final_relu = nn.ReLU(inplace=True) if "relu" in plan.final_ops else None
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(plan.out_ch, cfg.num_classes)
+        _init_weights(self, plan, cfg.zero_init_residual)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)  # (B, stem_width, H', W')
+        if self.bn1 is not None:
+            x = self.bn1(x)
+        x = self.relu(x)
+        if self.maxpool is not None:
+            x = self.maxpool(x)
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        if self.final_bn is not None:
+            x = self.final_bn(x)
+        if self.final_relu is not None:
+            x = self.final_relu(x)
+        x = self.avgpool(x)  # (B, C, 1, 1)
+        x = torch.flatten(x, 1)
+        return self.fc(x)  # (B, num_classes)
+
+
+def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:
+    return nn.Conv2d(layer.in_ch, layer.out_ch, layer.kernel, stride=layer.stride,
+                     padding=layer.kernel // 2, groups=layer.groups, bias=bias)
+
+
+def _init_weights(model: ResNet, plan, zero_init_residual: bool) -> None:
+    """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if not zero_init_residual:
+        return
+    # Zero the last BN inside each branch so every unit starts as an identity (Goyal et al. 2017).
+    for stage_name, units in zip(model.stage_names, plan.stages):
+        stage = getattr(model, stage_name)
+        for unit_idx, spec in enumerate(units):
+            j = last_branch_bn(spec) if spec.residual else None
+            if j is not None:
+                nn.init.zeros_(getattr(stage[unit_idx], f"bn{j}").weight)
+
+
+def build_model(cfg: ArchConfig) -> ResNet:
+    """Build the network a config describes.
+
+    Args:
+        cfg: a validated ArchConfig (e.g. ``explorer.preset("resnet50")``).
+
+    Returns:
+        A ``torch.nn.Module`` in training mode, initialised as torchvision does. Works under
+        ``with torch.device("meta"):`` for counting and shape work without allocating weights.
+    """
+    if not isinstance(cfg, ArchConfig):
+        raise TypeError(f"build_model expects an ArchConfig, got {type(cfg).__name__}")
+    return ResNet(cfg)

@@ -1,0 +1,39 @@
+"""Shared pieces of the command line: config loading and argument helpers."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import ArchConfig, parse_value, with_updates
+from .errors import ConfigError
+from .presets import PRESETS
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
+    """A preset name or a JSON file, with `key=value` overrides applied and validated."""
+    if source in PRESETS:
+        cfg = PRESETS[source]
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError("config", source, "a preset name (" + ", ".join(PRESETS) + ") or a JSON file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("config", source, f"a JSON file of at most {MAX_CONFIG_BYTES // 1024} KiB")
+        cfg = ArchConfig.from_json(path.read_bytes())
+    changes: dict[str, Any] = {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", item, "key=value, e.g. skip_span=1 or depths=[3,4,6,3]")
+        changes[key.strip()] = parse_value(key.strip(), text)
+    return with_updates(cfg, changes) if changes else cfg
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """The NAME|FILE.json positional and repeatable --set, shared by every command."""
+    p.add_argument("config", help="preset name or FILE.json")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key; the value is JSON when it parses (depths=[3,4,6,3])")

@@ -1,0 +1,71 @@
+"""`summary`: parameters, MACs, stages and per-unit shape checks."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from ..analysis import layer_table, measure_summary
+from ..cli import add_config_args, load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("summary", help="parameters, MACs, stages and per-unit shape checks")
+    add_config_args(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--layers", action="store_true", help="also print the per-layer table (torchinfo)")
+    p.set_defaults(func=run)
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def print_summary(s: dict[str, Any], out=sys.stdout) -> None:
+    cfg = s["config"]
+    w = out.write
+    w(f"{s['name']}: {cfg['block']} blocks {cfg['depths']}, widths {cfg['widths']}, "
+      f"skip_span {s['skip_span']}, BN {cfg['bn_position']}, ReLU {cfg['relu_position']}, "
+      f"shortcut {cfg['shortcut']}\n")
+    w(f"  params       {s['params']:,} (trainable {s['trainable_params']:,})\n")
+    w(f"  MACs         {s['macs'] / 1e9:.3f} G at {_fmt_shape(s['input_shape'][1:])}, batch 1\n")
+    w(f"  depth        {s['depth']} weight layers; output {s['output_shape']}\n")
+    sc = s["shortcuts"]
+    w(f"  shortcuts    {s['residual_units']} units: {sc['identity']} identity, {sc['zero_pad']} zero-pad, "
+      f"{sc['projection']} projection ({s['projection_params']:,} params, "
+      f"{s['projection_macs'] / 1e6:.1f} M MACs)\n")
+    if s.get("published"):
+        p = s["published"]
+        w(f"  published    {p['preset']}: {p['source']}")
+        if p.get("error") is not None:
+            w(f"; {p['error_metric']} {p['error']}")
+        w("\n")
+    w("\n  stage     units      params       MACs  output\n")
+    for st in s["stages"]:
+        w(f"  {st['name']:<8}{st['units']:>6}{st['params']:>12,}{st['macs'] / 1e6:>10.1f}M  "
+          f"{_fmt_shape(st['out_shape'])}\n")
+    if s["units"]:
+        w("\n  unit          layers  in            out           shortcut    params\n")
+        for u in s["units"]:
+            w(f"  {u['name']:<14}{u['layers']:>6}  {_fmt_shape(u['in_shape']):<14}"
+              f"{_fmt_shape(u['out_shape']):<14}{u['shortcut']:<12}{u['shortcut_params']:>8,}\n")
+    for warning in s["warnings"]:
+        w(f"\n  warning: {warning}")
+    if s["warnings"]:
+        w("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    s = measure_summary(cfg)
+    if args.json:
+        json.dump(s, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print_summary(s)
+        if args.layers:
+            sys.stdout.write("\n" + layer_table(cfg) + "\n")
+    return 0
+
+

@@ -1,0 +1,223 @@
+"""ArchConfig: the whole description of one network variant, validated in one place."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Mapping, get_args, get_origin
+
+from .errors import ConfigError
+
+Block = Literal["basic", "bottleneck"]
+BNPosition = Literal["after_conv", "before_conv", "after_add", "none"]
+ReLUPosition = Literal["after_add", "before_add", "before_conv"]
+Shortcut = Literal["A", "B", "C"]
+StrideOn = Literal["3x3", "first"]
+Stem = Literal["imagenet", "cifar"]
+
+# Sanity bounds: wide enough for every published variant (ResNet-1202 has 200 blocks a
+# stage), narrow enough that a typo cannot ask for a network no machine could hold.
+MAX_STAGES = 8
+MAX_DEPTH = 1000
+MAX_WIDTH = 8192
+MAX_SPAN = 1000
+MAX_INPUT = 4096
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """One residual-network variant. Frozen and hashable: it is the cache key everywhere."""
+
+    name: str = "resnet18"                      # label shown in tables and file names
+    block: Block = "basic"                      # basic = [3x3, 3x3]; bottleneck = [1x1, 3x3, 1x1 x4]
+    depths: tuple[int, ...] = (2, 2, 2, 2)      # blocks per stage
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # stage width ("planes"); bottleneck out = 4x
+    skip_span: int | None = None                # weight layers per shortcut; None = block length; 0 = plain
+    bn_position: BNPosition = "after_conv"      # where BatchNorm sits
+    relu_position: ReLUPosition = "after_add"   # where the ReLU sits
+    shortcut: Shortcut = "B"                    # paper option A (pad), B (project on change), C (always)
+    stride_on: StrideOn = "3x3"                 # stage's stride-2 layer: the 3x3 (v1.5) or the first conv
+    stem: Stem = "imagenet"                     # 7x7/2 conv + 3x3/2 max-pool, or a 3x3/1 conv
+    stem_width: int = 64                        # channels out of the stem
+    groups: int = 1                             # ResNeXt cardinality (bottleneck only)
+    width_per_group: int = 64                   # ResNeXt width per group (bottleneck only)
+    in_channels: int = 3                        # input image channels
+    num_classes: int = 1000                     # classifier outputs
+    input_size: int = 224                       # square input side, pixels
+    zero_init_residual: bool = False            # zero the last BN gamma inside each branch
+
+    def __post_init__(self) -> None:
+        for key in ("depths", "widths"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
+        _validate_fields(self)
+        # Structural checks (shapes, option A, input size) live with the layer plan.
+        from .plan import make_plan
+
+        make_plan(self)
+
+    # -- conversions ---------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ArchConfig":
+        """Validated config from a plain dict (JSON object); missing keys take defaults."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", data, "a JSON object (mapping of config keys to values)")
+        names = field_names()
+        for key in data:
+            if key not in names:
+                raise ConfigError(str(key), data[key], f"unknown key; valid keys are {', '.join(names)}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (lists, not tuples)."""
+        out = dataclasses.asdict(self)
+        out["depths"] = list(self.depths)
+        out["widths"] = list(self.widths)
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "ArchConfig":
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError("config", _clip(text), f"valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    def to_query(self) -> dict[str, str]:
+        """URL query parameters: the same keys, each value as text (see parse_value)."""
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.to_dict().items()}
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str], base: "ArchConfig | None" = None) -> "ArchConfig":
+        """Config from URL query parameters, over `base` (defaults where absent)."""
+        return with_updates(base or cls(), {k: parse_value(k, v) for k, v in params.items()})
+
+    def replace(self, **changes: Any) -> "ArchConfig":
+        """A validated copy with some keys changed."""
+        return with_updates(self, changes)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(ArchConfig)]
+
+
+def choices(key: str) -> tuple[Any, ...]:
+    """The allowed values of a Literal-typed key (feeds the UI's select boxes)."""
+    hint = _hints()[key]
+    return get_args(hint) if get_origin(hint) is Literal else ()
+
+
+def with_updates(cfg: ArchConfig, changes: Mapping[str, Any]) -> ArchConfig:
+    """`cfg` with `changes` applied and validated; unknown keys raise ConfigError."""
+    data = cfg.to_dict()
+    data.update(changes)
+    return ArchConfig.from_dict(data)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Value of a `key=text` setting: JSON when it parses, else the plain string.
+
+    Text keys (`name`, the choice keys) stay strings unless given as a quoted JSON string,
+    so a name such as `123` or `true` is kept as written.
+    """
+    if not isinstance(text, str):
+        return text
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    if key in _TEXT_KEYS and not isinstance(value, str):
+        return text
+    return value
+
+
+# -- validation ------------------------------------------------------------------------
+def _hints() -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(ArchConfig)
+
+
+_INT_BOUNDS = {
+    "stem_width": (1, MAX_WIDTH),
+    "groups": (1, MAX_WIDTH),
+    "width_per_group": (1, MAX_WIDTH),
+    "in_channels": (1, 64),
+    "num_classes": (1, 100_000),
+    "input_size": (1, MAX_INPUT),
+}
+_TEXT_KEYS = {"name", "block", "bn_position", "relu_position", "shortcut", "stride_on", "stem"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(key: str, value: Any, lo: int, hi: int) -> None:
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
+
+
+def _check_int_list(key: str, value: Any, lo: int, hi: int) -> None:
+    valid = f"a list of 1 to {MAX_STAGES} integers, each from {lo} to {hi}"
+    if not isinstance(value, tuple) or not 1 <= len(value) <= MAX_STAGES:
+        raise ConfigError(key, value, valid)
+    for item in value:
+        if not _is_int(item) or not lo <= item <= hi:
+            raise ConfigError(key, value, valid)
+
+
+def _validate_fields(cfg: ArchConfig) -> None:
+    if not isinstance(cfg.name, str) or not 1 <= len(cfg.name) <= MAX_NAME:
+        raise ConfigError("name", cfg.name, f"a text label of 1 to {MAX_NAME} characters")
+    for key in _TEXT_KEYS - {"name"}:
+        value, allowed = getattr(cfg, key), choices(key)
+        if not isinstance(value, str) or value not in allowed:
+            raise ConfigError(key, value, "one of " + ", ".join(allowed))
+    _check_int_list("depths", cfg.depths, 1, MAX_DEPTH)
+    _check_int_list("widths", cfg.widths, 1, MAX_WIDTH)
+    if len(cfg.widths) != len(cfg.depths):
+        raise ConfigError(
+            "widths", list(cfg.widths),
+            f"one width per stage: depths has {len(cfg.depths)} stages, widths has {len(cfg.widths)}",
+        )
+    if cfg.skip_span is not None:
+        _check_int("skip_span", cfg.skip_span, 0, MAX_SPAN)
+    for key, (lo, hi) in _INT_BOUNDS.items():
+        _check_int(key, getattr(cfg, key), lo, hi)
+    if not isinstance(cfg.zero_init_residual, bool):
+        raise ConfigError("zero_init_residual", cfg.zero_init_residual, "true or false")
+    if cfg.block == "basic" and (cfg.groups != 1 or cfg.width_per_group != 64):
+        key = "groups" if cfg.groups != 1 else "width_per_group"
+        raise ConfigError(
+            key, getattr(cfg, key),
+            "basic blocks support only groups=1 and width_per_group=64",
+            "Use block=bottleneck for ResNeXt and wide variants",
+        )
+
+
+def _clip(text: Any, limit: int = 60) -> Any:
+    if isinstance(text, (str, bytes)) and len(text) > limit:
+        return text[:limit]
+    return text
+
+
+def block_length(block: str) -> int:
+    """Weight layers in one paper block."""
+    return 2 if block == "basic" else 3
+
+
+def effective_span(cfg: ArchConfig) -> int:
+    """skip_span with None resolved to the block length."""
+    return block_length(cfg.block) if cfg.skip_span is None else cfg.skip_span
+
+
+def conv_out(size: int, kernel: int, stride: int) -> int:
+    """Spatial side after a 'same'-padded conv or pool (padding kernel // 2)."""
+    return math.floor((size + 2 * (kernel // 2) - kernel) / stride) + 1

@@ -1,0 +1,230 @@
+"""The layer plan: what the config means, as plain data, before any module exists.
+
+A stage is the flat sequence of weight layers of its blocks; that sequence is cut into
+units of `skip_span` layers, each wrapped by one shortcut. The builder turns a plan into
+modules; validation uses it to catch shape problems before anything is allocated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .config import block_length, conv_out, effective_span
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import ArchConfig
+
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One weight layer (a conv) with the ops that sit right before and after it."""
+
+    role: str               # "3x3", "1x1 reduce", "1x1 expand"
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int
+    groups: int
+    block_idx: int          # the paper block this layer belongs to
+    pre: tuple[str, ...]    # ops before the conv, in order: "bn", "relu"
+    post: tuple[str, ...]   # ops after the conv, in order
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """One residual unit (or, with skip_span 0, one plain block): layers + shortcut."""
+
+    name: str                       # module path, e.g. "layer2.0"
+    layers: tuple[LayerSpec, ...]
+    residual: bool                  # False for plain networks (skip_span 0)
+    shortcut: str                   # identity | zero_pad | projection | none
+    post_add: tuple[str, ...]       # ops moved after the addition ("bn", "relu")
+    in_ch: int
+    out_ch: int
+    stride: int
+    in_size: int                    # spatial side entering the unit
+    out_size: int
+    span: int                       # the requested span (layers may be fewer: a short unit)
+
+    @property
+    def short(self) -> bool:
+        return self.residual and len(self.layers) < self.span
+
+
+@dataclass(frozen=True)
+class Plan:
+    stem_out: int                           # channels after the stem
+    stem_size: int                          # spatial side after the stem
+    stages: tuple[tuple[UnitSpec, ...], ...]
+    final_ops: tuple[str, ...]              # pre-activation nets: ops after the last unit
+    out_ch: int                             # channels into the classifier
+    warnings: tuple[str, ...]
+
+
+def layer_ops(bn_position: str, relu_position: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(pre, post) ops of every weight layer, before moving anything after the addition."""
+    pre = (("bn",) if bn_position == "before_conv" else ()) + (
+        ("relu",) if relu_position == "before_conv" else ()
+    )
+    post = (("bn",) if bn_position in ("after_conv", "after_add") else ()) + (
+        ("relu",) if relu_position in ("after_add", "before_add") else ()
+    )
+    return pre, post
+
+
+def _block_layers(cfg: "ArchConfig", in_ch: int, width: int, stride: int, block_idx: int) -> list[tuple]:
+    """(role, in, out, kernel, stride, groups) for one paper block."""
+    if cfg.block == "basic":
+        return [
+            ("3x3", in_ch, width, 3, stride, 1, block_idx),
+            ("3x3", width, width, 3, 1, 1, block_idx),
+        ]
+    inner = int(width * cfg.width_per_group / 64) * cfg.groups
+    if inner < 1:
+        raise ConfigError(
+            "width_per_group", cfg.width_per_group,
+            f"a value giving an inner width of at least 1: int({width} * {cfg.width_per_group} / 64)"
+            f" * {cfg.groups} = 0",
+        )
+    s1, s3 = (stride, 1) if cfg.stride_on == "first" else (1, stride)
+    out = width * EXPANSION["bottleneck"]
+    return [
+        ("1x1 reduce", in_ch, inner, 1, s1, 1, block_idx),
+        ("3x3", inner, inner, 3, s3, cfg.groups, block_idx),
+        ("1x1 expand", inner, out, 1, 1, 1, block_idx),
+    ]
+
+
+def make_plan(cfg: "ArchConfig") -> Plan:
+    """The layer plan of a field-valid config; raises ConfigError for shape problems."""
+    return _make_plan(cfg)
+
+
+@lru_cache(maxsize=256)
+def _make_plan(cfg: "ArchConfig") -> Plan:
+    span_req = effective_span(cfg)
+    residual = span_req > 0
+    span = span_req if residual else block_length(cfg.block)  # plain nets: one container a block
+    pre, post = layer_ops(cfg.bn_position, cfg.relu_position)
+    warnings: list[str] = []
+
+    size = cfg.input_size
+    for kernel in ((7, 3) if cfg.stem == "imagenet" else ()):  # 7x7/2 conv, 3x3/2 max-pool
+        size = _downsample(cfg, size, kernel, "the stem")
+    stem_size = size
+    in_ch = cfg.stem_width
+
+    stages = []
+    for stage_idx, (depth, width) in enumerate(zip(cfg.depths, cfg.widths)):
+        stage_name = f"layer{stage_idx + 1}"
+        flat: list[tuple] = []
+        ch = in_ch
+        for block_idx in range(depth):
+            stride = 2 if stage_idx > 0 and block_idx == 0 else 1
+            layers = _block_layers(cfg, ch, width, stride, block_idx)
+            flat.extend(layers)
+            ch = layers[-1][2]
+        units = []
+        for unit_idx, start in enumerate(range(0, len(flat), span)):
+            chunk = flat[start:start + span]
+            name = f"{stage_name}.{unit_idx}"
+            unit_in, unit_out = chunk[0][1], chunk[-1][2]
+            unit_stride, in_size = 1, size
+            for layer in chunk:
+                if layer[4] > 1:
+                    size = _downsample(cfg, size, layer[3], f"{name} ({stage_name})", layer[4])
+                unit_stride *= layer[4]
+            units.append(_make_unit(cfg, name, chunk, residual, span, pre, post,
+                                    unit_in, unit_out, unit_stride, in_size, size))
+            if units[-1].short:
+                warnings.append(
+                    f"{stage_name}: the last unit {name} spans {len(chunk)} weight layer"
+                    f"{'s' if len(chunk) != 1 else ''} instead of {span}"
+                    f" ({len(flat)} layers do not divide into units of {span})"
+                )
+        stages.append(tuple(units))
+        in_ch = ch
+
+    final_ops = pre if cfg.relu_position == "before_conv" else ()
+    if cfg.zero_init_residual:
+        warnings.extend(_zero_init_warnings(stages, residual))
+    return Plan(cfg.stem_width, stem_size, tuple(stages), final_ops, in_ch, tuple(warnings))
+
+
+def _make_unit(cfg, name, chunk, residual, span, pre, post, unit_in, unit_out, unit_stride,
+               in_size, out_size):
+    layers = []
+    for i, (role, i_ch, o_ch, kernel, stride, groups, block_idx) in enumerate(chunk):
+        layer_post = post
+        if residual and i == len(chunk) - 1:
+            layer_post = tuple(
+                op for op in post
+                if not (op == "bn" and cfg.bn_position == "after_add")
+                and not (op == "relu" and cfg.relu_position == "after_add")
+            )
+        layers.append(LayerSpec(role, i_ch, o_ch, kernel, stride, groups, block_idx, pre, layer_post))
+    post_add: tuple[str, ...] = ()
+    if residual:
+        post_add = (("bn",) if cfg.bn_position == "after_add" else ()) + (
+            ("relu",) if cfg.relu_position == "after_add" else ()
+        )
+    shortcut = _shortcut_kind(cfg, name, residual, unit_in, unit_out, unit_stride)
+    return UnitSpec(name, tuple(layers), residual, shortcut, post_add, unit_in, unit_out,
+                    unit_stride, in_size, out_size, span)
+
+
+def _shortcut_kind(cfg, name, residual, in_ch, out_ch, stride) -> str:
+    if not residual:
+        return "none"
+    changes = in_ch != out_ch or stride != 1
+    if cfg.shortcut == "A":
+        if out_ch < in_ch:
+            raise ConfigError(
+                "shortcut", "A",
+                f"option A (identity with zero-padded channels) cannot reduce channels, but unit"
+                f" {name} maps {in_ch} -> {out_ch} channels",
+                "Use shortcut B or C (1x1 projection), or a skip_span whose units do not shrink",
+            )
+        return "zero_pad" if changes else "identity"
+    if cfg.shortcut == "B":
+        return "projection" if changes else "identity"
+    return "projection"
+
+
+def _downsample(cfg, size: int, kernel: int, where: str, stride: int = 2) -> int:
+    if size <= 1:
+        raise ConfigError(
+            "input_size", cfg.input_size,
+            f"at least {min_input_size(cfg)} for this network: the feature map is already 1x1"
+            f" when {where} downsamples",
+        )
+    return conv_out(size, kernel, stride)
+
+
+def min_input_size(cfg: "ArchConfig") -> int:
+    """Smallest input side for which no stride-2 layer meets a 1x1 map."""
+    downsamples = (2 if cfg.stem == "imagenet" else 0) + len(cfg.depths) - 1
+    return 2 ** max(downsamples - 1, 0) + 1 if downsamples else 1
+
+
+def _zero_init_warnings(stages, residual: bool) -> list[str]:
+    if not residual:
+        return ["zero_init_residual has no effect: a plain network (skip_span 0) has no residual branch"]
+    missing = [u.name for units in stages for u in units if last_branch_bn(u) is None]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return [f"zero_init_residual: no BN inside the branch of {shown}; nothing zeroed there"]
+
+
+def last_branch_bn(unit: UnitSpec) -> int | None:
+    """1-based index of the last layer whose BN sits inside the branch (before the add)."""
+    for j in range(len(unit.layers), 0, -1):
+        layer = unit.layers[j - 1]
+        if "bn" in layer.pre or "bn" in layer.post:
+            return j
+    return None

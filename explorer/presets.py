@@ -1,0 +1,126 @@
+"""Named configs: torchvision's models, the papers' networks, CIFAR, pre-activation, plain.
+
+Each preset carries where it comes from and, where one was published, its reported figures,
+so the UI can show the published result beside the variant a user builds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import ArchConfig
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    source: str                         # paper / library the architecture comes from
+    error: float | None = None          # published error %, None where none was reported
+    error_metric: str = ""              # what `error` measures
+    params: int | None = None           # published parameter count
+    gmacs: float | None = None          # published multiply-adds, 1e9, at the preset's input size
+
+
+_TV = "torchvision.models"
+_HE15 = "He et al. 2015, Deep Residual Learning (arXiv 1512.03385)"
+_HE16 = "He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv 1603.05027)"
+_TOP1 = "ImageNet top-1 error %, 1-crop (torchvision V1 weights)"
+_TEN_CROP = "ImageNet top-1 error %, 10-crop validation"
+_C10 = "CIFAR-10 test error %"
+
+_IMAGENET = dict(stem="imagenet", stem_width=64, num_classes=1000, input_size=224,
+                 widths=[64, 128, 256, 512])
+_CIFAR = dict(stem="cifar", stem_width=16, num_classes=10, input_size=32, widths=[16, 32, 64],
+              block="basic", shortcut="A")
+_PREACT = dict(bn_position="before_conv", relu_position="before_conv")
+
+# name: (config keys, info)
+_TABLE: dict[str, tuple[dict, PresetInfo]] = {}
+
+
+def _add(name: str, keys: dict, info: PresetInfo) -> None:
+    _TABLE[name] = ({"name": name, **keys}, info)
+
+
+# torchvision (stride on the 3x3, "v1.5"; option B)
+for _n, _blk, _d, _g, _wpg, _p, _m, _top1 in [
+    ("resnet18", "basic", [2, 2, 2, 2], 1, 64, 11_689_512, 1.814, 69.758),
+    ("resnet34", "basic", [3, 4, 6, 3], 1, 64, 21_797_672, 3.664, 73.314),
+    ("resnet50", "bottleneck", [3, 4, 6, 3], 1, 64, 25_557_032, 4.089, 76.130),
+    ("resnet101", "bottleneck", [3, 4, 23, 3], 1, 64, 44_549_160, 7.801, 77.374),
+    ("resnet152", "bottleneck", [3, 8, 36, 3], 1, 64, 60_192_808, 11.514, 78.312),
+    ("resnext50_32x4d", "bottleneck", [3, 4, 6, 3], 32, 4, 25_028_904, 4.230, 77.618),
+    ("resnext101_32x8d", "bottleneck", [3, 4, 23, 3], 32, 8, 88_791_336, 16.414, 79.312),
+    ("wide_resnet50_2", "bottleneck", [3, 4, 6, 3], 1, 128, 68_883_240, 11.398, 78.468),
+    ("wide_resnet101_2", "bottleneck", [3, 4, 23, 3], 1, 128, 126_886_696, 22.753, 78.848),
+]:
+    _add(_n, dict(_IMAGENET, block=_blk, depths=_d, groups=_g, width_per_group=_wpg,
+                  shortcut="B", stride_on="3x3"),
+         PresetInfo(_TV, round(100 - _top1, 3), _TOP1, _p, _m))
+
+# The 2015 paper's ImageNet nets: stride on the first conv of a stage; option A for 18/34
+# (Table 2), option B for 50/101/152 (Sec. 3.3). Table 1 gives their multiply-adds.
+for _n, _blk, _d, _sc, _m, _err in [
+    ("resnet18_paper", "basic", [2, 2, 2, 2], "A", 1.8, 27.88),
+    ("resnet34_paper", "basic", [3, 4, 6, 3], "A", 3.6, 25.03),
+    ("resnet50_paper", "bottleneck", [3, 4, 6, 3], "B", 3.8, 22.85),
+    ("resnet101_paper", "bottleneck", [3, 4, 23, 3], "B", 7.6, 21.75),
+    ("resnet152_paper", "bottleneck", [3, 8, 36, 3], "B", 11.3, 21.43),
+]:
+    _add(_n, dict(_IMAGENET, block=_blk, depths=_d, shortcut=_sc, stride_on="first"),
+         PresetInfo(_HE15 + ", Tables 1-3", _err, _TEN_CROP, None, _m))
+
+_add("plain18", dict(_IMAGENET, block="basic", depths=[2, 2, 2, 2], skip_span=0, stride_on="first"),
+     PresetInfo(_HE15 + ", Table 2 (plain)", 27.94, _TEN_CROP))
+_add("plain34", dict(_IMAGENET, block="basic", depths=[3, 4, 6, 3], skip_span=0, stride_on="first"),
+     PresetInfo(_HE15 + ", Table 2 (plain)", 28.54, _TEN_CROP))
+
+# CIFAR-10 (Sec. 4.2): 6n+2 layers, 16/32/64 filters, option A.
+for _depth, _n_blocks, _p, _m, _err in [
+    (20, 3, 269_722, 0.0406, 8.75),
+    (32, 5, 464_154, 0.0689, 7.51),
+    (44, 7, 658_586, 0.0972, 7.17),
+    (56, 9, 853_018, 0.1255, 6.97),
+    (110, 18, 1_727_962, 0.2529, 6.43),
+    (1202, 200, 19_421_274, 2.829, 7.93),
+]:
+    _add(f"resnet{_depth}", dict(_CIFAR, depths=[_n_blocks] * 3),
+         PresetInfo(_HE15 + ", Table 6", _err, _C10, _p, _m))
+
+_add("plain20", dict(_CIFAR, depths=[3, 3, 3], skip_span=0),
+     PresetInfo(_HE15 + ", Fig. 6 (plain; curves only)"))
+_add("plain56", dict(_CIFAR, depths=[9, 9, 9], skip_span=0),
+     PresetInfo(_HE15 + ", Fig. 6 (plain; curves only)"))
+_add("resnet110_skip1", dict(_CIFAR, depths=[18, 18, 18], skip_span=1),
+     PresetInfo(_HE16 + ", Table 3 (1-layer skip, original unit)", 9.90, _C10))
+
+# Identity Mappings: full pre-activation units (Fig. 4e). ResNet-164 is the bottleneck net with
+# 18 blocks a stage; its projections are 1x1 convs where the shape changes (option B).
+_add("preact_resnet110", dict(_CIFAR, depths=[18, 18, 18], **_PREACT),
+     PresetInfo(_HE16 + ", Table 2 (e)", 6.37, _C10))
+_add("resnet164", dict(_CIFAR, block="bottleneck", depths=[18, 18, 18], shortcut="B"),
+     PresetInfo(_HE16 + ", Table 2 (a) original", 5.93, _C10))
+_add("preact_resnet164", dict(_CIFAR, block="bottleneck", depths=[18, 18, 18], shortcut="B", **_PREACT),
+     PresetInfo(_HE16 + ", Table 2 (e)", 5.46, _C10))
+
+# Wide ResNet WRN-28-10 (Zagoruyko & Komodakis 2016): pre-activation basic blocks, widths x10.
+_add("wrn28_10", dict(_CIFAR, depths=[4, 4, 4], widths=[160, 320, 640], shortcut="B", **_PREACT),
+     PresetInfo("Zagoruyko & Komodakis 2016, Wide Residual Networks", 4.00, _C10, 36_500_000))
+
+PRESETS: dict[str, ArchConfig] = {name: ArchConfig.from_dict(keys) for name, (keys, _) in _TABLE.items()}
+PRESET_INFO: dict[str, PresetInfo] = {name: info for name, (_, info) in _TABLE.items()}
+
+
+def preset(name: str) -> ArchConfig:
+    """The named preset config; raises ConfigError listing the names for an unknown one."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ConfigError("preset", name, "one of " + ", ".join(PRESETS)) from None
+
+
+def published(cfg: ArchConfig) -> tuple[str, PresetInfo] | None:
+    """(preset name, published figures) of the preset whose architecture `cfg` is, if any."""
+    for name, known in PRESETS.items():
+        if known.replace(name=cfg.name) == cfg:
+            return name, PRESET_INFO[name]
+    return None
