@@ -68,7 +68,8 @@ class ArchConfig:
         names = field_names()
         for key in data:
             if key not in names:
-                raise ConfigError(str(key), data[key], f"unknown key; valid keys are {', '.join(names)}")
+                shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
+                raise ConfigError(shown, data[key], f"unknown key; valid keys are {', '.join(names)}")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,9 +22,9 @@ def _fmt_shape(shape: Sequence[int]) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def print_summary(s: dict[str, Any], out=sys.stdout) -> None:
+def print_summary(s: dict[str, Any], out=None) -> None:
     cfg = s["config"]
-    w = out.write
+    w = (out or sys.stdout).write
     w(f"{s['name']}: {cfg['block']} blocks {cfg['depths']}, widths {cfg['widths']}, "
       f"skip_span {s['skip_span']}, BN {cfg['bn_position']}, ReLU {cfg['relu_position']}, "
       f"shortcut {cfg['shortcut']}\n")
