@@ -145,7 +145,7 @@ def _hints() -> dict[str, Any]:
     return typing.get_type_hints(ArchConfig)
 
 
-_INT_BOUNDS = {
+INT_BOUNDS = {
     "stem_width": (1, MAX_WIDTH),
     "groups": (1, MAX_WIDTH),
     "width_per_group": (1, MAX_WIDTH),
@@ -190,7 +190,7 @@ def _validate_fields(cfg: ArchConfig) -> None:
         )
     if cfg.skip_span is not None:
         _check_int("skip_span", cfg.skip_span, 0, MAX_SPAN)
-    for key, (lo, hi) in _INT_BOUNDS.items():
+    for key, (lo, hi) in INT_BOUNDS.items():
         _check_int(key, getattr(cfg, key), lo, hi)
     if not isinstance(cfg.zero_init_residual, bool):
         raise ConfigError("zero_init_residual", cfg.zero_init_residual, "true or false")
@@ -201,6 +201,22 @@ def _validate_fields(cfg: ArchConfig) -> None:
             "basic blocks support only groups=1 and width_per_group=64",
             "Use block=bottleneck for ResNeXt and wide variants",
         )
+
+
+def parse_int_list(key: str, text: Any) -> Any:
+    """A depths/widths value typed as text ("3, 4, 6, 3" or "[3,4,6,3]"); other values pass through."""
+    if not isinstance(text, str):
+        return text
+    body = text.strip().removeprefix("[").removesuffix("]")
+    try:
+        return [int(part) for part in body.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(key, text, "comma-separated whole numbers, e.g. 3, 4, 6, 3") from None
+
+
+def format_int_list(values: Any) -> str:
+    """The text form of a depths/widths list, as typed in a text box."""
+    return ", ".join(str(v) for v in values)
 
 
 def _clip(text: Any, limit: int = 60) -> Any:
