@@ -9,6 +9,7 @@ the style of He et al. 2015 Fig. 2 / 2016 Fig. 4. Node ids are module paths (`la
 from __future__ import annotations
 
 import operator
+import re
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _COLOURS = {
 }
 _SKIP_COLOURS = {"identity": "#1f77b4", "zero_pad": "#e67e22", "projection": "#c0392b"}
 _MAIN_EDGE = "#555555"
+_LARGE = 1000  # nodes above which dot's layout effort is capped
 
 
 class GraphvizMissing(RuntimeError):
@@ -303,8 +305,14 @@ def _fmt(shape: Iterable[int]) -> str:
 
 
 def _text(value: object) -> str:
-    """User text made safe for a plain DOT label: one line, literal backslashes, quotes escaped."""
-    return graphviz.escape(" ".join(str(value).split()))
+    """User text made safe for a plain DOT label: one line, literal backslashes, and `&` as an
+    entity (Graphviz decodes entities such as `&amp;` even outside HTML-like labels)."""
+    return graphviz.escape(" ".join(str(value).split()).replace("&", "&amp;"))
+
+
+def _lbl(text: str) -> graphviz.nohtml:
+    """A plain (never HTML-like) DOT label; "\n" in `text` becomes DOT's centred line break."""
+    return graphviz.nohtml(text.replace("\n", "\\n"))
 
 
 def _safe_id(op_id: str) -> str:
@@ -312,11 +320,16 @@ def _safe_id(op_id: str) -> str:
     return op_id.replace(":", "_")
 
 
-def _new_graph(title: str, direction: str, compact: bool) -> graphviz.Digraph:
+def _new_graph(title: str, direction: str, n_nodes: int) -> graphviz.Digraph:
     g = graphviz.Digraph("resnet")
+    compact = n_nodes > 60
     g.attr(rankdir=direction, label=title, labelloc="t", fontname=_FONT, fontsize="16",
            nodesep="0.18" if compact else "0.3", ranksep="0.22" if compact else "0.35",
-           newrank="true", dpi=str(PNG_DPI))
+           dpi=str(PNG_DPI))
+    if n_nodes > _LARGE:
+        # Cap dot's network-simplex passes: ResNet-1202 at layer detail lays out in seconds
+        # instead of about a minute, and a chain of units needs no finer placement.
+        g.attr(nslimit="2", nslimit1="2")
     g.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="11",
            height="0.3", margin="0.08,0.03", fillcolor="#ffffff", color="#333333")
     g.attr("edge", fontname=_FONT, fontsize="9", arrowsize="0.6", color=_MAIN_EDGE, fontcolor="#333333")
@@ -337,3 +350,469 @@ class _Group:
     cluster: tuple[str, ...] = ()   # nesting of clusters ("layer1", "layer1.0")
 
 
+def _edges(trace: OpTrace, group_of: dict[str, str], shapes: bool,
+           skip_label: Callable[[UnitInfo], str]) -> list[tuple[str, str, dict[str, str]]]:
+    """Edges between drawn groups, with shapes and skip styling.
+
+    Ops mapped to "" (a shortcut collapsed at units detail) are folded into the skip edge
+    that runs past them.
+    """
+    by_id = trace.by_id()
+    unit_of_add = {u.add: u for u in trace.units if u.add}
+    units = {u.name: u for u in trace.units}
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for op in trace.ops:
+        dst = group_of[op.id]
+        if not dst:
+            continue
+        for src_id in op.inputs:
+            shape = by_id[src_id].shape
+            src, walk = group_of[src_id], by_id[src_id]
+            while not src:  # back through collapsed shortcut ops to the drawn group feeding them
+                walk = by_id[walk.inputs[0]]
+                src = group_of[walk.id]
+            if src == dst or (src, dst) in seen:
+                continue
+            seen.add((src, dst))
+            add_unit = unit_of_add.get(op.id)
+            attrs: dict[str, str] = {}
+            texts = []
+            if add_unit is not None and src_id == add_unit.shortcut_input:
+                kind = add_unit.shortcut
+                colour = _SKIP_COLOURS[kind]
+                texts.append(skip_label(add_unit))
+                attrs.update({"class": f"skip {kind}", "color": colour, "fontcolor": colour,
+                              "style": "bold" if kind == "projection" else "dashed",
+                              "penwidth": "2.2" if kind == "projection" else "1.4", "weight": "1"})
+            elif op.role == "shortcut":
+                colour = _SKIP_COLOURS[units[op.unit].shortcut]
+                attrs.update({"class": "skip-path", "color": colour, "fontcolor": colour,
+                              "style": "bold", "weight": "1"})
+            else:
+                attrs.update({"class": "main", "weight": "4"})
+            if shapes and shape:
+                texts.append(_fmt(shape))
+            label = "\n".join(t for t in texts if t)
+            if label:
+                attrs["label"] = label
+            out.append((src, dst, attrs))
+    return out
+
+
+def _fold_owners(trace: OpTrace) -> dict[str, str]:
+    """BN/ReLU op id -> the conv it is drawn in when folding.
+
+    Inside a unit, layer j's ops are `conv{j}`, `bn{j}`, `relu{j}` wherever they sit, so a
+    BN/ReLU folds into the conv of its own layer when the two are adjacent (after it, or
+    before it in pre-activation units); outside units (stem, projection) a conv takes the
+    BN/ReLU chain that follows it.
+    """
+    by_id = trace.by_id()
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for op in trace.ops:
+        for i in op.inputs:
+            consumers[i].append(op.id)
+
+    def layer_of(op_id: str) -> str:
+        return re.sub(r"^[a-z]+", "", op_id.rsplit(".", 1)[-1])
+
+    def joins(op: Op, conv: Op, forward: bool) -> bool:
+        if op.kind not in ("bn", "relu") or op.unit != conv.unit or op.id in owner:
+            return False
+        if conv.unit and conv.role != "shortcut":
+            return layer_of(op.id) == layer_of(conv.id)
+        return forward
+
+    owner: dict[str, str] = {}
+    for op in trace.ops:
+        if op.kind != "conv":
+            continue
+        cur = op
+        while len(consumers[cur.id]) == 1 and joins(by_id[consumers[cur.id][0]], op, True):
+            cur = by_id[consumers[cur.id][0]]
+            owner[cur.id] = op.id
+        cur = op
+        while len(cur.inputs) == 1:
+            prev = by_id[cur.inputs[0]]
+            if len(consumers[prev.id]) != 1 or not joins(prev, op, False):
+                break
+            owner[prev.id] = op.id
+            cur = prev
+    return owner
+
+
+def _style_op(group: _Group, op: Op) -> None:
+    """Colour and shape of a layer-level node from its main op."""
+    kind = op.kind
+    if kind == "add":
+        group.shape, group.fill, group.cls = "circle", "#ffffff", "add"
+        group.extra = {"width": "0.3", "fixedsize": "true", "fontsize": "14"}
+    elif kind in ("input", "output"):
+        group.shape, group.cls = "box", f"io {kind}"
+        group.extra = {"style": "filled", "fillcolor": "#ffffff", "color": "#999999"}
+    elif op.role == "shortcut" and kind == "conv":
+        group.fill, group.cls = _COLOURS["projection"], "conv projection"
+        group.extra = {"color": _SKIP_COLOURS["projection"], "penwidth": "2"}
+    elif kind == "zero_pad":
+        group.fill, group.cls = _COLOURS["zero_pad"], "zero_pad"
+        group.extra = {"color": _SKIP_COLOURS["zero_pad"], "penwidth": "1.5"}
+    else:
+        group.fill = _COLOURS.get({"maxpool": "pool", "avgpool": "pool"}.get(kind, kind), "#ffffff")
+        group.cls = kind + (" shortcut" if op.role == "shortcut" else "")
+
+
+def _layer_groups(trace: OpTrace, fold: bool) -> tuple[dict[str, str], list[_Group]]:
+    owner = _fold_owners(trace) if fold else {}
+    group_of: dict[str, str] = {}
+    groups: dict[str, _Group] = {}
+    for op in trace.ops:
+        if op.kind == "flatten" and op.inputs:  # a reshape: drawn as part of the pool before it
+            group_of[op.id] = group_of[op.inputs[0]]
+            continue
+        gid = _safe_id(owner.get(op.id, op.id))
+        group_of[op.id] = gid
+        if gid not in groups:
+            cluster = (op.stage, op.unit) if op.unit else ()
+            groups[gid] = _Group(gid, [], cluster=cluster)
+        groups[gid].ops.append(op)
+    for group in groups.values():
+        main = next((o for o in group.ops if o.kind == "conv"), group.ops[0])
+        _style_op(group, main)
+        idx = group.ops.index(main)
+        before = "+".join(o.label for o in group.ops[:idx])
+        after = " ".join("+" + o.label for o in group.ops[idx + 1:])
+        text = main.label
+        if main.role == "shortcut" and main.kind == "conv":
+            text = "projection " + text
+        text = (before + "+ " if before else "") + text + (" " + after if after else "")
+        if main.role == "shortcut" and main.kind == "conv":
+            text += f"\n{sum(o.params for o in group.ops):,} params"
+        group.label = text
+    return group_of, list(groups.values())
+
+
+def _unit_groups(trace: OpTrace) -> tuple[dict[str, str], list[_Group]]:
+    group_of: dict[str, str] = {}
+    groups: dict[str, _Group] = {}
+    for op in trace.ops:
+        if op.role == "io":
+            gid = op.id
+        elif op.role in ("stem", "head"):
+            gid = op.role
+        elif op.role == "shortcut":
+            group_of[op.id] = ""  # drawn as the skip edge's label
+            continue
+        elif op.role == "branch":
+            gid = op.unit
+        elif op.role == "add":
+            gid = op.unit + ".add"
+        else:  # pre, post
+            gid = f"{op.unit}.{op.role}"
+        gid = _safe_id(gid)
+        group_of[op.id] = gid
+        if gid not in groups:
+            groups[gid] = _Group(gid, [], cluster=(op.stage,) if op.stage else ())
+        groups[gid].ops.append(op)
+    units = {u.name: u for u in trace.units}
+    for g in groups.values():
+        op = g.ops[0]
+        shorts = [o.short for o in g.ops if o.kind != "flatten"]
+        if op.role == "io":
+            _style_op(g, op)
+            g.label = op.label
+        elif op.role in ("stem", "head"):
+            g.label = f"{op.role}\n" + " ".join(shorts)
+            g.fill, g.cls = _COLOURS["pool"], op.role
+        elif op.role == "branch":
+            unit = units[op.unit]
+            g.label = f"{op.unit}{'' if unit.residual else ' (plain)'}\n" + _join_layers(g.ops)
+            g.fill, g.cls = _COLOURS["unit"], "unit"
+        elif op.role == "add":
+            _style_op(g, op)
+            g.label = "+"
+        else:
+            g.label = " ".join(shorts)
+            g.fill, g.cls = _COLOURS[op.role], op.role
+    return group_of, list(groups.values())
+
+
+def _join_layers(ops: list[Op]) -> str:
+    """"1x1,64 BN ReLU | 3x3,64 BN ReLU": the branch as one line, a bar before each later conv."""
+    parts: list[str] = []
+    seen_conv = False
+    for o in ops:
+        if o.kind == "conv" and seen_conv:
+            parts.append("|")
+        seen_conv = seen_conv or o.kind == "conv"
+        parts.append(o.short)
+    return " ".join(parts)
+
+
+def _stage_groups(trace: OpTrace) -> tuple[dict[str, str], list[_Group]]:
+    group_of: dict[str, str] = {}
+    groups: dict[str, _Group] = {}
+    for op in trace.ops:
+        gid = _safe_id(op.id if op.role == "io" else op.stage or op.role)
+        group_of[op.id] = gid
+        groups.setdefault(gid, _Group(gid, [])).ops.append(op)
+    for g in groups.values():
+        op = g.ops[0]
+        if op.role == "io":
+            _style_op(g, op)
+            g.label = op.label
+        elif op.stage:
+            units = [u for u in trace.units if u.stage == op.stage]
+            g.label = f"{op.stage}: {_count_units(units)}\nout {_fmt(g.ops[-1].shape)}"
+            g.fill, g.cls = _COLOURS["stage"], "stage"
+        else:
+            shorts = [o.short for o in g.ops if o.kind != "flatten"]
+            g.label = f"{op.role}\n" + " ".join(shorts)
+            g.fill, g.cls = _COLOURS["pool"], op.role
+    return group_of, list(groups.values())
+
+
+def _count_units(units: list[UnitInfo]) -> str:
+    """"6 units (1 projection, 5 identity)" or "2 plain blocks"."""
+    residual = [u for u in units if u.residual]
+    if not residual:
+        return f"{len(units)} plain block{'s' * (len(units) != 1)}"
+    counts = defaultdict(int)
+    for u in residual:
+        counts[u.shortcut] += 1
+    names = {"projection": "projection", "zero_pad": "zero-pad", "identity": "identity"}
+    detail = ", ".join(f"{counts[k]} {names[k]}" for k in names if counts[k])
+    text = f"{len(residual)} unit{'s' * (len(residual) != 1)} ({detail})"
+    if len(residual) != len(units):
+        text += f", {len(units) - len(residual)} plain"
+    return text
+
+
+def _skip_label(detail: str) -> Callable[[UnitInfo], str]:
+    def label(unit: UnitInfo) -> str:
+        if unit.shortcut == "identity":
+            return "identity"
+        if detail == "units":
+            if unit.shortcut == "zero_pad":
+                return "zero-pad"
+            return f"1x1 projection\n{unit.shortcut_params:,} params"
+        return ""  # at layer detail the shortcut's own nodes say what it is
+    return label
+
+
+def _emit(g: graphviz.Digraph, groups: list[_Group], edges, cluster_labels: dict[str, str]) -> None:
+    tree: dict[tuple[str, ...], list[_Group]] = defaultdict(list)
+    for grp in groups:
+        tree[grp.cluster].append(grp)
+
+    def node(target: graphviz.Digraph, grp: _Group) -> None:
+        attrs = {"class": grp.cls, "shape": grp.shape, "fillcolor": grp.fill, "tooltip": grp.ops[0].id}
+        attrs.update(grp.extra or {})
+        target.node(grp.id, label=_lbl(grp.label), **attrs)
+
+    def cluster(target: graphviz.Digraph, path: tuple[str, ...]) -> None:
+        name = path[-1]
+        with target.subgraph(name=f"cluster_{name}") as c:
+            c.attr(label=cluster_labels.get(name, name), style="rounded,dashed", color="#aaaaaa",
+                   fontsize="10", fontcolor="#555555", labeljust="l", margin="6")
+            for grp in tree.get(path, []):
+                node(c, grp)
+            for child in children.get(path, []):
+                cluster(c, child)
+
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+    for path in list(tree):
+        for depth in range(1, len(path) + 1):
+            sub = path[:depth]
+            if sub not in children[path[:depth - 1]]:
+                children[path[:depth - 1]].append(sub)
+    for grp in tree.get((), []):
+        node(g, grp)
+    for child in children.get((), []):
+        cluster(g, child)
+    for src, dst, attrs in edges:
+        if "label" in attrs:
+            attrs = {**attrs, "label": _lbl(attrs["label"])}
+        g.edge(src, dst, **attrs)
+
+
+def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(key, value, "one of " + ", ".join(valid))
+
+
+def build_graph(cfg: ArchConfig, detail: str = "units", direction: str = "TB", shapes: bool = True,
+                fold: bool = False) -> graphviz.Digraph:
+    """The network `cfg` builds, drawn from its traced module.
+
+    Args:
+        cfg: the config to draw.
+        detail: "stages" (stem, one node a stage, head), "units" (one node per residual
+            branch, one "+" per addition, shortcuts as labelled edges) or "layers" (every conv,
+            BN, ReLU, add, pool and fc, clustered by unit and stage).
+        direction: "TB" (top to bottom) or "LR" (left to right).
+        shapes: label edges with the tensor shape C x H x W they carry.
+        fold: at layer detail, draw BN/ReLU inside the conv they follow (or precede, in
+            pre-activation units): "conv 3x3, 64 +BN +ReLU".
+
+    Returns:
+        A ``graphviz.Digraph``; node ids are module paths, nodes and edges carry a ``class``
+        (conv, bn, relu, add, unit, stage, ...; main, skip identity|zero_pad|projection).
+    """
+    _check_choice("detail", detail, DETAILS)
+    _check_choice("direction", direction, DIRECTIONS)
+    trace = trace_ops(cfg)
+    if detail == "layers":
+        group_of, groups = _layer_groups(trace, fold)
+    elif detail == "units":
+        group_of, groups = _unit_groups(trace)
+    else:
+        group_of, groups = _stage_groups(trace)
+    edges = _edges(trace, group_of, shapes, _skip_label(detail))
+    what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
+    title = f"{_text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
+    g = _new_graph(_lbl(title), direction, len(groups))
+    labels = {}
+    for u in trace.units:
+        labels[u.name] = u.name + ("" if not u.residual else {
+            "identity": "  (identity)", "zero_pad": "  (zero-pad)", "projection": "  (projection)"}[u.shortcut])
+    _emit(g, groups, edges, labels)
+    return g
+
+
+# --- the unit figure ----------------------------------------------------------------
+
+
+def _pick_unit(trace: OpTrace, unit: str | None) -> UnitInfo:
+    if unit is None:
+        return next((u for u in trace.units if u.shortcut == "projection"), trace.units[0])
+    for u in trace.units:
+        if u.name == unit:
+            return u
+    names = [u.name for u in trace.units]
+    shown = ", ".join(names[:6]) + (f", ... {names[-1]}" if len(names) > 6 else "")
+    raise ConfigError("unit", unit, f"a residual unit of this network ({shown})")
+
+
+def _compose(ops: list[Op], inner: str) -> str:
+    """Ops applied in order to `inner`: [BN, ReLU] on "x" -> "ReLU(BN(x))"."""
+    for o in ops:
+        inner = f"{o.short}({inner})"
+    return inner
+
+
+def equation(cfg: ArchConfig, unit: str | None = None) -> str:
+    """The unit's formula as the papers write it: "y = F(x, {W_i}) + x", "+ W_s x", with any
+    ops after the addition applied around the sum (He et al. 2015 Eq. 1-2)."""
+    trace = trace_ops(cfg)
+    info = _pick_unit(trace, unit)
+    mine = [o for o in trace.ops if o.unit == info.name]
+    if not info.residual:
+        return "y = F(x, {W_i})"
+    pre = [o for o in mine if o.role == "pre"]
+    shortcut = {
+        "identity": "x",
+        "zero_pad": "pad(x)",
+        "projection": "W_s " + _compose(pre, "x"),
+    }[info.shortcut]
+    total = _compose([o for o in mine if o.role == "post"], f"F(x, {{W_i}}) + {shortcut}")
+    return f"y = {total}"
+
+
+def build_unit_figure(cfg: ArchConfig, unit: str | None = None, direction: str = "TB",
+                      shapes: bool = True) -> graphviz.Digraph:
+    """One real residual unit of the built model, drawn like the papers' unit figures.
+
+    Args:
+        cfg: the config whose model holds the unit.
+        unit: module path of the unit ("layer2.0"); default: the first unit with a projection
+            shortcut, else the first unit.
+        direction: "TB" or "LR".
+        shapes: label the input and output with their C x H x W.
+
+    Returns:
+        A ``graphviz.Digraph``: x -> the unit's ops in their traced order -> (+) -> y, the
+        shortcut drawn as its own arc, and the unit's equation as the caption.
+    """
+    _check_choice("direction", direction, DIRECTIONS)
+    trace = trace_ops(cfg)
+    info = _pick_unit(trace, unit)
+    by_id = trace.by_id()
+    mine = [o for o in trace.ops if o.unit == info.name]
+    title = f"{_text(trace.name)}, unit {info.name}"
+    caption = equation(cfg, info.name)
+    g = graphviz.Digraph("unit")
+    g.attr(rankdir=direction, label=_lbl(f"{title}\n\n{caption}"), labelloc="b",
+           fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3", dpi=str(PNG_DPI))
+    g.attr("node", shape="box", fontname="Times-Roman", fontsize="13", width="1.6", height="0.35",
+           style="filled", fillcolor="#ffffff", color="#222222")
+    g.attr("edge", fontname="Times-Italic", fontsize="12", arrowsize="0.7")
+    g.node("x", label=_lbl("x" + (f"\n{_fmt(info.in_shape)}" if shapes else "")),
+           shape="plaintext", fillcolor="none", **{"class": "io input"})
+    g.node("y", label=_lbl("y" + (f"\n{_fmt(info.out_shape)}" if shapes else "")),
+           shape="plaintext", fillcolor="none", **{"class": "io output"})
+
+    def name(o: Op) -> str:
+        if o.kind == "conv" and o.role == "shortcut":
+            return f"W_s: {o.label}\n{o.params:,} params"
+        if o.kind == "conv":
+            return f"weight layer\n{o.label}"
+        return o.label
+
+    def draw(target: graphviz.Digraph, o: Op) -> None:
+        attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")}
+        if o.kind == "add":
+            attrs.update(shape="circle", width="0.35", fixedsize="true", fontsize="18")
+        elif o.role == "shortcut":
+            colour = _SKIP_COLOURS[info.shortcut]
+            attrs.update(color=colour, penwidth="2", fillcolor=_COLOURS.get(info.shortcut, "#ffffff"))
+        target.node(_safe_id(o.id), label=_lbl(name(o)), **attrs)
+
+    branch = [o for o in mine if o.role == "branch"]
+    for o in mine:
+        if o.role != "branch":
+            draw(g, o)
+    with g.subgraph(name="cluster_F") as c:
+        c.attr(label="F(x)", labeljust="r", style="dashed", color="#888888", fontname="Times-Italic")
+        for o in branch:
+            draw(c, o)
+    for o in mine:
+        for src in o.inputs:
+            src_id = "x" if by_id[src].unit != info.name else _safe_id(src)
+            attrs = {"weight": "4"}
+            if o.id == info.add and src == info.shortcut_input or o.role == "shortcut":
+                colour = _SKIP_COLOURS[info.shortcut]
+                attrs = {"color": colour, "fontcolor": colour, "weight": "1", "penwidth": "1.6",
+                         "style": "dashed" if info.shortcut == "identity" else "solid"}
+                if o.id == info.add and info.shortcut == "identity":
+                    attrs["label"] = _lbl("x\nidentity")
+                attrs["class"] = f"skip {info.shortcut}" if o.id == info.add else "skip-path"
+            g.edge(src_id, _safe_id(o.id), **attrs)
+    g.edge(_safe_id(mine[-1].id), "y", weight="4")
+    return g
+
+
+# --- export -------------------------------------------------------------------------
+
+
+def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """The graph as DOT source, or laid out by Graphviz as SVG, PNG or PDF (in memory).
+
+    Raises:
+        ConfigError: for a format other than dot, svg, png, pdf.
+        GraphvizMissing: when SVG/PNG/PDF is asked for and the `dot` program is not installed.
+    """
+    _check_choice("format", fmt, FORMATS)
+    if fmt == "dot":
+        return graph.source.encode("utf-8")
+    if shutil.which("dot") is None:
+        raise GraphvizMissing(_MISSING)
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as exc:
+        raise GraphvizMissing(_MISSING) from exc
+
+
+_MISSING = ("Graphviz's `dot` program is not installed, so only DOT export works; install "
+            "Graphviz (apt-get install graphviz, brew install graphviz or conda install graphviz) "
+            "and make sure `dot` is on PATH")

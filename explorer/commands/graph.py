@@ -1,0 +1,60 @@
+"""`graph`: the network (or one residual unit) drawn with Graphviz, as DOT, SVG, PNG or PDF."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..cli import add_config_args, load_config
+from ..graph import DETAILS, DIRECTIONS, FORMATS, GraphvizMissing, build_graph, build_unit_figure, to_bytes
+
+
+def register(sub) -> None:
+    p = sub.add_parser("graph", help="draw the network with Graphviz (dot, svg, png, pdf)")
+    add_config_args(p)
+    p.add_argument("--detail", choices=DETAILS, default="units",
+                   help="stages, residual units (default) or every layer")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="output format; default: from the -o extension, else dot")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument("--direction", choices=DIRECTIONS, default="TB", help="top-to-bottom or left-to-right")
+    p.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
+    p.add_argument("--fold", action="store_true", help="draw BN/ReLU inside their conv (layer detail)")
+    p.add_argument("--unit-figure", action="store_true",
+                   help="draw one residual unit in the papers' style instead of the network")
+    p.add_argument("--unit", default=None, metavar="PATH",
+                   help="the unit for --unit-figure, e.g. layer2.0 (default: first with a projection)")
+    p.set_defaults(func=run)
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    suffix = Path(args.output).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "dot"
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    fmt = _format(args)
+    if args.unit_figure:
+        graph = build_unit_figure(cfg, args.unit, direction=args.direction, shapes=not args.no_shapes)
+    else:
+        graph = build_graph(cfg, args.detail, direction=args.direction, shapes=not args.no_shapes,
+                            fold=args.fold)
+    try:
+        data = to_bytes(graph, fmt)
+    except GraphvizMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    try:
+        Path(args.output).write_bytes(data)
+    except OSError as exc:
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} ({fmt}, {len(data):,} bytes)", file=sys.stderr)
+    return 0
