@@ -54,10 +54,12 @@ class ArchConfig:
             if isinstance(value, list):
                 object.__setattr__(self, key, tuple(value))
         _validate_fields(self)
-        # Structural checks (shapes, option A, input size) live with the layer plan.
+        # Structural checks (shapes, option A, input size) live with the layer plan; the size
+        # limits that protect a shared server are checked on it before anything is built.
+        from .limits import check_limits
         from .plan import make_plan
 
-        make_plan(self)
+        check_limits(self, make_plan(self))
 
     # -- conversions ---------------------------------------------------------------
     @classmethod

@@ -1,0 +1,104 @@
+"""Resource limits that keep a shared server alive, checked before anything is built.
+
+The estimate is plain arithmetic over the layer plan (no tensors, no modules), so a request
+for a 10,000-layer network or a 4096x4096 input is refused in microseconds with the estimate
+and the limit in the message. Limits come from environment variables (see README).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import ArchConfig
+    from .plan import Plan
+
+ENV_PREFIX = "RESNET_EXPLORER_"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_weight_layers: int = 2_500          # convs + fc on the main path (ResNet-1202 has 1,202)
+    max_params: int = 1_000_000_000         # the largest preset, wide_resnet101_2, has 127 M
+    max_macs: int = 2_000_000_000_000       # per image; resnet152 at 224x224 is 11.5 G
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        """Defaults, overridden by RESNET_EXPLORER_MAX_WEIGHT_LAYERS / _MAX_PARAMS / _MAX_MACS."""
+        values = {}
+        for name in cls.__dataclass_fields__:
+            text = os.environ.get(ENV_PREFIX + name.upper())
+            if text:
+                try:
+                    values[name] = int(float(text))
+                except ValueError:
+                    raise ConfigError(ENV_PREFIX + name.upper(), text, "a whole number") from None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    weight_layers: int      # main-path convs + fc
+    params: int             # weights, biases, BN gamma/beta
+    macs: int               # conv + fc multiply-adds per image
+
+
+def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
+    """Size of the network a plan describes, by arithmetic alone."""
+    bn = cfg.bn_position != "none"
+    size = cfg.input_size
+    stem_k = 7 if cfg.stem == "imagenet" else 3
+    stem_out = -(-size // 2) if cfg.stem == "imagenet" else size
+    stem_weights = cfg.in_channels * plan.stem_out * stem_k * stem_k
+    params = stem_weights + (2 if bn else 1) * plan.stem_out
+    macs = stem_weights * stem_out * stem_out
+    layers = 1
+    for units in plan.stages:
+        for u in units:
+            h = u.in_size
+            for layer in u.layers:
+                h = -(-h // layer.stride)
+                weights = layer.in_ch // layer.groups * layer.out_ch * layer.kernel ** 2
+                params += weights + (0 if bn else layer.out_ch)  # conv bias only without BN
+                params += 2 * layer.in_ch if "bn" in layer.pre else 2 * layer.out_ch if "bn" in layer.post else 0
+                macs += weights * h * h
+                layers += 1
+            if "bn" in u.post_add:
+                params += 2 * u.out_ch
+            if u.shortcut == "projection":
+                weights = u.in_ch * u.out_ch
+                params += weights + (2 * u.out_ch if bn else u.out_ch)
+                macs += weights * u.out_size * u.out_size
+    if "bn" in plan.final_ops:
+        params += 2 * plan.out_ch
+    params += plan.out_ch * cfg.num_classes + cfg.num_classes
+    macs += plan.out_ch * cfg.num_classes
+    return Estimate(layers + 1, params, macs)
+
+
+def check_limits(cfg: "ArchConfig", plan: "Plan", limits: Limits | None = None) -> Estimate:
+    """The estimate, or ConfigError naming the key to change, the estimate and the limit."""
+    limits = limits or Limits.from_env()
+    est = estimate(cfg, plan)
+    if est.weight_layers > limits.max_weight_layers:
+        raise ConfigError(
+            "depths", list(cfg.depths),
+            f"at most {limits.max_weight_layers:,} weight layers in all; this network has "
+            f"{est.weight_layers:,}", f"The limit is {ENV_PREFIX}MAX_WEIGHT_LAYERS",
+        )
+    if est.params > limits.max_params:
+        raise ConfigError(
+            "widths", list(cfg.widths),
+            f"a network of at most {limits.max_params:,} parameters; this one would have about "
+            f"{est.params:,}", f"The limit is {ENV_PREFIX}MAX_PARAMS",
+        )
+    if est.macs > limits.max_macs:
+        raise ConfigError(
+            "input_size", cfg.input_size,
+            f"a network of at most {limits.max_macs / 1e9:,.0f} GMACs per image; at this input size it "
+            f"needs about {est.macs / 1e9:,.0f} GMACs", f"The limit is {ENV_PREFIX}MAX_MACS",
+        )
+    return est

@@ -1,0 +1,70 @@
+"""Resource limits: refused before anything is built, with the estimate and the limit."""
+import itertools
+import time
+
+import pytest
+
+import explorer
+from explorer import ArchConfig, ConfigError
+from explorer.analysis import compute_summary
+from explorer.limits import Limits, check_limits, estimate
+from explorer.plan import make_plan
+
+
+def test_estimate_is_exact_for_every_preset():
+    for name, cfg in explorer.PRESETS.items():
+        est = estimate(cfg, make_plan(cfg))
+        s = compute_summary(cfg) if name != "resnet1202" else None
+        if s:
+            assert (est.params, est.macs, est.weight_layers) == (s["params"], s["macs"], s["depth"]), name
+
+
+@pytest.mark.parametrize("block,span,units,shortcut", list(itertools.product(
+    ["basic", "bottleneck"], [None, 0, 1, 3], [("after_add", "after_add"), ("before_conv", "before_conv"),
+                                               ("none", "before_add")], "BC")))
+def test_estimate_is_exact_for_variants(block, span, units, shortcut):
+    cfg = ArchConfig.from_dict(dict(block=block, skip_span=span, bn_position=units[0], relu_position=units[1],
+                                    shortcut=shortcut, depths=[2, 1], widths=[8, 12], stem="imagenet",
+                                    stem_width=8, input_size=37, num_classes=3))
+    est, s = estimate(cfg, make_plan(cfg)), compute_summary(cfg)
+    assert (est.params, est.macs, est.weight_layers) == (s["params"], s["macs"], s["depth"])
+
+
+def test_ten_thousand_layers_refused_fast_with_estimate_and_limit():
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        explorer.preset("resnet152").replace(depths=[1000, 1000, 1000, 1000])
+    assert time.perf_counter() - t0 < 30  # a bound against hanging, not a speed target
+    msg = str(err.value)
+    assert err.value.key == "depths" and "12,002" in msg and "2,500" in msg and "MAX_WEIGHT_LAYERS" in msg
+
+
+def test_huge_input_refused_by_macs():
+    with pytest.raises(ConfigError) as err:
+        explorer.preset("wide_resnet101_2").replace(input_size=4096)
+    assert err.value.key == "input_size" and "GMACs" in str(err.value)
+
+
+def test_huge_widths_refused_by_params():
+    with pytest.raises(ConfigError) as err:
+        explorer.preset("resnet50").replace(widths=[4096, 8192, 8192, 8192])
+    assert err.value.key == "widths" and "parameters" in str(err.value)
+
+
+def test_limits_come_from_environment(monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "1e6")
+    assert Limits.from_env().max_params == 1_000_000
+    with pytest.raises(ConfigError) as err:
+        explorer.preset("resnet18").replace(name="r18")
+    assert "1,000,000" in str(err.value)
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "lots")
+    with pytest.raises(ConfigError) as err:
+        Limits.from_env()
+    assert err.value.key == "RESNET_EXPLORER_MAX_PARAMS"
+
+
+def test_custom_limits_object():
+    cfg = explorer.preset("resnet20")
+    assert check_limits(cfg, make_plan(cfg), Limits(max_weight_layers=20)).weight_layers == 20
+    with pytest.raises(ConfigError):
+        check_limits(cfg, make_plan(cfg), Limits(max_weight_layers=19))
