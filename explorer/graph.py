@@ -19,10 +19,11 @@ from typing import Callable, Iterable
 import graphviz
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 
 from .analysis import count_params, shortcut_kind
-from .builder import ResidualUnit, ZeroPadShortcut, build_model
+from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
 from .config import ArchConfig
 from .errors import ConfigError
 
@@ -128,7 +129,16 @@ def trace_ops(cfg: ArchConfig) -> OpTrace:
     """Trace the model `cfg` builds (meta device, batch 1) into ops with output shapes."""
     with torch.device("meta"):
         model = build_model(cfg)
-        x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size)  # (B, C, H, W)
+    return trace_module(model)
+
+
+def trace_module(model: ResNet) -> OpTrace:
+    """Trace a built model (on any device; shapes are propagated on meta) into ops.
+
+    Forward hooks on the model would run on fx proxies during tracing: remove them first.
+    """
+    cfg = model.config
+    x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
     graph = _ScopeTracer().trace(model)
     modules = dict(model.named_modules())
     unit_mods = {name: m for name, m in modules.items() if isinstance(m, ResidualUnit)}
@@ -143,16 +153,18 @@ def trace_ops(cfg: ArchConfig) -> OpTrace:
             out, kind, base, mod = x, "input", "input", None
         elif node.op == "call_module":
             mod = modules[node.target]
-            # BatchNorm changes no shape; its Python meta decomposition is slow, so skip it.
-            out = args[0] if isinstance(mod, nn.BatchNorm2d) else mod(*args)
+            out = _meta_call(mod, args)
             kind, base = _module_kind(mod), node.target
         elif node.op == "call_function":
-            out = node.target(*args, **node.kwargs)
             mod = None
-            if node.target in _ADD_FUNCS:
+            if node.target in _ADD_FUNCS and all(isinstance(a, torch.Tensor) for a in args):
+                # x + F(x): the broadcast shape (which raises if the two sides cannot be added);
+                # cheaper than the elementwise meta kernel.
+                out = args[0].new_empty(torch.broadcast_shapes(*(a.shape for a in args)))
                 kind = "add"
             else:
-                kind = getattr(node.target, "__name__", "op")
+                out = node.target(*args, **node.kwargs)
+                kind = "add" if node.target in _ADD_FUNCS else getattr(node.target, "__name__", "op")
             scope = node.meta.get("scope", "")
             base = f"{scope}.{kind}" if scope else kind
         elif node.op == "output":
@@ -174,8 +186,27 @@ def trace_ops(cfg: ArchConfig) -> OpTrace:
 
     roles = _roles(raw, unit_mods)
     ops = tuple(Op(role=roles[r["id"]], **r) for r in raw)
-    units = tuple(_unit_info(name, m, ops) for name, m in unit_mods.items())
+    by_id = {op.id: op for op in ops}
+    by_unit: dict[str, list[Op]] = defaultdict(list)
+    for op in ops:
+        by_unit[op.unit].append(op)
+    units = tuple(_unit_info(name, m, by_unit[name], by_id) for name, m in unit_mods.items())
     return OpTrace(cfg.name, ops, units, tuple(model.stage_names))
+
+
+def _meta_call(mod: nn.Module, args: list) -> torch.Tensor:
+    """The module's output on meta inputs, without touching the module's own tensors."""
+    x = args[0]
+    if isinstance(mod, (nn.BatchNorm2d, nn.ReLU)):
+        # Same shape out; BN's Python meta decomposition is slow, and a ReLU needs no call.
+        return x
+    if isinstance(mod, nn.Conv2d):
+        # The functional conv on meta copies of the weights: works for a model on any device.
+        w = mod.weight if mod.weight.is_meta else torch.empty_like(mod.weight, device="meta")
+        return F.conv2d(x, w, None, mod.stride, mod.padding, mod.dilation, mod.groups)
+    if isinstance(mod, nn.Linear):
+        return x.new_empty(*x.shape[:-1], mod.out_features)
+    return mod(x)
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -274,9 +305,7 @@ def _roles(raw: list[dict], unit_mods: dict) -> dict[str, str]:
     return roles
 
 
-def _unit_info(name: str, mod: ResidualUnit, ops: tuple[Op, ...]) -> UnitInfo:
-    mine = [op for op in ops if op.unit == name]
-    by_id = {op.id: op for op in ops}
+def _unit_info(name: str, mod: ResidualUnit, mine: list[Op], by_id: dict[str, Op]) -> UnitInfo:
     first_inputs = [i for op in mine for i in op.inputs if by_id[i].unit != name]
     in_shape = by_id[first_inputs[0]].shape if first_inputs else ()
     add = next((op for op in mine if op.kind == "add"), None)
@@ -292,9 +321,14 @@ def _unit_info(name: str, mod: ResidualUnit, ops: tuple[Op, ...]) -> UnitInfo:
                     mine[-1].shape, add.id if add is not None else "", shortcut_input)
 
 
-def unit_names(cfg: ArchConfig) -> list[str]:
+def _trace_of(source: ArchConfig | OpTrace) -> OpTrace:
+    """The (cached) trace of a config, or a trace made earlier with `trace_module`."""
+    return source if isinstance(source, OpTrace) else trace_ops(source)
+
+
+def unit_names(cfg: ArchConfig | OpTrace) -> list[str]:
     """Module paths of the config's residual units, in network order."""
-    return [u.name for u in trace_ops(cfg).units]
+    return [u.name for u in _trace_of(cfg).units]
 
 
 # --- drawing ------------------------------------------------------------------------
@@ -600,40 +634,55 @@ def _skip_label(detail: str) -> Callable[[UnitInfo], str]:
     return label
 
 
+def _q(value: object) -> str:
+    """A DOT double-quoted string. Labels arrive with their backslashes already meaningful
+    (`\\n` breaks, user text escaped by `_text`), so only quotes need escaping here."""
+    return '"' + str(value).replace('"', '\\"') + '"'
+
+
+def _stmt(head: str, attrs: dict[str, str]) -> str:
+    return f"{head} [" + " ".join(f"{k}={_q(v)}" for k, v in attrs.items()) + "]"
+
+
 def _emit(g: graphviz.Digraph, groups: list[_Group], edges, cluster_labels: dict[str, str]) -> None:
+    """Append node, cluster and edge statements to `g.body`, one statement a line.
+
+    Written directly rather than through `Digraph.node`/`edge`: for thousands of nodes the
+    package's per-attribute quoting dominated the drawing time. Ids are module paths.
+    """
     tree: dict[tuple[str, ...], list[_Group]] = defaultdict(list)
     for grp in groups:
         tree[grp.cluster].append(grp)
-
-    def node(target: graphviz.Digraph, grp: _Group) -> None:
-        attrs = {"class": grp.cls, "shape": grp.shape, "fillcolor": grp.fill, "tooltip": grp.ops[0].id}
-        attrs.update(grp.extra or {})
-        target.node(grp.id, label=_lbl(grp.label), **attrs)
-
-    def cluster(target: graphviz.Digraph, path: tuple[str, ...]) -> None:
-        name = path[-1]
-        with target.subgraph(name=f"cluster_{name}") as c:
-            c.attr(label=cluster_labels.get(name, name), style="rounded,dashed", color="#aaaaaa",
-                   fontsize="10", fontcolor="#555555", labeljust="l", margin="6")
-            for grp in tree.get(path, []):
-                node(c, grp)
-            for child in children.get(path, []):
-                cluster(c, child)
-
     children: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
     for path in list(tree):
         for depth in range(1, len(path) + 1):
             sub = path[:depth]
             if sub not in children[path[:depth - 1]]:
                 children[path[:depth - 1]].append(sub)
-    for grp in tree.get((), []):
-        node(g, grp)
-    for child in children.get((), []):
-        cluster(g, child)
+    body = g.body
+
+    def nodes(path: tuple[str, ...], indent: str) -> None:
+        for grp in tree.get(path, []):
+            attrs = {"label": _lbl(grp.label), "class": grp.cls, "fillcolor": grp.fill}
+            if grp.shape != "box":
+                attrs["shape"] = grp.shape
+            attrs.update(grp.extra or {})
+            body.append(indent + _stmt(_q(grp.id), attrs) + "\n")
+        for child in children.get(path, []):
+            name = child[-1]
+            body.append(f"{indent}subgraph {_q('cluster_' + name)} {{\n")
+            body.append(indent + "\tgraph " + _stmt("", {
+                "label": cluster_labels.get(name, name), "style": "rounded,dashed", "color": "#aaaaaa",
+                "fontsize": "10", "fontcolor": "#555555", "labeljust": "l", "margin": "6",
+            }).lstrip() + "\n")
+            nodes(child, indent + "\t")
+            body.append(indent + "}\n")
+
+    nodes((), "\t")
     for src, dst, attrs in edges:
         if "label" in attrs:
             attrs = {**attrs, "label": _lbl(attrs["label"])}
-        g.edge(src, dst, **attrs)
+        body.append("\t" + _stmt(f"{_q(src)} -> {_q(dst)}", attrs) + "\n")
 
 
 def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
@@ -641,12 +690,12 @@ def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
         raise ConfigError(key, value, "one of " + ", ".join(valid))
 
 
-def build_graph(cfg: ArchConfig, detail: str = "units", direction: str = "TB", shapes: bool = True,
+def build_graph(cfg: ArchConfig | OpTrace, detail: str = "units", direction: str = "TB", shapes: bool = True,
                 fold: bool = False) -> graphviz.Digraph:
     """The network `cfg` builds, drawn from its traced module.
 
     Args:
-        cfg: the config to draw.
+        cfg: the config to draw (its trace is cached), or the ``trace_module`` of a built model.
         detail: "stages" (stem, one node a stage, head), "units" (one node per residual
             branch, one "+" per addition, shortcuts as labelled edges) or "layers" (every conv,
             BN, ReLU, add, pool and fc, clustered by unit and stage).
@@ -661,7 +710,7 @@ def build_graph(cfg: ArchConfig, detail: str = "units", direction: str = "TB", s
     """
     _check_choice("detail", detail, DETAILS)
     _check_choice("direction", direction, DIRECTIONS)
-    trace = trace_ops(cfg)
+    trace = _trace_of(cfg)
     if detail == "layers":
         group_of, groups = _layer_groups(trace, fold)
     elif detail == "units":
@@ -701,10 +750,10 @@ def _compose(ops: list[Op], inner: str) -> str:
     return inner
 
 
-def equation(cfg: ArchConfig, unit: str | None = None) -> str:
+def equation(cfg: ArchConfig | OpTrace, unit: str | None = None) -> str:
     """The unit's formula as the papers write it: "y = F(x, {W_i}) + x", "+ W_s x", with any
     ops after the addition applied around the sum (He et al. 2015 Eq. 1-2)."""
-    trace = trace_ops(cfg)
+    trace = _trace_of(cfg)
     info = _pick_unit(trace, unit)
     mine = [o for o in trace.ops if o.unit == info.name]
     if not info.residual:
@@ -719,7 +768,7 @@ def equation(cfg: ArchConfig, unit: str | None = None) -> str:
     return f"y = {total}"
 
 
-def build_unit_figure(cfg: ArchConfig, unit: str | None = None, direction: str = "TB",
+def build_unit_figure(cfg: ArchConfig | OpTrace, unit: str | None = None, direction: str = "TB",
                       shapes: bool = True) -> graphviz.Digraph:
     """One real residual unit of the built model, drawn like the papers' unit figures.
 
@@ -735,7 +784,7 @@ def build_unit_figure(cfg: ArchConfig, unit: str | None = None, direction: str =
         shortcut drawn as its own arc, and the unit's equation as the caption.
     """
     _check_choice("direction", direction, DIRECTIONS)
-    trace = trace_ops(cfg)
+    trace = _trace_of(cfg)
     info = _pick_unit(trace, unit)
     by_id = trace.by_id()
     mine = [o for o in trace.ops if o.unit == info.name]

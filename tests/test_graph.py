@@ -18,7 +18,8 @@ from explorer.__main__ import main
 from explorer.analysis import measure_summary
 from explorer.builder import ResidualUnit
 from explorer.graph import (
-    DETAILS, GraphvizMissing, build_graph, build_unit_figure, equation, to_bytes, unit_names,
+    DETAILS, GraphvizMissing, build_graph, build_unit_figure, equation, to_bytes, trace_module,
+    unit_names,
 )
 
 HAS_DOT = shutil.which("dot") is not None
@@ -368,3 +369,26 @@ def test_cli_graph(tmp_path, capsys):
         svg_file = tmp_path / "g.svg"
         assert main(["graph", "resnet18", "-o", str(svg_file)]) == 0  # format from the extension
         ET.parse(svg_file)
+
+
+def test_shapes_match_a_real_forward_pass():
+    """The oracle is torch itself: a small CPU model's unit outputs match the drawn shapes."""
+    cfg = preset("resnet20").replace(**_TINY, block="bottleneck", skip_span=1, shortcut="B")
+    model = build_model(cfg).eval()
+    seen, hooks = {}, []
+    for name, mod in model.named_modules():
+        if isinstance(mod, ResidualUnit):
+            hooks.append(mod.register_forward_hook(
+                lambda m, a, out, name=name: seen.__setitem__(name, tuple(out.shape[1:]))))
+    with torch.no_grad():
+        model(torch.randn(1, cfg.in_channels, cfg.input_size, cfg.input_size))
+    for h in hooks:
+        h.remove()
+    trace = trace_module(model)  # traced from the CPU model itself
+    assert {u.name: u.out_shape for u in trace.units} == seen
+    assert build_graph(trace, "layers").source == build_graph(cfg, "layers").source
+    _, edges = parse_dot(build_graph(cfg, "units").source)
+    labels = {src: a.get("label") for src, _, a in edges if "main" in _classes(a)}
+    for name, shape in seen.items():
+        last = name + ".post" if name + ".post" in labels else name + ".add"
+        assert labels[last] == "x".join(map(str, shape))
