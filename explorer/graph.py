@@ -565,8 +565,8 @@ def _unit_groups(trace: OpTrace) -> tuple[dict[str, str], list[_Group]]:
         elif op.role == "add":
             _style_op(g, op)
             g.label = "+"
-        else:
-            g.label = " ".join(shorts)
+        else:  # pre (shared by F and the projection) or post (after the addition)
+            g.label = ("pre-activation\n" if op.role == "pre" else "") + " ".join(shorts)
             g.fill, g.cls = _COLOURS[op.role], op.role
     return group_of, list(groups.values())
 
