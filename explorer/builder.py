@@ -150,6 +150,8 @@ def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:
 
 def _init_weights(model: ResNet, plan, zero_init_residual: bool) -> None:
     """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0."""
+    if model.fc.weight.is_meta:
+        return  # meta tensors hold no values: initialising them would only cost time
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -358,8 +358,7 @@ def _new_graph(title: str, direction: str, n_nodes: int) -> graphviz.Digraph:
     g = graphviz.Digraph("resnet")
     compact = n_nodes > 60
     g.attr(rankdir=direction, label=title, labelloc="t", fontname=_FONT, fontsize="16",
-           nodesep="0.18" if compact else "0.3", ranksep="0.22" if compact else "0.35",
-           dpi=str(PNG_DPI))
+           nodesep="0.18" if compact else "0.3", ranksep="0.22" if compact else "0.35")
     if n_nodes > _LARGE:
         # Cap dot's network-simplex passes: ResNet-1202 at layer detail lays out in seconds
         # instead of about a minute, and a chain of units needs no finer placement.
@@ -792,7 +791,7 @@ def build_unit_figure(cfg: ArchConfig | OpTrace, unit: str | None = None, direct
     caption = equation(cfg, info.name)
     g = graphviz.Digraph("unit")
     g.attr(rankdir=direction, label=_lbl(f"{title}\n\n{caption}"), labelloc="b",
-           fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3", dpi=str(PNG_DPI))
+           fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3")
     g.attr("node", shape="box", fontname="Times-Roman", fontsize="13", width="1.6", height="0.35",
            style="filled", fillcolor="#ffffff", color="#222222")
     g.attr("edge", fontname="Times-Italic", fontsize="12", arrowsize="0.7")
@@ -857,6 +856,10 @@ def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
     if shutil.which("dot") is None:
         raise GraphvizMissing(_MISSING)
     try:
+        if fmt == "png":
+            # dpi only for bitmaps: set on the graph, it also scales SVG content past its viewBox.
+            graph = graph.copy()
+            graph.attr(dpi=str(PNG_DPI))
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound as exc:
         raise GraphvizMissing(_MISSING) from exc

@@ -392,3 +392,13 @@ def test_shapes_match_a_real_forward_pass():
     for name, shape in seen.items():
         last = name + ".post" if name + ".post" in labels else name + ".add"
         assert labels[last] == "x".join(map(str, shape))
+
+
+def test_svg_content_fits_its_viewbox():
+    """The SVG's declared size and its viewBox agree, so viewers show the whole graph unclipped."""
+    for fig in (build_graph(preset("resnet50"), "units"), build_unit_figure(preset("resnet50"))):
+        svg = to_bytes(fig, "svg").decode()
+        head = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)"', svg)
+        assert head, svg[:300]
+        width, height, vb_w, vb_h = map(float, head.groups())
+        assert abs(width - vb_w) <= 1 and abs(height - vb_h) <= 1
