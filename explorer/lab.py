@@ -41,7 +41,10 @@ Schedule = Literal["step", "constant"]
 DATASET = "scikit-learn digits (1,797 8x8 grey images, 10 classes)"
 VAL_FRACTION = 0.2      # share of each class held out for validation
 SPLIT_SEED = 0          # the split never changes with the training seed: runs stay comparable
-MAX_THREADS = 2         # torch threads while training (the lab must leave the machine usable)
+# One torch thread while training: on a busy 2-core machine two threads spend their time
+# waiting for each other (10x slower epochs were measured), and one thread makes the losses
+# independent of the machine's core count.
+TRAIN_THREADS = 1
 EVAL_BATCH = 512
 MAX_EPOCHS = 1000
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}  # SGD: He et al. 2015, Sec. 4.2; Adam: Kingma & Ba
@@ -274,7 +277,7 @@ def train(
 
     Returns:
         A RunResult. The same config and settings give the same losses (fixed seeds, fixed
-        batch order, at most MAX_THREADS torch threads).
+        batch order, TRAIN_THREADS torch threads).
 
     Raises:
         ConfigError: for an invalid config or setting, or a config that cannot take 8x8 input.
@@ -291,7 +294,7 @@ def train(
         x_train, y_train = x_train[: settings.max_train], y_train[: settings.max_train]
 
     start = time.perf_counter()
-    with _limited_threads(MAX_THREADS), torch.random.fork_rng(devices=[]):
+    with _training_threads(TRAIN_THREADS), torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model = build_model(cfg)
         result = RunResult(cfg, settings, count_params(model, trainable_only=True),
@@ -418,12 +421,16 @@ def _grad_probe(name: str, store: dict[str, float]):
 
 
 @contextmanager
-def _limited_threads(n: int) -> Iterator[None]:
+def _training_threads(n: int) -> Iterator[None]:
+    """`n` torch threads, and subnormal floats flushed to zero (tiny gradients of a diverging
+    deep net otherwise slow the CPU down many times over; training is unaffected)."""
     old = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(old, n)))
+    torch.set_num_threads(n)
+    torch.set_flush_denormal(True)
     try:
         yield
     finally:
+        torch.set_flush_denormal(False)
         torch.set_num_threads(old)
 
 
@@ -561,6 +568,50 @@ def run_experiment(
     return result
 
 
+# Wall-time model of one run on one CPU thread, fitted by benchmarks/bench_lab.py on the
+# 2-core reference machine: per epoch, SECONDS_PER_MAC for every multiply-add (a training
+# sample costs about 3 forward passes, a validation sample 1) plus SECONDS_PER_LAYER_STEP for
+# every weight layer in every optimiser step (per-op overhead, which dominates small nets).
+SECONDS_PER_MAC = 3.9e-11
+SECONDS_PER_LAYER_STEP = 2e-4
+SECONDS_PER_RUN = 0.3   # build, gradient norms, first-step warm-up
+
+
+def estimate_seconds(
+    experiment: str | Experiment | Sequence[ArchConfig],
+    *,
+    settings: TrainSettings | None = None,
+    configs: Sequence[ArchConfig] | None = None,
+    **overrides: Any,
+) -> float:
+    """Expected wall time of `run_experiment` with these arguments, before starting it.
+
+    The measured `expected_seconds` for a ready experiment at its defaults; otherwise a
+    model from each network's multiply-adds and depth (see SECONDS_PER_MAC). Machines and
+    load vary: treat it as a guide to the order of magnitude.
+    """
+    exp = get_experiment(experiment)
+    if configs is not None:
+        exp = replace(exp, configs=tuple(configs))
+    if settings is None:
+        settings = exp.settings.with_overrides(**overrides)
+    if exp.expected_seconds is not None and configs is None and \
+            replace(settings, seed=exp.settings.seed) == exp.settings:
+        return exp.expected_seconds
+    from .analysis import measure_summary
+
+    data = load_digits()
+    n_train = len(data.x_train) if settings.max_train is None else min(settings.max_train, len(data.x_train))
+    steps = math.ceil(n_train / settings.batch_size)
+    total = 0.0
+    for cfg in exp.configs:
+        info = measure_summary(lab_config(cfg))
+        per_epoch = (SECONDS_PER_MAC * info["macs"] * (3 * n_train + len(data.x_val))
+                     + SECONDS_PER_LAYER_STEP * info["depth"] * steps)
+        total += SECONDS_PER_RUN + settings.epochs * per_epoch
+    return total
+
+
 def get_experiment(experiment: str | Experiment | Sequence[ArchConfig]) -> Experiment:
     """The Experiment a name, an Experiment or a list of configs (as `custom`) stands for."""
     if isinstance(experiment, Experiment):
@@ -656,14 +707,16 @@ _register(Experiment(
         _digits_cfg("resnet56", "resnet56"),
     ),
     settings=_DEFAULTS,
+    expected_seconds=49.0,  # measured: python benchmarks/bench_lab.py
 ))
 
 _register(Experiment(
     name="skip_span",
     title="Skip span: shortcuts over 0, 1, 2 or 3 weight layers at equal depth",
     description=(
-        "The 56-layer CIFAR network with the shortcut spanning 0 (plain), 1, 2 (the paper's "
-        "basic block) or 3 weight layers; each stage's 18 layers divide evenly for every span."
+        "A 38-layer CIFAR-style network (6 basic blocks a stage, widths 16/32/64, option A) "
+        "with the shortcut spanning 0 (plain), 1, 2 (the paper's basic block) or 3 weight "
+        "layers; each stage's 12 layers divide evenly for every span, so no unit is cut short."
     ),
     claim=(
         "A shortcut over a single layer (y = W1 x + x, close to a linear layer) showed no "
@@ -671,8 +724,10 @@ _register(Experiment(
         "ResNet-110 reached 9.90% CIFAR-10 error against 6.61% for the 2-layer original."
     ),
     source=_HE15 + ", Sec. 3.1; " + _HE16 + ", Table 3",
-    configs=tuple(_digits_cfg(f"span{k}", "resnet56", skip_span=k) for k in range(4)),
+    configs=tuple(_digits_cfg(f"span{k}", "resnet20", depths=[6, 6, 6], skip_span=k)
+                  for k in range(4)),
     settings=_DEFAULTS,
+    expected_seconds=44.0,  # measured: python benchmarks/bench_lab.py
 ))
 
 _UNITS = [
@@ -700,6 +755,7 @@ _register(Experiment(
     configs=tuple(_digits_cfg(label, "resnet32", bn_position=bn, relu_position=relu)
                   for label, bn, relu in _UNITS),
     settings=_DEFAULTS,
+    expected_seconds=55.0,  # measured: python benchmarks/bench_lab.py
 ))
 
 _register(Experiment(
