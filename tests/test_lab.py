@@ -13,6 +13,7 @@ import explorer.lab as lab
 from explorer import ArchConfig, ConfigError, build_model, preset
 from explorer.__main__ import main
 from explorer.builder import ResidualUnit
+from explorer.config import effective_span
 
 TINY = preset("resnet20").replace(name="tiny", depths=[1, 1, 1], widths=[8, 8, 16], stem_width=8)
 FAST = dict(epochs=1, max_train=200, batch_size=50)
@@ -189,9 +190,9 @@ def test_experiments_vary_what_they_claim_to():
     from explorer.analysis import measure_summary
 
     deg = lab.EXPERIMENTS["degradation"].configs
-    assert sorted((measure_summary(c)["depth"], lab._span(c)) for c in deg) == [(20, 0), (20, 2), (56, 0), (56, 2)]
+    assert sorted((measure_summary(c)["depth"], effective_span(c)) for c in deg) == [(20, 0), (20, 2), (56, 0), (56, 2)]
     spans = lab.EXPERIMENTS["skip_span"].configs
-    assert [lab._span(c) for c in spans] == [0, 1, 2, 3]
+    assert [effective_span(c) for c in spans] == [0, 1, 2, 3]
     assert len({measure_summary(c)["depth"] for c in spans}) == 1
     assert len({c.replace(name="x", skip_span=None) for c in spans}) == 1
     units = lab.EXPERIMENTS["units"].configs
