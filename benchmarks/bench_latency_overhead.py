@@ -1,0 +1,89 @@
+"""Does the builder's generality cost anything at run time?
+
+Times the built resnet50 against a plain hand-written ResNet-50 (benchmarks/reference_resnet50.py)
+with the same weights, in eval mode under inference_mode, through the same measurement engine
+(explorer.latency). Rounds alternate which model goes first so drift in the machine's load hits
+both alike; samples are pooled over rounds. Prints both medians and built / reference per batch.
+Target: a ratio of at most 1.05.
+
+    python benchmarks/bench_latency_overhead.py [--device cpu] [--batches 1 32] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import torch  # noqa: E402
+
+import explorer  # noqa: E402
+from explorer.latency import device_label, measure_latency, resolve_device  # noqa: E402
+from reference_resnet50 import ReferenceResNet50  # noqa: E402
+
+TARGET = 1.05
+
+
+def build_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The built resnet50 and the reference holding the same weights; checks they agree."""
+    built = explorer.build_model(explorer.preset("resnet50")).eval()
+    ref = ReferenceResNet50().eval()
+    ref.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        diff = (built(x) - ref(x)).abs().max().item()
+    if diff > 1e-4:
+        raise SystemExit(f"built and reference disagree (max |diff| {diff:.2e}): not the same network")
+    return built, ref
+
+
+def compare(built, ref, device: str, batch: int, rounds: int, budget: float, threads: int | None,
+            dtype: str, channels_last: bool) -> dict:
+    pooled: dict[str, list[float]] = {"built": [], "reference": []}
+    for r in range(rounds):
+        order = [("built", built), ("reference", ref)]
+        if r % 2:
+            order.reverse()
+        for name, model in order:
+            res = measure_latency(model, device=device, batch=batch, budget_s=budget, warmup=1,
+                                  min_samples=3, threads=threads, input_shape=(3, 224, 224),
+                                  dtype=dtype, channels_last=channels_last)
+            pooled[name] += res.times_ms
+    med = {k: statistics.median(v) for k, v in pooled.items()}
+    return {"batch": batch, "built_ms": med["built"], "reference_ms": med["reference"],
+            "ratio": med["built"] / med["reference"], "samples": {k: len(v) for k, v in pooled.items()}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--budget", type=float, default=2.0, help="seconds per model per round")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: torch's; 1 is steadier on a shared machine)")
+    p.add_argument("--dtype", default="fp32")
+    p.add_argument("--channels-last", action="store_true")
+    args = p.parse_args(argv)
+    dev = resolve_device(args.device)
+    threads = args.threads if args.threads is not None else torch.get_num_threads()
+    built, ref = build_pair()
+    print(f"resnet50 built vs reference on {dev.type} ({device_label(dev, threads)}), torch {torch.__version__}, "
+          f"{args.dtype}{', channels_last' if args.channels_last else ''}, {args.rounds} alternating rounds")
+    worst = 0.0
+    for batch in args.batches:
+        row = compare(built, ref, args.device, batch, args.rounds, args.budget, threads, args.dtype,
+                      args.channels_last)
+        worst = max(worst, row["ratio"])
+        print(f"  batch {batch:>4}: built {row['built_ms']:9.3f} ms  reference {row['reference_ms']:9.3f} ms  "
+              f"ratio {row['ratio']:.3f}  (samples {row['samples']['built']}/{row['samples']['reference']})",
+              flush=True)
+    print(f"  worst ratio {worst:.3f} (target <= {TARGET}): {'ok' if worst <= TARGET else 'OVER TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

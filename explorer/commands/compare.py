@@ -1,0 +1,66 @@
+"""`compare`: several configs side by side, one row each (params, MACs, depth, memory, latency)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..cli import load_config
+from ..compare import compare_table, differing_keys, to_csv_bytes
+from ..latency import LatencyError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="several configs side by side")
+    p.add_argument("configs", nargs="+", metavar="NAME|FILE.json", help="preset names or JSON files")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key in every config (value parsed as JSON when it parses)")
+    p.add_argument("--batch", type=int, default=1, help="batch for memory and latency (default 1)")
+    p.add_argument("--latency", action="store_true", help="also measure latency (seconds per config)")
+    p.add_argument("--device", default="auto", help="latency device: auto | cpu | cuda (default auto)")
+    p.add_argument("--budget", type=float, default=2.0, metavar="S", help="seconds of timing per config")
+    p.add_argument("--json", action="store_true", help="print rows as JSON")
+    p.add_argument("--csv", action="store_true", help="print rows as CSV")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfgs = [load_config(source, args.set) for source in args.configs]
+    latency = {"device": args.device, "budget_s": args.budget} if args.latency else None
+    try:
+        rows = compare_table(cfgs, latency=latency, batch=args.batch)
+    except LatencyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+    if args.json:
+        doc = {"differing_keys": differing_keys(cfgs), "rows": rows}
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.csv:
+        sys.stdout.write(to_csv_bytes(rows).decode("utf-8"))
+    else:
+        print_table(rows, differing_keys(cfgs))
+    return 0
+
+
+def print_table(rows, differing, out=None) -> None:
+    w = (out or sys.stdout).write
+    if differing:
+        w("differs in: " + ", ".join(differing) + "\n")
+    timed = any("latency_ms" in r for r in rows)
+    head = (f"{'name':<22}{'params':>13}{'GMACs':>8}{'depth':>7}{'proj':>6}{'act MiB':>9}{'peak MiB':>10}"
+            f"{'RF px':>7}")
+    if timed:
+        head += f"{'ms':>10}{'img/s':>10}"
+    w(head + "\n")
+    for r in rows:
+        line = (f"{r['name'][:21]:<22}{r['params']:>13,}{r['macs'] / 1e9:>8.3f}{r['depth']:>7}{r['projections']:>6}"
+                f"{r['activation_bytes'] / 2**20:>9.1f}{r['peak_bytes'] / 2**20:>10.1f}{r['receptive_field']:>7}")
+        if timed:
+            line += f"{r['latency_ms']:>10.2f}{r['throughput']:>10.1f}"
+        w(line + "\n")
+    if timed:
+        w(f"latency: batch {rows[0]['latency_batch']}, {rows[0]['dtype']}, on {rows[0]['device_name']}\n")

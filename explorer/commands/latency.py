@@ -1,0 +1,87 @@
+"""`latency`: measured forward-pass time on the best (or a chosen) device, or a batch sweep."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..cli import add_config_args, load_config
+from ..latency import DEVICES, DTYPES, LatencyError, LatencyResult, SweepResult, batch_sweep, measure_latency
+
+
+def register(sub) -> None:
+    p = sub.add_parser("latency", help="measured latency and throughput (CUDA when present, else CPU)")
+    add_config_args(p)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1)")
+    p.add_argument("--dtype", default="fp32", help="fp32 | bf16 | fp16 (fp16 on CUDA only)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile first; compile time reported apart")
+    p.add_argument("--budget", type=float, default=None, metavar="S",
+                   help="seconds of warm-up plus timing (default 3; 20 for --sweep)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--sweep", action="store_true", help="batch sweep 1, 8, 32, 128, ... within the budget")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    try:
+        if args.sweep:
+            budget = 20.0 if args.budget is None else args.budget
+            result = batch_sweep(cfg, device=args.device, dtype=args.dtype, channels_last=args.channels_last,
+                                 budget_s=budget, threads=args.threads)
+        else:
+            budget = 3.0 if args.budget is None else args.budget
+            result = measure_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
+                                     channels_last=args.channels_last, compile=args.compile,
+                                     budget_s=budget, threads=args.threads)
+    except LatencyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+    if args.json:
+        doc = {"config": cfg.to_dict(), **result.to_dict()}
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif isinstance(result, SweepResult):
+        print_sweep(cfg.name, result)
+    else:
+        print_result(result)
+    return 0
+
+
+def print_result(r: LatencyResult, out=None) -> None:
+    w = (out or sys.stdout).write
+    layout = ", channels_last" if r.channels_last else ""
+    w(f"{r.name} on {r.device} ({r.device_name}), torch {r.torch_version}\n")
+    w(f"  batch {r.batch} {r.dtype}{layout}{', compiled' if r.compile else ''}: "
+      f"median {r.median_ms:.3f} ms (p10 {r.p10_ms:.3f}, p90 {r.p90_ms:.3f}, IQR {r.iqr_ms:.3f})\n")
+    w(f"  throughput {r.throughput:,.1f} images/s; {r.samples} samples after {r.warmup} warm-up passes "
+      f"in {r.elapsed_s:.1f} s\n")
+    if r.compile_s is not None:
+        w(f"  compile    {r.compile_s:.1f} s (first pass, not in the figures above)\n")
+    if r.peak_memory_bytes is not None:
+        w(f"  memory     {r.peak_memory_bytes / 2**20:,.1f} MiB peak above weights and input\n")
+    if r.noisy:
+        w("  warning: noisy: the spread (IQR) is over 20% of the median; compare with care\n")
+    for note in r.warnings:
+        w(f"  warning: {note}\n")
+
+
+def print_sweep(name: str, s: SweepResult, out=None) -> None:
+    w = (out or sys.stdout).write
+    w(f"{name} batch sweep on {s.device} ({s.device_name})\n")
+    w("   batch   median ms    p10 ms    p90 ms   ms/image    images/s  samples\n")
+    for r in s.rows:
+        w(f"  {r['batch']:>6}{r['median_ms']:>12.3f}{r['p10_ms']:>10.3f}{r['p90_ms']:>10.3f}"
+          f"{r['ms_per_image']:>11.3f}{r['throughput']:>12,.1f}{r['samples']:>9}{'  noisy' if r['noisy'] else ''}\n")
+    reasons = {"done": "all batch sizes measured", "time": "stopped: the next batch would overrun the time budget",
+               "memory": "stopped: the next batch does not fit in memory"}
+    w(f"  {reasons.get(s.stopped, s.stopped)}\n")
+
+
+__all__ = ["register", "run", "DEVICES", "DTYPES"]

@@ -1,0 +1,217 @@
+"""Several configs side by side: one table row each, plotly figures, CSV / JSON export.
+
+Every figure in a row comes from the views of the built module (analysis, cost, latency);
+nothing here recomputes an architecture from the config.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Mapping, Sequence
+
+from .analysis import measure_summary
+from .config import ArchConfig, field_names
+from .cost import measure_costs
+from .errors import ConfigError
+
+MAX_CONFIGS = 16
+
+# metric key -> (axis title, scale to apply for display)
+METRICS: dict[str, tuple[str, float]] = {
+    "params": ("parameters (M)", 1e-6),
+    "macs": ("multiply-adds (G)", 1e-9),
+    "depth": ("weight layers", 1.0),
+    "projections": ("projection shortcuts", 1.0),
+    "projection_params": ("projection parameters (M)", 1e-6),
+    "activation_bytes": ("activation memory per forward (MiB)", 1 / 2**20),
+    "peak_bytes": ("peak inference memory (MiB)", 1 / 2**20),
+    "receptive_field": ("receptive field (px)", 1.0),
+    "latency_ms": ("latency (ms, median)", 1.0),
+    "median_ms": ("latency (ms, median)", 1.0),          # rows of LatencyResult.to_dict()
+    "throughput": ("throughput (images/s)", 1.0),
+}
+
+
+def differing_keys(cfgs: Sequence[ArchConfig], include_name: bool = False) -> list[str]:
+    """Config keys whose values are not the same across `cfgs`, in config order."""
+    _check_cfgs(cfgs)
+    keys = [k for k in field_names() if include_name or k != "name"]
+    dicts = [c.to_dict() for c in cfgs]
+    return [k for k in keys if any(d[k] != dicts[0][k] for d in dicts[1:])]
+
+
+def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] | None = None,
+                  batch: int = 1) -> list[dict[str, Any]]:
+    """One row per config: params, MACs, depth, shortcuts, memory, receptive field (+ latency).
+
+    Args:
+        cfgs: the configs, in display order.
+        latency: None/False for no timing; True or a dict of `measure_latency` settings
+            (device, batch, dtype, budget_s, ...) to time each config (slow: seconds each).
+        batch: batch for the memory figures (and the latency, unless `latency` names one).
+
+    Returns:
+        A list of flat dicts with the same keys (ready for `pandas.DataFrame(rows)`).
+    """
+    _check_cfgs(cfgs)
+    settings: dict[str, Any] | None = None
+    if latency:
+        settings = {"batch": batch, **(dict(latency) if isinstance(latency, Mapping) else {})}
+    rows = []
+    for cfg in cfgs:
+        s = measure_summary(cfg)
+        c = measure_costs(cfg, batch)
+        row: dict[str, Any] = {
+            "name": cfg.name,
+            "block": cfg.block,
+            "depths": "-".join(str(d) for d in cfg.depths),
+            "skip_span": s["skip_span"],
+            "bn_position": cfg.bn_position,
+            "relu_position": cfg.relu_position,
+            "shortcut": cfg.shortcut,
+            "params": s["params"],
+            "macs": s["macs"],
+            "depth": c["depth"],
+            "residual_units": c["residual_units"],
+            "identity": c["shortcuts"]["identity"],
+            "zero_pad": c["shortcuts"]["zero_pad"],
+            "projections": c["projections"],
+            "projection_params": s["projection_params"],
+            "batch": batch,
+            "activation_bytes": c["activation_bytes"],
+            "peak_bytes": c["peak_bytes"],
+            "receptive_field": c["receptive_field"][-1]["receptive_field"],
+            "warnings": len(s["warnings"]),
+        }
+        if settings is not None:
+            row.update(_latency_columns(cfg, settings))
+        rows.append(row)
+    return rows
+
+
+def _latency_columns(cfg: ArchConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    from .latency import measure_latency
+
+    r = measure_latency(cfg, **settings)
+    return {
+        "latency_ms": r.median_ms, "latency_p10_ms": r.p10_ms, "latency_p90_ms": r.p90_ms,
+        "throughput": r.throughput, "latency_batch": r.batch, "latency_noisy": r.noisy,
+        "device": r.device, "device_name": r.device_name, "dtype": r.dtype,
+    }
+
+
+def _check_cfgs(cfgs: Sequence[ArchConfig]) -> None:
+    if isinstance(cfgs, ArchConfig) or not isinstance(cfgs, Sequence) or not cfgs:
+        raise ConfigError("configs", cfgs, f"a list of 1 to {MAX_CONFIGS} configs")
+    if len(cfgs) > MAX_CONFIGS:
+        raise ConfigError("configs", f"{len(cfgs)} configs", f"at most {MAX_CONFIGS}")
+    for c in cfgs:
+        if not isinstance(c, ArchConfig):
+            raise ConfigError("configs", type(c).__name__, "ArchConfig items")
+
+
+def to_frame(rows: Sequence[Mapping[str, Any]]):
+    """The rows as a pandas DataFrame (one row per config)."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows))
+
+
+def to_csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """UTF-8 CSV with a header of every key seen, in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return buf.getvalue().encode("utf-8")
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict, tuple)) else value
+
+
+def to_json_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    return json.dumps([dict(r) for r in rows], indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
+    """A plotly bar chart of one metric (a key of METRICS) across the compared configs."""
+    import plotly.graph_objects as go
+
+    if metric not in METRICS:
+        raise ConfigError("metric", metric, "one of " + ", ".join(METRICS))
+    title, scale = METRICS[metric]
+    present = [r for r in rows if r.get(metric) is not None]
+    if not present:
+        raise ConfigError("metric", metric, "a metric the rows carry (latency needs a timed comparison)")
+    names = _unique_labels([str(r["name"]) for r in present])
+    values = [r[metric] * scale for r in present]
+    fig = go.Figure(go.Bar(x=names, y=values, text=[_short(v) for v in values], textposition="auto"))
+    # Latency bars carry their spread: whiskers from p10 to p90.
+    lo, hi = {"latency_ms": ("latency_p10_ms", "latency_p90_ms"), "median_ms": ("p10_ms", "p90_ms")}.get(
+        metric, (None, None))
+    if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in present):
+        fig.data[0].error_y = dict(
+            type="data", symmetric=False,
+            array=[r[hi] - r[metric] for r in present],
+            arrayminus=[r[metric] - r[lo] for r in present],
+        )
+    if metric in ("latency_ms", "median_ms"):
+        devices = sorted({str(r["device_name"]) for r in present if r.get("device_name")})
+        if devices:
+            fig.update_layout(title_text="measured on " + "; ".join(devices))
+    fig.update_layout(yaxis_title=title, xaxis_title="config", margin=dict(l=40, r=20, t=30, b=40),
+                      template="plotly_white")
+    return fig
+
+
+def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
+    """Latency (left) and throughput (right) against batch size, one line per model name."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = list(sweep_rows)
+    if not rows:
+        raise ConfigError("sweep", rows, "at least one measured batch")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("latency per pass", "throughput"))
+    names = list(dict.fromkeys(str(r.get("name", "model")) for r in rows))
+    for name in names:
+        mine = sorted((r for r in rows if str(r.get("name", "model")) == name), key=lambda r: r["batch"])
+        batches = [r["batch"] for r in mine]
+        fig.add_trace(go.Scatter(
+            x=batches, y=[r["median_ms"] for r in mine], mode="lines+markers", name=name,
+            legendgroup=name,
+            error_y=dict(type="data", symmetric=False,
+                         array=[r["p90_ms"] - r["median_ms"] for r in mine],
+                         arrayminus=[r["median_ms"] - r["p10_ms"] for r in mine]),
+        ), row=1, col=1)
+        fig.add_trace(go.Scatter(
+            x=batches, y=[r["throughput"] for r in mine], mode="lines+markers", name=name,
+            legendgroup=name, showlegend=False,
+        ), row=1, col=2)
+    fig.update_xaxes(type="log", title_text="batch")
+    fig.update_yaxes(type="log", title_text="ms (median, p10-p90)", row=1, col=1)
+    fig.update_yaxes(title_text="images / s", row=1, col=2)
+    device = rows[0].get("device_name")
+    fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40),
+                      title_text=f"measured on {device}" if device else None)
+    return fig
+
+
+def _unique_labels(names: list[str]) -> list[str]:
+    """Bar labels must differ: repeated names get #2, #3."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} #{seen[n]}")
+    return out
+
+
+def _short(v: float) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,127 @@
+"""Compare: one row per config, differing keys, figures, exports, the compare CLI."""
+import csv
+import io
+import json
+
+import pytest
+
+import explorer
+from explorer import ArchConfig, ConfigError
+from explorer.__main__ import main
+from explorer.analysis import measure_summary
+from explorer.compare import (
+    bar_figure, compare_table, differing_keys, sweep_figure, to_csv_bytes, to_frame, to_json_bytes,
+)
+
+
+def tiny(**kw) -> ArchConfig:
+    base = dict(name="tiny", stem="cifar", stem_width=8, widths=[8, 16], depths=[1, 1], input_size=16,
+                num_classes=10)
+    base.update(kw)
+    return ArchConfig.from_dict(base)
+
+
+def test_differing_keys():
+    r18, r34 = explorer.preset("resnet18"), explorer.preset("resnet34")
+    assert differing_keys([r18, r34]) == ["depths"]
+    assert differing_keys([r18, r34], include_name=True) == ["name", "depths"]
+    assert differing_keys([r18, r18.replace(name="x")]) == []
+    assert differing_keys([r18, explorer.preset("resnet18_paper")]) == ["shortcut", "stride_on"]
+
+
+def test_table_rows_come_from_the_views():
+    cfgs = [explorer.preset("resnet18"), explorer.preset("resnet50"), explorer.preset("resnet50").replace(
+        name="r50_span1", skip_span=1)]
+    rows = compare_table(cfgs)
+    assert [r["name"] for r in rows] == ["resnet18", "resnet50", "r50_span1"]
+    assert len({tuple(r) for r in rows}) == 1  # same keys in every row
+    assert rows[0]["params"] == 11_689_512 and rows[1]["params"] == 25_557_032
+    assert rows[1]["macs"] == measure_summary(cfgs[1])["macs"]
+    assert (rows[0]["depth"], rows[0]["projections"]) == (18, 3)
+    assert rows[2]["projections"] > rows[1]["projections"] and rows[2]["params"] > rows[1]["params"]
+    assert rows[0]["receptive_field"] == 435
+    assert "latency_ms" not in rows[0]
+    assert list(to_frame(rows)["name"]) == ["resnet18", "resnet50", "r50_span1"]
+
+
+def test_table_batch_scales_memory():
+    one, eight = compare_table([tiny()], batch=1)[0], compare_table([tiny()], batch=8)[0]
+    assert eight["activation_bytes"] == 8 * one["activation_bytes"]
+
+
+def test_table_with_latency():
+    rows = compare_table([tiny(), tiny(name="deeper", depths=[2, 2])],
+                         latency=dict(device="cpu", budget_s=0.0, min_samples=3, threads=1, warmup=1))
+    for r in rows:
+        assert r["latency_p10_ms"] <= r["latency_ms"] <= r["latency_p90_ms"]
+        assert r["device"] == "cpu" and r["latency_batch"] == 1 and r["throughput"] > 0
+
+
+@pytest.mark.parametrize("bad", [[], explorer.preset("resnet18"), ["resnet18"], [explorer.preset("resnet18")] * 17])
+def test_bad_config_lists(bad):
+    with pytest.raises(ConfigError):
+        compare_table(bad)
+
+
+def test_exports_round_trip():
+    rows = compare_table([tiny(), tiny(name="b", shortcut="C")])
+    table = list(csv.DictReader(io.StringIO(to_csv_bytes(rows).decode("utf-8"))))
+    assert [r["name"] for r in table] == ["tiny", "b"]
+    assert int(table[1]["params"]) == rows[1]["params"]
+    assert json.loads(to_json_bytes(rows)) == rows
+
+
+def test_bar_figure():
+    rows = compare_table([tiny(), tiny(name="tiny")])  # repeated names still get their own bar
+    fig = bar_figure(rows, "params")
+    assert len(fig.data) == 1 and list(fig.data[0].x) == ["tiny", "tiny #2"]
+    assert fig.data[0].y[0] == pytest.approx(rows[0]["params"] / 1e6)
+    with pytest.raises(ConfigError):
+        bar_figure(rows, "colour")
+    with pytest.raises(ConfigError):
+        bar_figure(rows, "latency_ms")  # not measured
+
+
+def test_latency_bar_has_spread_and_device():
+    lat = [dict(name="a", median_ms=2.0, p10_ms=1.5, p90_ms=3.0, device_name="CPU X, 1 thread"),
+           dict(name="b", median_ms=4.0, p10_ms=3.0, p90_ms=6.0, device_name="CPU X, 1 thread")]
+    fig = bar_figure(lat, "median_ms")
+    assert list(fig.data[0].error_y.array) == [1.0, 2.0]
+    assert list(fig.data[0].error_y.arrayminus) == [0.5, 1.0]
+    assert "CPU X" in fig.layout.title.text
+
+
+def test_sweep_figure_one_line_per_model():
+    rows = [dict(name=n, batch=b, median_ms=b * k, p10_ms=b * k * 0.9, p90_ms=b * k * 1.1,
+                 throughput=1000 / k, device_name="CPU X") for n, k in (("a", 1.0), ("b", 2.0)) for b in (1, 8)]
+    fig = sweep_figure(rows)
+    assert len(fig.data) == 4  # latency and throughput per model
+    assert list(fig.data[0].x) == [1, 8]
+    with pytest.raises(ConfigError):
+        sweep_figure([])
+
+
+def test_cli_compare_json(capsys):
+    assert main(["compare", "resnet18", "resnet34", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["differing_keys"] == ["depths"]
+    assert [r["name"] for r in doc["rows"]] == ["resnet18", "resnet34"]
+    for key in ("params", "macs", "depth", "projections", "activation_bytes"):
+        assert key in doc["rows"][0]
+
+
+def test_cli_compare_text_csv_and_latency(tmp_path, capsys):
+    path = tmp_path / "tiny.json"
+    path.write_text(tiny().to_json())
+    assert main(["compare", str(path), "resnet20", "--csv"]) == 0
+    assert capsys.readouterr().out.startswith("name,")
+    assert main(["compare", str(path), "resnet20", "--set", "num_classes=7"]) == 0
+    assert "differs in" in capsys.readouterr().out
+    assert main(["compare", str(path), "--latency", "--device", "cpu", "--budget", "0"]) == 0
+    assert "latency: batch 1" in capsys.readouterr().out
+
+
+def test_cli_compare_bad_input_one_line(capsys):
+    assert main(["compare", "resnet18", "no_such_net"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config=") and err.count("\n") == 1

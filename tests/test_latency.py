@@ -1,0 +1,352 @@
+"""Latency engine: result structure, the caller's model untouched, lock, budget, settings, CLI."""
+import json
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import explorer
+from explorer import ArchConfig, ConfigError
+from explorer.__main__ import main
+from explorer.latency import (
+    LatencyResult, MeasurementCancelled, available_devices, batch_sweep, device_label, device_lock,
+    measure_latency, percentile,
+)
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+def tiny(**kw) -> ArchConfig:
+    base = dict(name="tiny", stem="cifar", stem_width=8, widths=[8, 16], depths=[1, 1],
+                input_size=32, num_classes=10)
+    base.update(kw)
+    return ArchConfig.from_dict(base)
+
+
+FAST = dict(device="cpu", threads=1, budget_s=0.0, warmup=1, min_samples=5)
+
+
+class Sleeper(nn.Module):
+    """A pass that takes at least `seconds` (time.sleep only overshoots), logging who ran it."""
+
+    log: list = []  # class attribute: shared by deep copies
+
+    def __init__(self, seconds=0.0, alternate=None):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self.seconds, self.alternate, self.calls = seconds, alternate, 0
+
+    def forward(self, x):
+        Sleeper.log.append(threading.current_thread().name)
+        self.calls += 1
+        s = self.alternate if self.alternate is not None and self.calls % 2 else self.seconds
+        time.sleep(s)
+        return self.lin(x)
+
+
+# -- result structure ----------------------------------------------------------------------
+def test_result_structure_on_cpu():
+    r = measure_latency(tiny(), device="cpu", threads=1, budget_s=0.1, max_samples=40)
+    assert isinstance(r, LatencyResult)
+    assert r.device == "cpu" and r.threads == 1
+    assert "1 thread" in r.device_name
+    assert r.torch_version == torch.__version__
+    assert 5 <= r.samples <= 40 and r.samples == len(r.times_ms)
+    assert r.min_ms <= r.p10_ms <= r.median_ms <= r.p90_ms <= max(r.times_ms)
+    assert r.iqr_ms >= 0
+    assert r.throughput == pytest.approx(r.batch * 1000 / r.median_ms)
+    assert r.input_shape == (1, 3, 32, 32)
+    assert r.peak_memory_bytes is None and r.compile_s is None
+    d = r.to_dict()
+    for key in ("device", "device_name", "batch", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "throughput",
+                "samples", "noisy", "dtype", "channels_last", "torch_version", "threads", "compile_s"):
+        assert key in d
+    assert "times_ms" not in d and len(r.to_dict(include_times=True)["times_ms"]) == r.samples
+    json.dumps(d)
+
+
+def test_percentile_interpolates():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 0) == 1.0 and percentile(values, 100) == 5.0
+    assert percentile(values, 10) == pytest.approx(1.4)
+    assert percentile([7.0], 90) == 7.0
+
+
+def test_batch_dtype_layout_are_reported():
+    r = measure_latency(tiny(), batch=4, dtype="bf16", channels_last=True, **FAST)
+    assert (r.batch, r.requested_batch, r.dtype, r.channels_last) == (4, 4, "bf16", True)
+    assert r.input_shape == (4, 3, 32, 32)
+    assert r.throughput == pytest.approx(4000 / r.median_ms)
+
+
+def test_noisy_flag_on_a_spread_out_model():
+    r = measure_latency(Sleeper(0.002, alternate=0.012), device="cpu", threads=1, budget_s=0.0, warmup=0,
+                        min_samples=8, input_shape=(4,))
+    assert r.noisy
+    assert r.iqr_ms > 0.2 * r.median_ms
+
+
+# -- the caller's model ---------------------------------------------------------------------
+def test_callers_model_left_untouched():
+    model = explorer.build_model(tiny())
+    model.train()
+    model.fc.weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    measure_latency(model, dtype="bf16", channels_last=True, **FAST)
+    assert model.training and all(m.training for m in model.modules())
+    assert not model.fc.weight.requires_grad and model.conv1.weight.requires_grad
+    after = model.state_dict()
+    for k, v in before.items():  # BN running stats included: no pass ran in training mode
+        assert after[k].dtype == v.dtype and after[k].device == v.device
+        assert torch.equal(after[k], v), k
+    assert model.conv1.weight.is_contiguous()  # not switched to channels_last
+
+
+def test_generic_module_needs_an_input_shape():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(ConfigError, match="input_shape"):
+        measure_latency(net, **FAST)
+    r = measure_latency(net, input_shape=(3, 16, 16), **FAST)
+    assert r.input_shape == (1, 3, 16, 16) and r.name == "Sequential"
+
+
+def test_meta_model_is_refused():
+    with torch.device("meta"):
+        model = explorer.build_model(tiny())
+    with pytest.raises(ConfigError, match="meta"):
+        measure_latency(model, **FAST)
+
+
+# -- bad settings ---------------------------------------------------------------------------
+@pytest.mark.parametrize("settings, key", [
+    (dict(device="tpu"), "device"),
+    (dict(device=3), "device"),
+    (dict(batch=0), "batch"),
+    (dict(batch=2.5), "batch"),
+    (dict(batch=True), "batch"),
+    (dict(batch=10**6), "batch"),
+    (dict(dtype="int8"), "dtype"),
+    (dict(device="cpu", dtype="fp16"), "dtype"),
+    (dict(budget_s=-1), "budget_s"),
+    (dict(budget_s=float("nan")), "budget_s"),
+    (dict(threads=0), "threads"),
+    (dict(min_samples=0), "min_samples"),
+    (dict(channels_last="yes"), "channels_last"),
+] + ([] if CUDA else [(dict(device="cuda"), "device"), (dict(device="cuda:0"), "device")]))
+def test_bad_settings_raise_config_error(settings, key):
+    with pytest.raises(ConfigError) as info:
+        measure_latency(tiny(), **{**dict(device="cpu"), **settings})
+    assert info.value.key == key
+
+
+def test_fp16_on_cpu_message_says_why():
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        measure_latency(tiny(), device="cpu", dtype="fp16")
+
+
+def test_not_a_model():
+    with pytest.raises(ConfigError, match="ArchConfig or a torch.nn.Module"):
+        measure_latency("resnet18", device="cpu")
+
+
+def test_batch_too_large_for_cpu_memory_is_refused():
+    big = tiny(input_size=1024)  # ~100 MB of activations an image: 4096 images cannot fit
+    with pytest.raises(ConfigError) as info:
+        measure_latency(big, device="cpu", batch=4096, threads=1)
+    assert info.value.key == "batch" and "GiB" in str(info.value)
+
+
+# -- lock, budget, progress -----------------------------------------------------------------
+def test_lock_serialises_concurrent_callers():
+    Sleeper.log.clear()
+    errors = []
+
+    def work():
+        try:
+            measure_latency(Sleeper(0.001), device="cpu", threads=1, budget_s=0.0, warmup=2, min_samples=8,
+                            input_shape=(4,))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"caller{i}") for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(set(Sleeper.log)) == ["caller0", "caller1"] and len(Sleeper.log) == 20
+    switches = sum(1 for a, b in zip(Sleeper.log, Sleeper.log[1:]) if a != b)
+    assert switches == 1  # one caller's passes all ran before the other's
+
+
+def test_time_budget_stops_sampling():
+    # Each pass sleeps >= 20 ms, so a 0.2 s budget has room for at most 10 passes in all.
+    r = measure_latency(Sleeper(0.02), device="cpu", threads=1, budget_s=0.2, warmup=0, min_samples=1,
+                        max_samples=1000, input_shape=(4,))
+    assert 1 <= r.samples and r.warmup + r.samples <= 11
+    assert r.elapsed_s >= 0.2  # it did use the budget rather than stopping early
+
+
+def test_zero_budget_takes_exactly_the_minimum():
+    r = measure_latency(tiny(), device="cpu", threads=1, budget_s=0.0, warmup=3, min_samples=4)
+    assert (r.warmup, r.samples) == (3, 4)
+
+
+def test_max_samples_caps_a_long_budget():
+    r = measure_latency(tiny(), device="cpu", threads=1, budget_s=60.0, warmup=1, min_samples=2, max_samples=7)
+    assert r.samples == 7
+
+
+def test_progress_reports_and_threads_are_restored():
+    seen = []
+    threads_before = torch.get_num_threads()
+    measure_latency(tiny(), progress=seen.append, **FAST)
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert all(0.0 <= a <= b <= 1.0 for a, b in zip(seen, seen[1:]))
+    assert torch.get_num_threads() == threads_before
+
+
+@pytest.mark.parametrize("how", ["return", "raise"])
+def test_progress_callback_cancels(how):
+    def stop(_fraction):
+        if how == "return":
+            return False
+        raise MeasurementCancelled("user pressed stop")
+
+    with pytest.raises(MeasurementCancelled):
+        measure_latency(tiny(), **FAST, progress=stop)
+    # The lock was released: another thread can take it at once.
+    got = []
+
+    def try_lock():
+        ok = device_lock().acquire(blocking=False)
+        got.append(ok)
+        if ok:
+            device_lock().release()
+
+    t = threading.Thread(target=try_lock)
+    t.start()
+    t.join()
+    assert got == [True]
+
+
+# -- devices ----------------------------------------------------------------------------------
+def test_available_devices_and_labels():
+    devices = available_devices()
+    assert devices[-1] == "cpu"
+    assert ("cuda" in devices) == CUDA
+    assert device_label("cpu", 3).endswith("3 threads")
+    assert device_label("cpu", 1).endswith("1 thread")
+
+
+# -- batch sweep ------------------------------------------------------------------------------
+def test_batch_sweep_rows():
+    s = batch_sweep(tiny(), device="cpu", batches=(4, 1, 2), budget_s=30, per_batch_s=0.0, min_samples=3,
+                    threads=1)
+    assert s.stopped == "done"
+    assert [r["batch"] for r in s] == [1, 2, 4]
+    for r in s:
+        assert r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert r["throughput"] == pytest.approx(r["batch"] * 1000 / r["median_ms"])
+        assert r["ms_per_image"] == pytest.approx(r["median_ms"] / r["batch"])
+        assert r["device"] == "cpu" and r["samples"] >= 3
+    json.dumps(s.to_dict())
+
+
+def test_batch_sweep_stops_on_time():
+    # batch 1 takes >= 4 x 50 ms; batch 64 is predicted to take 64x that: past the budget.
+    s = batch_sweep(Sleeper(0.05), device="cpu", batches=(1, 64), budget_s=1.0, per_batch_s=0.0,
+                    min_samples=3, threads=1, input_shape=(4,))
+    assert s.stopped == "time" and [r["batch"] for r in s] == [1]
+
+
+def test_batch_sweep_stops_on_memory():
+    s = batch_sweep(tiny(input_size=1024), device="cpu", batches=(1, 4096), budget_s=60, per_batch_s=0.0,
+                    min_samples=1, threads=1)
+    assert s.stopped == "memory" and [r["batch"] for r in s] == [1]
+
+
+def test_batch_sweep_bad_batches():
+    with pytest.raises(ConfigError):
+        batch_sweep(tiny(), device="cpu", batches=())
+    with pytest.raises(ConfigError):
+        batch_sweep(tiny(), device="cpu", batches=(1, 0))
+
+
+# -- CUDA (run where a GPU is present) ----------------------------------------------------------
+@needs_cuda
+def test_cuda_result_and_model_stays_on_cpu():
+    model = explorer.build_model(tiny())
+    r = measure_latency(model, device="cuda", budget_s=0.2)
+    assert r.device.startswith("cuda") and "GiB" in r.device_name
+    assert r.p10_ms <= r.median_ms <= r.p90_ms and r.samples >= 5
+    assert r.peak_memory_bytes is not None and r.peak_memory_bytes > 0
+    assert next(model.parameters()).device.type == "cpu" and model.training
+    assert measure_latency(tiny(), device="auto", budget_s=0.0).device.startswith("cuda")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
+def test_cuda_half_precisions(dtype):
+    if dtype == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("no bf16 on this GPU")
+    r = measure_latency(tiny(), device="cuda", dtype=dtype, channels_last=True, batch=8, budget_s=0.1)
+    assert r.dtype == dtype and r.batch == 8
+
+
+@needs_cuda
+def test_cuda_out_of_memory_retries_smaller():
+    free, _ = torch.cuda.mem_get_info()
+    side = 2048
+    per_image = 64 * side * side * 4 * 3  # a few 64-channel maps at 2048x2048
+    batch = min(4096, int(free / per_image * 4))
+    if batch <= 1:
+        pytest.skip("GPU too small for this check")
+    net = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1))
+    r = measure_latency(net, device="cuda", batch=batch, input_shape=(3, side, side), budget_s=0.0,
+                        min_samples=1, warmup=1)
+    assert r.batch < r.requested_batch == batch
+    assert any("out of GPU memory" in w for w in r.warnings)
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+@pytest.fixture
+def tiny_file(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(tiny().to_json())
+    return str(path)
+
+
+def test_cli_latency_json(tiny_file, capsys):
+    code = main(["latency", tiny_file, "--device", "cpu", "--batch", "2", "--budget", "0", "--threads", "1",
+                 "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("device", "device_name", "batch", "median_ms", "p10_ms", "p90_ms", "throughput", "samples"):
+        assert key in doc
+    assert doc["batch"] == 2 and doc["device"] == "cpu"
+    assert ArchConfig.from_dict(doc["config"]) == tiny()
+
+
+def test_cli_latency_text_and_sweep(tiny_file, capsys):
+    assert main(["latency", tiny_file, "--device", "cpu", "--budget", "0", "--threads", "1",
+                 "--set", "name=small"]) == 0
+    out = capsys.readouterr().out
+    assert "small on cpu" in out and "median" in out
+    assert main(["latency", tiny_file, "--device", "cpu", "--sweep", "--budget", "2", "--threads", "1"]) == 0
+    assert "batch sweep" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--device", "gpu"], "device"),
+    (["--batch", "0"], "batch"),
+    (["--device", "cpu", "--dtype", "fp16"], "dtype"),
+])
+def test_cli_latency_bad_settings_one_line(tiny_file, capsys, args, key):
+    assert main(["latency", tiny_file, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {key}=") and err.count("\n") == 1
