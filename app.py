@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pandas as pd
 import streamlit as st
 
 import explorer
-from explorer import ArchConfig, ConfigError, analysis, compare, cost, graph, lab, latency, learn
+from explorer import ArchConfig, ConfigError, analysis, compare, cost, graph, lab, latency, learn, limits
 from explorer.config import INT_BOUNDS, MAX_SPAN, choices, field_names, format_int_list, parse_int_list
 
 st.set_page_config(page_title="ResNet Explorer", page_icon="🧱", layout="wide")
@@ -23,45 +24,55 @@ MAX_COMPARE = 6
 MAX_UPLOAD_BYTES = 64 * 1024
 LIST_KEYS = ("depths", "widths")
 W = "cfg_"  # widget key prefix of the config settings
+CACHE_TTL_S = 3600  # shared caches are bounded in entries and age, so memory returns after use
+MAX_RESULTS = 20    # latency / lab results kept per session
+
+
+def remember(store: dict, key, value) -> None:
+    """Keep a result in a per-session store, dropping the oldest beyond MAX_RESULTS."""
+    store.pop(key, None)
+    store[key] = value
+    while len(store) > MAX_RESULTS:
+        store.pop(next(iter(store)))
 
 
 # -- cached computations (shared by all sessions; nothing here is mutated) ------------------
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
 def summary_of(cfg: ArchConfig) -> dict:
     return analysis.measure_summary(cfg)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
 def costs_of(cfg: ArchConfig, batch: int = 1) -> dict:
     return cost.measure_costs(cfg, batch)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def layer_table_of(cfg: ArchConfig) -> str:
     return analysis.layer_table(cfg)
 
 
-@st.cache_data(max_entries=64, show_spinner="Laying out the diagram…")
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner="Laying out the diagram…")
 def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool) -> str:
     return graph.to_bytes(graph.build_graph(cfg, detail, direction, shapes, fold), "svg").decode()
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str) -> bytes:
     return graph.to_bytes(graph.build_graph(cfg, detail, direction, shapes, fold), fmt)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
 def unit_figure_svg(cfg: ArchConfig, unit: str | None, direction: str = "TB") -> str:
     return graph.to_bytes(graph.build_unit_figure(cfg, unit, direction), "svg").decode()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
 def unit_equation(cfg: ArchConfig, unit: str | None) -> str:
     return graph.equation(cfg, unit)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def compare_rows(cfgs: tuple[ArchConfig, ...]) -> list[dict]:
     return compare.compare_table(list(cfgs))
 
@@ -405,9 +416,9 @@ def view_latency(cfg: ArchConfig) -> None:
     if b1.button("Measure latency", type="primary", key="lat_run"):
         bar = st.progress(0.0, text="warming up…")
         try:
-            results[key] = latency.measure_latency(
+            remember(results, key, latency.measure_latency(
                 cfg, budget_s=3.0, progress=lambda f: bar.progress(min(max(f, 0.0), 1.0), text="timing…"),
-                **settings).to_dict()
+                **settings).to_dict())
         except (ConfigError, latency.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
@@ -416,7 +427,7 @@ def view_latency(cfg: ArchConfig) -> None:
         try:
             sweep = latency.batch_sweep(cfg, device=device, dtype=dtype, channels_last=channels_last,
                                         progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
-            results[("sweep",) + key] = [dict(r) for r in sweep.rows]
+            remember(results, ("sweep",) + key, [dict(r) for r in sweep.rows])
         except (ConfigError, latency.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
@@ -532,13 +543,19 @@ def view_lab(cfg: ArchConfig) -> None:
     c1, c2 = st.columns(2)
     epochs = c1.number_input("Epochs", min_value=1, max_value=50, value=exp.settings.epochs, key="lab_epochs")
     seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=exp.settings.seed, key="lab_seed")
-    if exp.expected_seconds:
-        st.caption(f"With the default settings this takes about {exp.expected_seconds:.0f} s on a 2-core CPU.")
+    est = lab.estimate_seconds(exp_name, configs=custom, epochs=int(epochs), seed=int(seed))
+    limit = limits.Limits.from_env().max_lab_seconds
+    st.caption(f"Expected to take about {est:.0f} s on a 2-core CPU (at most {limit} s are allowed; "
+               "switching tabs or changing a setting cancels the run).")
     key = (exp_name, int(epochs), int(seed), tuple(custom or ()))
     results = st.session_state.lab_results
-    if st.button("Start training", type="primary", key="lab_run"):
+    too_long = est > limit
+    if too_long:
+        st.error(f"This run would take about {est:.0f} s, over the {limit} s limit of this server "
+                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs or smaller networks.")
+    if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
         bar = st.progress(0.0, text="preparing…")
-        st.caption("Switching tabs or changing a setting cancels the run.")
+        deadline = time.monotonic() + limit
 
         def progress(done, total, epoch, run_name):
             frac = (done + epoch / max(int(epochs), 1)) / max(total, 1)
@@ -546,8 +563,10 @@ def view_lab(cfg: ArchConfig) -> None:
 
         try:
             res = lab.run_experiment(exp_name, epochs=int(epochs), seed=int(seed), configs=custom,
-                                     progress=progress)
-            results[key] = res
+                                     progress=progress, should_stop=lambda: time.monotonic() > deadline)
+            remember(results, key, res)
+            if res.cancelled:
+                st.warning(f"Stopped at the {limit} s time limit; the finished runs are shown.")
         except ConfigError as exc:
             st.error(str(exc))
         bar.empty()

@@ -24,10 +24,12 @@ class Limits:
     max_weight_layers: int = 2_500          # convs + fc on the main path (ResNet-1202 has 1,202)
     max_params: int = 1_000_000_000         # the largest preset, wide_resnet101_2, has 127 M
     max_macs: int = 2_000_000_000_000       # per image; resnet152 at 224x224 is 11.5 G
+    max_lab_seconds: int = 300              # one Lab experiment in the app (ready ones take < 60)
 
     @classmethod
     def from_env(cls) -> "Limits":
-        """Defaults, overridden by RESNET_EXPLORER_MAX_WEIGHT_LAYERS / _MAX_PARAMS / _MAX_MACS."""
+        """Defaults, overridden by RESNET_EXPLORER_MAX_WEIGHT_LAYERS / _MAX_PARAMS / _MAX_MACS /
+        _MAX_LAB_SECONDS."""
         values = {}
         for name in cls.__dataclass_fields__:
             text = os.environ.get(ENV_PREFIX + name.upper())

@@ -189,3 +189,23 @@ def test_unit_view_lists_units_and_highlights_projections(app):
     assert at.selectbox(key="unit_pick").value == "layer1.0"  # the first unit with a projection
     df = table_with(at, "shortcut_params")
     assert (df["shortcut"] == "projection").sum() == 4
+
+
+def test_lab_runs_a_custom_experiment_from_the_compare_set():
+    at = show(fresh({"preset": "resnet20"}), "Compare")
+    at.button(key="compare_add").click().run()
+    at = show(at, "Lab")
+    at.selectbox(key="lab_experiment").select("custom").run()
+    at.number_input(key="lab_epochs").set_value(1).run()
+    at.button(key="lab_run").click().run()
+    assert not at.exception
+    results = table_with(at, "val_acc")
+    assert list(results["run"]) == ["resnet20"]
+    assert {b.label for b in at.get("download_button")} >= {"Download CSV", "Download JSON"}
+
+
+def test_lab_refuses_runs_over_the_time_limit(monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_LAB_SECONDS", "1")
+    at = show(fresh(), "Lab")
+    assert at.button(key="lab_run").disabled
+    assert any("over the 1 s limit" in e for e in errors(at))
