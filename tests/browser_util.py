@@ -1,0 +1,106 @@
+"""Shared pieces of the real-browser tests and the load test: a `streamlit run` server on
+loopback, headless Chromium, widget lookup by key, and waits for the app's reruns."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+MAIN = '[data-testid="stMain"]'
+EXCEPTION = '[data-testid="stException"]'
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+IMG = ".diagram img"
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("Chromium is not installed: run scripts/setup_system.sh --test (make test does)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(env: Mapping[str, str] | None = None, start_timeout_s: float = 90.0,
+                     log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` on 127.0.0.1 and a free port; yields (url, process).
+
+    Error details are shown in full (a test must see an exception to fail on it) and the file
+    watcher is off (files edited while the server runs do not reload modules under it).
+    """
+    port = free_port()
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (full_env.get("PYTHONPATH", ""), str(ROOT)) if p)
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--client.showErrorDetails", "full"],
+        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, start_timeout_s)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if log_path:
+            log.close()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None, timeout_s: float) -> None:
+    """Return once `url` answers its health check; raise if it never does or the process exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode} before serving")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not answer at {url} within {timeout_s:.0f} s")
+
+
+def key_css(key: str) -> str:
+    """CSS selector of the widget whose Streamlit key is `key`."""
+    return f".st-key-{key}"
+
+
+def choose(pg, key: str, option: str) -> None:
+    """Pick `option` in the selectbox whose widget key is `key`."""
+    pg.locator(f"{key_css(key)} input").click()
+    pg.keyboard.type(option)
+    pg.get_by_role("option", name=option, exact=True).click()
+
+
+def settle(pg, timeout_ms: int = 120_000) -> None:
+    """Wait until the app has finished its rerun."""
+    pg.wait_for_timeout(300)  # let a just-triggered rerun start
+    pg.wait_for_selector(IDLE, timeout=timeout_ms)
+    pg.wait_for_timeout(500)  # and its elements paint
+
+
+def title(pg) -> str:
+    return pg.locator(f"{MAIN} h3").first.inner_text().strip()
