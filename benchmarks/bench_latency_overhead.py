@@ -11,6 +11,8 @@ Target: a ratio of at most 1.05.
 from __future__ import annotations
 
 import argparse
+import copy
+import resource
 import statistics
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import torch  # noqa: E402
 
 import explorer  # noqa: E402
+from explorer.cost import trace_memory  # noqa: E402
 from explorer.latency import device_label, measure_latency, resolve_device  # noqa: E402
 from reference_resnet50 import ReferenceResNet50  # noqa: E402
 
@@ -57,6 +60,34 @@ def compare(built, ref, device: str, batch: int, rounds: int, budget: float, thr
             "ratio": med["built"] / med["reference"], "samples": {k: len(v) for k, v in pooled.items()}}
 
 
+def make_post_add_relu_inplace(model: torch.nn.Module) -> int:
+    """Switch the ReLUs applied after a unit's addition to in place (they act on the fresh sum)."""
+    n = 0
+    for unit in model.modules():
+        for name in getattr(unit, "_post", ()):
+            relu = getattr(unit, name)
+            if isinstance(relu, torch.nn.ReLU) and not relu.inplace:
+                relu.inplace, n = True, n + 1
+    return n
+
+
+def allocation_report(built, ref, batch: int) -> str:
+    """Why the two could differ on a CPU: fresh tensors a pass allocates, and the page faults they cost."""
+    parts = []
+    for name, model in (("built", built), ("reference", ref)):
+        meta = copy.deepcopy(model).to("meta")
+        mem = trace_memory(meta, (1, 3, 224, 224))
+        x = torch.randn(batch, 3, 224, 224)
+        with torch.inference_mode():
+            model(x)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            model(x)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        parts.append(f"{name} {mem['fresh_ops']} fresh tensors, {mem['activation_bytes'] / 2**20:.1f} MiB/image, "
+                     f"{faults:,} page faults/pass at batch {batch}")
+    return "; ".join(parts)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -67,10 +98,14 @@ def main(argv=None) -> int:
                    help="CPU threads (default: torch's; 1 is steadier on a shared machine)")
     p.add_argument("--dtype", default="fp32")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--inplace-post-add-relu", action="store_true",
+                   help="time the built model with its after-addition ReLUs made in place (what-if check)")
     args = p.parse_args(argv)
     dev = resolve_device(args.device)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
     built, ref = build_pair()
+    if args.inplace_post_add_relu:
+        print(f"what-if: {make_post_add_relu_inplace(built)} after-addition ReLUs of the built model made in place")
     print(f"resnet50 built vs reference on {dev.type} ({device_label(dev, threads)}), torch {torch.__version__}, "
           f"{args.dtype}{', channels_last' if args.channels_last else ''}, {args.rounds} alternating rounds")
     worst = 0.0
@@ -82,6 +117,9 @@ def main(argv=None) -> int:
               f"ratio {row['ratio']:.3f}  (samples {row['samples']['built']}/{row['samples']['reference']})",
               flush=True)
     print(f"  worst ratio {worst:.3f} (target <= {TARGET}): {'ok' if worst <= TARGET else 'OVER TARGET'}")
+    if dev.type == "cpu":
+        torch.set_num_threads(threads)
+        print("  allocations: " + allocation_report(built, ref, max(args.batches)))
     return 0
 
 

@@ -21,7 +21,7 @@ import os
 import platform
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -463,11 +463,17 @@ def _measure_with_retry(model, model_or_cfg, dev, batch, dtype, channels_last, c
     while True:
         oom = False
         try:
-            return _measure_once(model, model_or_cfg, dev, current, batch, dtype, channels_last, compile,
-                                 budget_s, warmup, min_samples, max_samples, threads, shape, progress,
-                                 warnings)
+            with (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):  # events on dev's stream
+                return _measure_once(model, model_or_cfg, dev, current, batch, dtype, channels_last, compile,
+                                     budget_s, warmup, min_samples, max_samples, threads, shape, progress,
+                                     warnings)
         except _oom_types():
             oom = True  # leave the except block first so its frames (and tensors) are freed
+        except LatencyError:
+            raise
+        except RuntimeError as exc:  # e.g. an input shape the module cannot take
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LatencyError(f"{_model_name(model_or_cfg)}: the forward pass failed: {first[:200]}") from None
         if oom:
             gc.collect()
             torch.cuda.empty_cache()

@@ -350,3 +350,10 @@ def test_cli_latency_bad_settings_one_line(tiny_file, capsys, args, key):
     assert main(["latency", tiny_file, *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {key}=") and err.count("\n") == 1
+
+
+def test_forward_failure_is_one_clear_error():
+    from explorer.latency import LatencyError
+
+    with pytest.raises(LatencyError, match="forward pass failed"):
+        measure_latency(nn.Conv2d(3, 4, 3), device="cpu", input_shape=(5, 8, 8), **{"threads": 1})
