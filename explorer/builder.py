@@ -71,8 +71,9 @@ class ResidualUnit(nn.Module):
                 self.add_module(name, nn.BatchNorm2d(ch))
             else:
                 # In place only on a fresh tensor: never on the unit's input x (needed by the
-                # shortcut), so a ReLU that opens the unit's ops is out of place.
-                self.add_module(name, nn.ReLU(inplace=bool(target)))
+                # shortcut), so a ReLU that opens the pre-activation ops is out of place. After
+                # the addition the op acts on the fresh sum, so it may be in place too.
+                self.add_module(name, nn.ReLU(inplace=bool(target) or target is self._post))
             target.append(name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
