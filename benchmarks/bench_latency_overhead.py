@@ -60,17 +60,6 @@ def compare(built, ref, device: str, batch: int, rounds: int, budget: float, thr
             "ratio": med["built"] / med["reference"], "samples": {k: len(v) for k, v in pooled.items()}}
 
 
-def make_post_add_relu_inplace(model: torch.nn.Module) -> int:
-    """Switch the ReLUs applied after a unit's addition to in place (they act on the fresh sum)."""
-    n = 0
-    for unit in model.modules():
-        for name in getattr(unit, "_post", ()):
-            relu = getattr(unit, name)
-            if isinstance(relu, torch.nn.ReLU) and not relu.inplace:
-                relu.inplace, n = True, n + 1
-    return n
-
-
 def allocation_report(built, ref, batch: int) -> str:
     """Why the two could differ on a CPU: fresh tensors a pass allocates, and the page faults they cost."""
     parts = []
@@ -98,14 +87,10 @@ def main(argv=None) -> int:
                    help="CPU threads (default: torch's; 1 is steadier on a shared machine)")
     p.add_argument("--dtype", default="fp32")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--inplace-post-add-relu", action="store_true",
-                   help="time the built model with its after-addition ReLUs made in place (what-if check)")
     args = p.parse_args(argv)
     dev = resolve_device(args.device)
     threads = args.threads if args.threads is not None else torch.get_num_threads()
     built, ref = build_pair()
-    if args.inplace_post_add_relu:
-        print(f"what-if: {make_post_add_relu_inplace(built)} after-addition ReLUs of the built model made in place")
     print(f"resnet50 built vs reference on {dev.type} ({device_label(dev, threads)}), torch {torch.__version__}, "
           f"{args.dtype}{', channels_last' if args.channels_last else ''}, {args.rounds} alternating rounds")
     worst = 0.0
