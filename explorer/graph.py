@@ -1,14 +1,14 @@
 """Graphviz diagrams traced from the built module, and their export to bytes.
 
-`trace_ops` builds the config on the meta device, traces it with torch.fx (every conv, BN,
-ReLU, pool, fc and the zero-pad shortcut stay leaves; the residual addition appears as an
-`add`) and propagates shapes through the traced graph. Every view here is drawn from that
+`trace_ops` builds the config on the meta device and records one forward pass of it (every
+conv, BN, ReLU, pool, fc and the zero-pad shortcut is one op; the residual addition appears as
+an `add`), with each op's output shape and the ops whose outputs it reads. Every view here is drawn from that
 trace: `build_graph` at three levels of detail, `build_unit_figure` for one residual unit in
 the style of He et al. 2015 Fig. 2 / 2016 Fig. 4. Node ids are module paths (`layer1.0.conv1`).
 """
 from __future__ import annotations
 
-import operator
+import copy
 import re
 import shutil
 from collections import defaultdict
@@ -18,9 +18,8 @@ from typing import Callable, Iterable
 
 import graphviz
 import torch
-import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .analysis import count_params, shortcut_kind
 from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
@@ -98,30 +97,61 @@ class OpTrace:
         return {op.id: op for op in self.ops}
 
 
-class _ScopeTracer(fx.Tracer):
-    """fx tracer that keeps the zero-pad shortcut a leaf and records each node's module scope."""
+_LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear, ZeroPadShortcut)
+_TENSOR_OPS = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten"}
 
-    def __init__(self) -> None:
+
+class _Recorder(TorchFunctionMode):
+    """Records the ops of one forward pass of a private meta model, with their data flow.
+
+    Module calls are seen through hooks on that model's own modules, and the few tensor ops
+    between them (the residual addition, flatten) through a torch-function mode. Both are
+    local to this model and this thread: unlike torch.fx, nothing global is patched, so
+    forward passes in other threads (other users' latency runs) are untouched.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self._scope = [""]
+        self.paths = {m: name for name, m in model.named_modules()}
+        self.scope: list[str] = [""]   # module paths being executed, innermost last
+        self.depth = 0                 # > 0 inside a leaf module: its internals are not ops
+        self.producer: dict[int, str] = {}  # id(tensor) -> id of the op that made it
+        self.keep: list[torch.Tensor] = []  # outputs kept alive so their ids stay unique
+        self.taken: set[str] = set()
+        self.raw: list[tuple[str, str, str, nn.Module | None, torch.Tensor, tuple[str, ...]]] = []
 
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, ZeroPadShortcut) or super().is_leaf_module(m, qualname)
+    def record(self, base: str, kind: str, scope: str, mod, out: torch.Tensor, inputs) -> None:
+        op_id = _unique(base.replace(":", "_"), self.taken)
+        srcs = tuple(self.producer[id(t)] for t in inputs
+                     if isinstance(t, torch.Tensor) and id(t) in self.producer)
+        self.raw.append((op_id, kind, scope, mod, out, srcs))
+        self.producer[id(out)] = op_id
+        self.keep.append(out)
 
-    def call_module(self, m, forward, args, kwargs):
-        self._scope.append(self.path_of_module(m))
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        finally:
-            self._scope.pop()
+    def pre_hook(self, mod, args):
+        self.scope.append(self.paths[mod])
+        if isinstance(mod, _LEAVES):
+            self.depth += 1
 
-    def create_node(self, *args, **kwargs):
-        node = super().create_node(*args, **kwargs)
-        node.meta["scope"] = self._scope[-1]
-        return node
+    def hook(self, mod, args, out):
+        path = self.scope.pop()
+        if isinstance(mod, _LEAVES):
+            self.depth -= 1
+            if self.depth == 0:
+                self.record(path, _module_kind(mod), path, mod, out, args[:1])
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        kind = _TENSOR_OPS.get(getattr(func, "__name__", ""))
+        if kind is not None and self.depth == 0 and isinstance(out, torch.Tensor):
+            scope = self.scope[-1]
+            self.record(f"{scope}.{kind}" if scope else kind, kind, scope, None, out, args)
+        return out
 
 
-_ADD_FUNCS = (operator.add, operator.iadd, torch.add)
+def _shape_only(x: torch.Tensor) -> torch.Tensor:
+    """BN on meta: same shape, a fresh tensor (BN's Python meta decomposition is slow)."""
+    return x.new_empty(x.shape)
 
 
 @lru_cache(maxsize=32)
@@ -129,57 +159,34 @@ def trace_ops(cfg: ArchConfig) -> OpTrace:
     """Trace the model `cfg` builds (meta device, batch 1) into ops with output shapes."""
     with torch.device("meta"):
         model = build_model(cfg)
-    return trace_module(model)
+    return _trace(model)
 
 
 def trace_module(model: ResNet) -> OpTrace:
-    """Trace a built model (on any device; shapes are propagated on meta) into ops.
+    """Trace a built model (on any device; shapes are propagated on a meta copy) into ops."""
+    return _trace(copy.deepcopy(model).to("meta"))
 
-    Forward hooks on the model would run on fx proxies during tracing: remove them first.
-    """
+
+def _trace(model: ResNet) -> OpTrace:
+    """Run the (private, meta) model once and turn what it did into ops."""
     cfg = model.config
+    rec = _Recorder(model)
+    for mod in model.modules():
+        mod.register_forward_pre_hook(rec.pre_hook)
+        mod.register_forward_hook(rec.hook)
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.forward = _shape_only
     x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
-    graph = _ScopeTracer().trace(model)
-    modules = dict(model.named_modules())
-    unit_mods = {name: m for name, m in modules.items() if isinstance(m, ResidualUnit)}
-
-    values: dict[fx.Node, object] = {}
-    ids: dict[fx.Node, str] = {}
-    taken: set[str] = set()
+    rec.record("input", "input", "", None, x, ())
+    with rec:
+        y = model(x)
+    rec.record("output", "output", "", None, y, (y,))
+    unit_mods = {name: m for name, m in model.named_modules() if isinstance(m, ResidualUnit)}
     raw: list[dict] = []
-    for node in graph.nodes:
-        args = [values.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
-        if node.op == "placeholder":
-            out, kind, base, mod = x, "input", "input", None
-        elif node.op == "call_module":
-            mod = modules[node.target]
-            out = _meta_call(mod, args)
-            kind, base = _module_kind(mod), node.target
-        elif node.op == "call_function":
-            mod = None
-            if node.target in _ADD_FUNCS and all(isinstance(a, torch.Tensor) for a in args):
-                # x + F(x): the broadcast shape (which raises if the two sides cannot be added);
-                # cheaper than the elementwise meta kernel.
-                out = args[0].new_empty(torch.broadcast_shapes(*(a.shape for a in args)))
-                kind = "add"
-            else:
-                out = node.target(*args, **node.kwargs)
-                kind = "add" if node.target in _ADD_FUNCS else getattr(node.target, "__name__", "op")
-            scope = node.meta.get("scope", "")
-            base = f"{scope}.{kind}" if scope else kind
-        elif node.op == "output":
-            out, kind, base, mod = args[0], "output", "output", None
-        else:  # get_attr and the like: no tensor op to draw
-            values[node] = getattr(model, str(node.target), None)
-            continue
-        values[node] = out
-        op_id = _unique(base.replace(":", "_"), taken)
-        ids[node] = op_id
-        shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else ()
+    for op_id, kind, scope, mod, out, inputs in rec.raw:
+        shape = tuple(out.shape[1:])
         label, short = _describe(kind, mod, shape)
-        inputs = tuple(ids[a] for a in node.all_input_nodes if a in ids)
-        scope = node.target if node.op == "call_module" else node.meta.get("scope", "")
-        unit = _enclosing(str(scope), unit_mods)
+        unit = _enclosing(scope, unit_mods)
         raw.append(dict(id=op_id, kind=kind, unit=unit, stage=unit.split(".")[0] if unit else "",
                         shape=shape, inputs=inputs, label=label, short=short,
                         params=count_params(mod) if mod is not None else 0))
@@ -192,21 +199,6 @@ def trace_module(model: ResNet) -> OpTrace:
         by_unit[op.unit].append(op)
     units = tuple(_unit_info(name, m, by_unit[name], by_id) for name, m in unit_mods.items())
     return OpTrace(cfg.name, ops, units, tuple(model.stage_names))
-
-
-def _meta_call(mod: nn.Module, args: list) -> torch.Tensor:
-    """The module's output on meta inputs, without touching the module's own tensors."""
-    x = args[0]
-    if isinstance(mod, (nn.BatchNorm2d, nn.ReLU)):
-        # Same shape out; BN's Python meta decomposition is slow, and a ReLU needs no call.
-        return x
-    if isinstance(mod, nn.Conv2d):
-        # The functional conv on meta copies of the weights: works for a model on any device.
-        w = mod.weight if mod.weight.is_meta else torch.empty_like(mod.weight, device="meta")
-        return F.conv2d(x, w, None, mod.stride, mod.padding, mod.dilation, mod.groups)
-    if isinstance(mod, nn.Linear):
-        return x.new_empty(*x.shape[:-1], mod.out_features)
-    return mod(x)
 
 
 def _unique(base: str, taken: set[str]) -> str:
