@@ -402,3 +402,26 @@ def test_svg_content_fits_its_viewbox():
         assert head, svg[:300]
         width, height, vb_w, vb_h = map(float, head.groups())
         assert abs(width - vb_w) <= 1 and abs(height - vb_h) <= 1
+
+
+def test_trace_ignores_forward_passes_in_other_threads():
+    """Recording is local to the traced model and thread: a forward elsewhere adds no ops to it."""
+    import threading
+
+    cfg = preset("resnet20").replace(widths=[8, 16, 32], stem_width=8)
+    with torch.device("meta"):
+        held = build_model(cfg)
+    inside, go = threading.Event(), threading.Event()
+    held.layer1[0].register_forward_pre_hook(lambda m, a: (inside.set(), go.wait(10)))
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("trace", trace_module(held)))
+    worker.start()
+    assert inside.wait(10)
+    other = build_model(cfg).eval()
+    with torch.no_grad():
+        assert other(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    go.set()
+    worker.join(10)
+    with torch.device("meta"):
+        alone = trace_module(build_model(cfg))
+    assert [(o.id, o.inputs, o.shape) for o in result["trace"].ops] == [(o.id, o.inputs, o.shape) for o in alone.ops]
