@@ -412,7 +412,12 @@ def test_trace_ignores_forward_passes_in_other_threads():
     with torch.device("meta"):
         held = build_model(cfg)
     inside, go = threading.Event(), threading.Event()
-    held.layer1[0].register_forward_pre_hook(lambda m, a: (inside.set(), go.wait(10)))
+
+    def hold(module, args):
+        inside.set()
+        go.wait(10)
+
+    held.layer1[0].register_forward_pre_hook(hold)
     result = {}
     worker = threading.Thread(target=lambda: result.setdefault("trace", trace_module(held)))
     worker.start()
