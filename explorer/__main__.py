@@ -12,6 +12,7 @@ from typing import Sequence
 
 from . import commands
 from .errors import ConfigError
+from .latency import LatencyError
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LatencyError as exc:  # the model failed to run (not a bad setting)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
 

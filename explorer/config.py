@@ -88,7 +88,7 @@ class ArchConfig:
     def from_json(cls, text: str | bytes) -> "ArchConfig":
         try:
             data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("config", _clip(text), f"valid JSON ({exc})") from None
         return cls.from_dict(data)
 
@@ -158,6 +158,15 @@ INT_BOUNDS = {
 _TEXT_KEYS = {"name", "block", "bn_position", "relu_position", "shortcut", "stride_on", "stem"}
 
 
+def _is_text(text: str) -> bool:
+    """Encodable text without terminal escapes or other control characters (newline and tab allowed)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return all(ch.isprintable() or ch in "\n\t" for ch in text)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -177,8 +186,9 @@ def _check_int_list(key: str, value: Any, lo: int, hi: int) -> None:
 
 
 def _validate_fields(cfg: ArchConfig) -> None:
-    if not isinstance(cfg.name, str) or not 1 <= len(cfg.name) <= MAX_NAME:
-        raise ConfigError("name", cfg.name, f"a text label of 1 to {MAX_NAME} characters")
+    if not isinstance(cfg.name, str) or not 1 <= len(cfg.name) <= MAX_NAME or not _is_text(cfg.name):
+        raise ConfigError("name", cfg.name, f"a text label of 1 to {MAX_NAME} characters, without control "
+                                            "characters other than newline and tab")
     for key in _TEXT_KEYS - {"name"}:
         value, allowed = getattr(cfg, key), choices(key)
         if not isinstance(value, str) or value not in allowed:

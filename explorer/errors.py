@@ -20,7 +20,10 @@ class ConfigError(ValueError):
 
 def _show(value: Any, limit: int = 80) -> str:
     """Short printable form of a user value (never huge, never multi-line)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # lists nested past the recursion limit; ints over 4300 digits
+        text = f"<{type(value).__name__} too large to show>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text

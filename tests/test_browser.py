@@ -5,64 +5,22 @@ to Compare, download an SVG and parse it. Saves the README screenshots to assets
 measured update times to test-results/browser_timings.json (reported, never asserted).
 """
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from browser_util import CHROMIUM_FLAGS, IMG, ROOT, choose, chromium_path, settle, streamlit_server, title
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 RESULTS = ROOT / "test-results"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-IMG = ".diagram img"
-
-
-def chromium_path():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise RuntimeError("Chromium is not installed: run scripts/setup_system.sh --test (make test does)")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with streamlit_server() as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +31,6 @@ def page(server):
         pg.set_default_timeout(60_000)
         yield pg
         browser.close()
-
-
-def title(pg):
-    return pg.locator('[data-testid="stMain"] h3').first.inner_text()
 
 
 def diagram_src(pg):
@@ -90,20 +44,6 @@ def wait_diagram_change(pg, before, timeout=60_000):
         "s => { const i = document.querySelector('.diagram img'); return i && i.getAttribute('src') !== s; }",
         arg=before, timeout=timeout)
     return time.perf_counter() - t0
-
-
-def choose(pg, key, option):
-    """Pick `option` in the selectbox whose widget key is `key`."""
-    pg.locator(f".st-key-{key} input").click()
-    pg.keyboard.type(option)
-    pg.get_by_role("option", name=option, exact=True).click()
-
-
-def settle(pg):
-    """Wait until the app has finished its rerun."""
-    pg.wait_for_timeout(300)  # let a just-triggered rerun start
-    pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=120_000)
-    pg.wait_for_timeout(500)  # and its elements paint
 
 
 def test_journey(page, server):

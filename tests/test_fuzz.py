@@ -171,7 +171,7 @@ def test_from_query_is_config_or_config_error(params):
         check_built(cfg)
 
 
-# Known gaps, kept as strict xfails so they turn into failures once fixed (then drop the mark).
+# Edge cases that once escaped as other exceptions.
 def nested_list(depth: int) -> list:
     value: list = []
     for _ in range(depth):
@@ -191,37 +191,26 @@ def deepest_parsable_json(limit: int = 10_000) -> str:
     raise AssertionError("no nesting depth parses")
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="ConfigError's message repr()s the value; a deeply nested list overflows it "
-                          "(explorer/errors.py _show)")
 def test_deeply_nested_value_is_a_config_error():
     with pytest.raises(ConfigError):
         ArchConfig.from_dict({"depths": nested_list(10_000)})
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="JSON nested just within what json.loads parses overflows repr() in the message "
-                          "(explorer/errors.py _show)")
 def test_json_nested_to_the_parser_limit_is_a_config_error():
     with pytest.raises(ConfigError):
         ArchConfig.from_json(deepest_parsable_json())
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="repr() of an int over 4300 digits raises ValueError (explorer/errors.py _show)")
 def test_huge_int_is_a_config_error():
     with pytest.raises(ConfigError):
         ArchConfig.from_dict({"input_size": 10**5000})
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="from_json passes a non-text argument to json.loads")
 def test_from_json_of_a_non_text_is_a_config_error():
     with pytest.raises(ConfigError):
         ArchConfig.from_json(None)
 
 
-@pytest.mark.xfail(strict=True, reason="a lone surrogate in `name` validates, then fails to encode in the "
-                                       "diagram, the CLI output and the app (explorer/config.py _validate_fields)")
 def test_name_with_lone_surrogate_is_refused():
     with pytest.raises(ConfigError):
         ArchConfig.from_json('{"name": "\\ud800"}')
@@ -336,8 +325,6 @@ def test_app_link_never_raises_and_keeps_a_valid_view(query):
     event("refused" if cfg is None else "shown")
 
 
-@pytest.mark.xfail(strict=True, reason="a JSON-quoted lone surrogate in a link's name validates, then the name "
-                                       "widget cannot encode it (explorer/config.py _validate_fields)")
 def test_app_link_with_lone_surrogate_name_is_refused():
     at = run_app({"preset": "resnet20", "name": '"\\ud800"'})
     assert not at.exception

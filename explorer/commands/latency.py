@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..cli import add_config_args, load_config
-from ..latency import DEVICES, DTYPES, LatencyError, LatencyResult, SweepResult, batch_sweep, measure_latency
+from ..latency import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
 
 
 def register(sub) -> None:
@@ -27,22 +27,15 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
-    try:
-        if args.sweep:
-            budget = 20.0 if args.budget is None else args.budget
-            result = batch_sweep(cfg, device=args.device, dtype=args.dtype, channels_last=args.channels_last,
+    if args.sweep:
+        budget = 20.0 if args.budget is None else args.budget
+        result = batch_sweep(cfg, device=args.device, dtype=args.dtype, channels_last=args.channels_last,
+                             budget_s=budget, threads=args.threads)
+    else:
+        budget = 3.0 if args.budget is None else args.budget
+        result = measure_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
+                                 channels_last=args.channels_last, compile=args.compile,
                                  budget_s=budget, threads=args.threads)
-        else:
-            budget = 3.0 if args.budget is None else args.budget
-            result = measure_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
-                                     channels_last=args.channels_last, compile=args.compile,
-                                     budget_s=budget, threads=args.threads)
-    except LatencyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cancelled", file=sys.stderr)
-        return 130
     if args.json:
         doc = {"config": cfg.to_dict(), **result.to_dict()}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
