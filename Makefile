@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= localhost
 PORT   ?= 8501
 
-.PHONY: run test setup setup-dev system system-test bench clean
+.PHONY: run test setup setup-dev system system-test bench load-test gpu-check clean
 
 run: setup system
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --browser.gatherUsageStats false
@@ -33,7 +33,17 @@ system-test:
 	scripts/setup_system.sh --test
 
 bench: setup-dev system
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
 	$(PY) benchmarks/bench_summary.py
+	$(PY) benchmarks/bench_graph.py
+	$(PY) benchmarks/bench_latency_overhead.py --threads 1
+	$(PY) benchmarks/bench_lab.py
+
+load-test: setup-dev system-test
+	$(PY) benchmarks/load_test.py
+
+gpu-check: setup
+	PYTHON=$(PY) scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
