@@ -438,8 +438,8 @@ def view_latency(cfg: ArchConfig) -> None:
         st.caption(f"Measured on **{r['device_name']}** · torch {r['torch_version']} · {r['threads']} threads · "
                    f"{r['samples']} samples · input {fmt_shape(r['input_shape'])} · {r['dtype']}")
         m = st.columns(4)
-        m[0].metric("Median", f"{r['median_ms']:.2f} ms")
-        m[1].metric("p10 – p90", f"{r['p10_ms']:.2f} – {r['p90_ms']:.2f} ms")
+        m[0].metric("Median", f"{r['median_ms']:.3g} ms")
+        m[1].metric("p10 – p90", f"{r['p10_ms']:.3g}–{r['p90_ms']:.3g} ms")
         m[2].metric("Throughput", f"{r['throughput']:,.0f} img/s")
         m[3].metric("Batch", r["batch"], help=f"requested {r['requested_batch']}")
         if r["compile_s"] is not None:
