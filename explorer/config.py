@@ -159,12 +159,12 @@ _TEXT_KEYS = {"name", "block", "bn_position", "relu_position", "shortcut", "stri
 
 
 def _is_text(text: str) -> bool:
-    """Encodable text without terminal escapes or other control characters (newline and tab allowed)."""
+    """Encodable text without terminal escapes or other control characters (line breaks and tabs allowed)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return False
-    return all(ch.isprintable() or ch in "\n\t" for ch in text)
+    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
 
 
 def _is_int(value: Any) -> bool:
@@ -188,7 +188,7 @@ def _check_int_list(key: str, value: Any, lo: int, hi: int) -> None:
 def _validate_fields(cfg: ArchConfig) -> None:
     if not isinstance(cfg.name, str) or not 1 <= len(cfg.name) <= MAX_NAME or not _is_text(cfg.name):
         raise ConfigError("name", cfg.name, f"a text label of 1 to {MAX_NAME} characters, without control "
-                                            "characters other than newline and tab")
+                                            "characters (line breaks and tabs are allowed)")
     for key in _TEXT_KEYS - {"name"}:
         value, allowed = getattr(cfg, key), choices(key)
         if not isinstance(value, str) or value not in allowed:
