@@ -59,16 +59,33 @@ class Trace:
 _flop_lock = threading.Lock()  # FlopCounterMode is a global dispatch mode: one pass at a time
 
 
-def trace_meta(cfg: ArchConfig) -> Trace:
-    """Build `cfg` on the meta device and run one counted forward pass at batch 1."""
+def build_meta_model(cfg: ArchConfig) -> ResNet:
+    """A private model of `cfg` on the meta device, for counting and tracing (no weights)."""
     with torch.device("meta"):
-        model = build_model(cfg)
-        x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size)  # (B, C, H, W)
-    # BatchNorm changes no shape and has no MACs (conv + fc convention), but on meta its
-    # Python decomposition costs more than all convs together: skip it on this private copy.
+        return skip_batchnorm(build_model(cfg))
+
+
+def skip_batchnorm(model: nn.Module) -> nn.Module:
+    """Make every BN of a *private meta* model a shape-only stand-in (a fresh tensor, same shape).
+
+    BN changes no shape and has no MACs (conv + fc convention), but on meta its Python
+    decomposition costs more than all the convs together.
+    """
     for mod in model.modules():
         if isinstance(mod, nn.BatchNorm2d):
-            mod.forward = _passthrough
+            mod.forward = fresh_like
+    return model
+
+
+def fresh_like(x: torch.Tensor) -> torch.Tensor:
+    """A new tensor of x's shape (on meta: no data, no work)."""
+    return x.new_empty(x.shape)
+
+
+def trace_meta(cfg: ArchConfig) -> Trace:
+    """Build `cfg` on the meta device and run one counted forward pass at batch 1."""
+    model = build_meta_model(cfg)
+    x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
     unit_shapes: dict[str, tuple] = {}
     stage_shapes: dict[str, tuple] = {}
     hooks = []
@@ -89,10 +106,6 @@ def trace_meta(cfg: ArchConfig) -> Trace:
     }
     macs["total"] = counter.get_total_flops() // 2
     return Trace(model, tuple(x.shape), tuple(y.shape), unit_shapes, stage_shapes, macs)
-
-
-def _passthrough(x: torch.Tensor) -> torch.Tensor:
-    return x
 
 
 def _record(store: dict, name: str, with_input: bool):

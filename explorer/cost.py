@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .analysis import count_params, shortcut_kind, weight_depth
+from .analysis import build_meta_model, count_params, shortcut_kind, weight_depth
 from .builder import ResidualUnit, build_model
 from .config import ArchConfig
 from .errors import ConfigError
@@ -73,12 +73,6 @@ def _tensors(out: Any) -> Iterator[torch.Tensor]:
     elif isinstance(out, (tuple, list)):
         for item in out:
             yield from _tensors(item)
-
-
-def _bn_shape_only(x: torch.Tensor) -> torch.Tensor:
-    # BatchNorm's meta decomposition is slow and changes no shape; a fresh tensor of the same
-    # size stands for its (fresh) output in eval mode.
-    return torch.empty_like(x)
 
 
 _trace_lock = threading.Lock()  # a dispatch mode is process-global: one observed pass at a time
@@ -172,11 +166,7 @@ def count_shortcuts(model: nn.Module) -> dict[str, int]:
 @lru_cache(maxsize=64)
 def _costs_per_image(cfg: ArchConfig) -> dict[str, Any]:
     """Everything that does not depend on batch or dtype, at batch 1 in fp32 (cached)."""
-    with torch.device("meta"):
-        model = build_model(cfg).eval()
-    for mod in model.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.forward = _bn_shape_only
+    model = build_meta_model(cfg).eval()
     mem = trace_memory(model, (1, cfg.in_channels, cfg.input_size, cfg.input_size))
     shortcuts = count_shortcuts(model)
     return {

@@ -9,6 +9,7 @@ the style of He et al. 2015 Fig. 2 / 2016 Fig. 4. Node ids are module paths (`la
 from __future__ import annotations
 
 import copy
+import threading
 import re
 import shutil
 from collections import defaultdict
@@ -18,10 +19,11 @@ from typing import Callable, Iterable
 
 import graphviz
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .analysis import count_params, shortcut_kind
+from .analysis import count_params, fresh_like, shortcut_kind
 from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
 from .config import ArchConfig
 from .errors import ConfigError
@@ -113,6 +115,7 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.paths = {m: name for name, m in model.named_modules()}
+        self.thread = threading.get_ident()  # hooks sit on the model: ignore other threads' calls
         self.scope: list[str] = [""]   # module paths being executed, innermost last
         self.depth = 0                 # > 0 inside a leaf module: its internals are not ops
         self.producer: dict[int, str] = {}  # id(tensor) -> id of the op that made it
@@ -129,11 +132,15 @@ class _Recorder(TorchFunctionMode):
         self.keep.append(out)
 
     def pre_hook(self, mod, args):
+        if threading.get_ident() != self.thread:
+            return
         self.scope.append(self.paths[mod])
         if isinstance(mod, _LEAVES):
             self.depth += 1
 
     def hook(self, mod, args, out):
+        if threading.get_ident() != self.thread:
+            return
         path = self.scope.pop()
         if isinstance(mod, _LEAVES):
             self.depth -= 1
@@ -141,6 +148,8 @@ class _Recorder(TorchFunctionMode):
                 self.record(path, _module_kind(mod), path, mod, out, args[:1])
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.batch_norm:  # same shape out; its meta decomposition is slow
+            return fresh_like(args[0])
         out = func(*args, **(kwargs or {}))
         kind = _TENSOR_OPS.get(getattr(func, "__name__", ""))
         if kind is not None and self.depth == 0 and isinstance(out, torch.Tensor):
@@ -149,37 +158,37 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
-def _shape_only(x: torch.Tensor) -> torch.Tensor:
-    """BN on meta: same shape, a fresh tensor (BN's Python meta decomposition is slow)."""
-    return x.new_empty(x.shape)
-
-
 @lru_cache(maxsize=32)
 def trace_ops(cfg: ArchConfig) -> OpTrace:
     """Trace the model `cfg` builds (meta device, batch 1) into ops with output shapes."""
     with torch.device("meta"):
-        model = build_model(cfg)
-    return _trace(model)
+        return _trace(build_model(cfg))
 
 
 def trace_module(model: ResNet) -> OpTrace:
-    """Trace a built model (on any device; shapes are propagated on a meta copy) into ops."""
-    return _trace(copy.deepcopy(model).to("meta"))
+    """Trace a built model into ops; shapes are propagated on meta (a meta copy of a model
+    that holds real weights). The model itself is left as it was."""
+    if not all(p.is_meta for p in model.parameters()):
+        model = copy.deepcopy(model).to("meta")
+    return _trace(model)
 
 
 def _trace(model: ResNet) -> OpTrace:
     """Run the (private, meta) model once and turn what it did into ops."""
     cfg = model.config
     rec = _Recorder(model)
+    hooks = []
     for mod in model.modules():
-        mod.register_forward_pre_hook(rec.pre_hook)
-        mod.register_forward_hook(rec.hook)
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.forward = _shape_only
+        hooks.append(mod.register_forward_pre_hook(rec.pre_hook))
+        hooks.append(mod.register_forward_hook(rec.hook))
     x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
     rec.record("input", "input", "", None, x, ())
-    with rec:
-        y = model(x)
+    try:
+        with rec:
+            y = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
     rec.record("output", "output", "", None, y, (y,))
     unit_mods = {name: m for name, m in model.named_modules() if isinstance(m, ResidualUnit)}
     raw: list[dict] = []
