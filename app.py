@@ -277,7 +277,8 @@ def view_diagram(cfg: ArchConfig) -> None:
                          format_func={"TB": "top-down", "LR": "left-right"}.get)
     shapes = c3.toggle("Shapes on edges", value=True, key="diagram_shapes")
     fit = c3.toggle("Fit to width", value=False, key="diagram_fit")
-    fold = c4.toggle("Fold BN/ReLU into convs", value=False, key="diagram_fold", disabled=detail != "layers")
+    fold = c4.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers",
+                     help="At layer detail, draw BN and ReLU inside their conv")
     try:
         svg = diagram_svg(cfg, detail, direction, shapes, fold)
     except graph.GraphvizMissing as exc:
