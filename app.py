@@ -10,6 +10,7 @@ import json
 import time
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 import explorer
@@ -555,35 +556,44 @@ def view_lab(cfg: ArchConfig) -> None:
         st.error(f"This run would take about {est:.0f} s, over the {limit} s limit of this server "
                  "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs or smaller networks.")
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
+        cancel = st.empty()
+        cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
         bar = st.progress(0.0, text="preparing…")
+        live = st.empty()
         deadline = time.monotonic() + limit
+        drawn = [0]
 
         def progress(done, total, epoch, run_name):
             frac = (done + epoch / max(int(epochs), 1)) / max(total, 1)
             bar.progress(min(frac, 1.0), text=f"{run_name}: epoch {epoch}/{int(epochs)}")
 
+        def on_update(partial):
+            remember(results, key, partial)  # kept if the run is cancelled
+            rows = partial.history_rows()
+            if len(rows) > drawn[0]:  # live curves, redrawn once per finished epoch
+                drawn[0] = len(rows)
+                with live.container():
+                    lab_curves(pd.DataFrame(rows), keyed=False)
+
         try:
             res = lab.run_experiment(exp_name, epochs=int(epochs), seed=int(seed), configs=custom,
-                                     progress=progress, should_stop=lambda: time.monotonic() > deadline)
+                                     progress=progress, on_update=on_update,
+                                     should_stop=lambda: time.monotonic() > deadline)
             remember(results, key, res)
             if res.cancelled:
                 st.warning(f"Stopped at the {limit} s time limit; the finished runs are shown.")
         except ConfigError as exc:
             st.error(str(exc))
         bar.empty()
+        live.empty()
+        cancel.empty()
     res = results.get(key)
     if res is None:
         return
-    import plotly.express as px  # charts only
-
     hist = pd.DataFrame(res.history_rows())
     grads = pd.DataFrame(res.grad_norm_rows())
-    a, b = st.columns(2)
     if not hist.empty:
-        a.plotly_chart(px.line(hist, x="epoch", y="train_loss", color="run", markers=True,
-                               title="Training loss"), key="lab_loss")
-        b.plotly_chart(px.line(hist, x="epoch", y="val_acc", color="run", markers=True,
-                               title="Validation accuracy"), key="lab_acc")
+        lab_curves(hist, keyed=True)
     if not grads.empty:
         st.plotly_chart(px.line(grads, x="layer", y="grad_norm", color="run", log_y=True, markers=True,
                                 title="Gradient norm per residual unit at initialisation"), key="lab_grads")
@@ -593,6 +603,15 @@ def view_lab(cfg: ArchConfig) -> None:
                        key="lab_csv")
     d2.download_button("Download JSON", res.to_json_bytes(), file_name=f"lab_{exp_name}.json",
                        mime="application/json", key="lab_json")
+
+
+def lab_curves(hist: pd.DataFrame, keyed: bool) -> None:
+    """Training loss and validation accuracy per epoch, one line per run."""
+    a, b = st.columns(2)
+    loss = px.line(hist, x="epoch", y="train_loss", color="run", markers=True, title="Training loss")
+    acc = px.line(hist, x="epoch", y="val_acc", color="run", markers=True, title="Validation accuracy")
+    a.plotly_chart(loss, key="lab_loss" if keyed else None)
+    b.plotly_chart(acc, key="lab_acc" if keyed else None)
 
 
 def view_learn() -> None:
