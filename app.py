@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 
 import pandas as pd
@@ -411,7 +412,13 @@ def view_latency(cfg: ArchConfig) -> None:
                          help="bf16 on CPU where supported; fp16 needs a GPU")
     channels_last = c4.toggle("channels_last", key="lat_channels_last")
     compiled = c5.toggle("torch.compile", key="lat_compile", help="compile time is reported apart")
-    settings = dict(device=device, batch=int(batch), dtype=dtype, channels_last=channels_last, compile=compiled)
+    threads = None
+    if device == "cpu":
+        threads = st.selectbox("CPU threads", [None, *range(1, (os.cpu_count() or 1) + 1)], key="lat_threads",
+                               format_func=lambda n: "torch default" if n is None else str(n),
+                               help="One thread gives steadier figures on a busy machine.")
+    settings = dict(device=device, batch=int(batch), dtype=dtype, channels_last=channels_last, compile=compiled,
+                    threads=threads)
     key = (cfg, tuple(sorted(settings.items())))
     results = st.session_state.latency_results
     b1, b2 = st.columns(2)
@@ -428,7 +435,7 @@ def view_latency(cfg: ArchConfig) -> None:
         bar = st.progress(0.0, text="sweeping batch sizes…")
         try:
             sweep = latency.batch_sweep(cfg, device=device, dtype=dtype, channels_last=channels_last,
-                                        progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
+                                        threads=threads, progress=lambda f: bar.progress(min(max(f, 0.0), 1.0)))
             remember(results, ("sweep",) + key, [dict(r) for r in sweep.rows])
         except (ConfigError, latency.LatencyError) as exc:
             st.error(str(exc))
@@ -437,7 +444,7 @@ def view_latency(cfg: ArchConfig) -> None:
     if r is None:
         st.info(f"Press **Measure latency** to time `{cfg.name}` on {latency.device_label(device)}.")
     else:
-        st.caption(f"Measured on **{r['device_name']}** · torch {r['torch_version']} · {r['threads']} threads · "
+        st.caption(f"Measured on **{r['device_name']}** · torch {r['torch_version']} · {r['threads']} thread{'s' * (r['threads'] != 1)} · "
                    f"{r['samples']} samples · input {fmt_shape(r['input_shape'])} · {r['dtype']}")
         m = st.columns(4)
         m[0].metric("Median", f"{r['median_ms']:.3g} ms")

@@ -177,11 +177,12 @@ def test_learn_buttons_set_the_knobs():
 def test_latency_runs_on_cpu_and_labels_device():
     at = show(fresh(), "Latency")
     at.selectbox(key="preset").select("resnet20").run()
+    at.selectbox(key="lat_threads").select(1).run()
     at.button(key="lat_run").click().run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Median"].endswith(" ms")
-    assert any("Measured on" in c.value for c in at.caption)
+    assert any("Measured on" in c.value and "· 1 thread ·" in c.value for c in at.caption)
 
 
 def test_unit_view_lists_units_and_highlights_projections(app):
