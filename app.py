@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 
 import pandas as pd
 import plotly.express as px
@@ -567,7 +566,6 @@ def view_lab(cfg: ArchConfig) -> None:
         cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
         bar = st.progress(0.0, text="preparing…")
         live = st.empty()
-        deadline = time.monotonic() + limit
         drawn = [0]
 
         def progress(done, total, epoch, run_name):
@@ -584,10 +582,9 @@ def view_lab(cfg: ArchConfig) -> None:
 
         try:
             res = lab.run_experiment(exp_name, epochs=int(epochs), seed=int(seed), configs=custom,
-                                     progress=progress, on_update=on_update,
-                                     should_stop=lambda: time.monotonic() > deadline)
+                                     progress=progress, on_update=on_update, time_limit_s=limit)
             remember(results, key, res)
-            if res.cancelled:
+            if res.timed_out:
                 st.warning(f"Stopped at the {limit} s time limit; the finished runs are shown.")
         except ConfigError as exc:
             st.error(str(exc))

@@ -468,6 +468,7 @@ class ExperimentResult:
     total_runs: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    timed_out: bool = False             # stopped by `time_limit_s`
 
     def to_rows(self) -> list[dict[str, Any]]:
         """The results table: one row per run."""
@@ -485,7 +486,7 @@ class ExperimentResult:
         return {
             "experiment": self.experiment, "title": self.title, "dataset": DATASET,
             "settings": self.settings.to_dict(), "total_runs": self.total_runs,
-            "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "timed_out": self.timed_out,
             "results": self.to_rows(), "runs": [r.to_dict() for r in self.runs],
         }
 
@@ -515,6 +516,7 @@ def run_experiment(
     progress: ProgressFn | None = None,
     on_update: Callable[[ExperimentResult], None] | None = None,
     should_stop: StopFn | None = None,
+    time_limit_s: float | None = None,
 ) -> ExperimentResult:
     """Train every config of an experiment in turn, with the same settings.
 
@@ -528,6 +530,7 @@ def run_experiment(
         on_update: called with the partial ExperimentResult at the same moments (live curves);
             the current run is its last entry.
         should_stop: polled before every batch; True ends the experiment, keeping what finished.
+        time_limit_s: wall-time bound; past it the experiment ends as if stopped (`timed_out`).
 
     Raises:
         ConfigError: unknown experiment, no configs, an invalid config or setting.
@@ -542,6 +545,14 @@ def run_experiment(
     cfgs = _unique_names([lab_config(c) for c in exp.configs])  # validate all before training
     result = ExperimentResult(exp.name, exp.title, settings, total_runs=len(cfgs))
     start = time.perf_counter()
+    if time_limit_s is not None:
+        deadline, asked = time.monotonic() + time_limit_s, should_stop
+
+        def should_stop() -> bool:
+            if time.monotonic() > deadline:
+                result.timed_out = True
+                return True
+            return bool(asked is not None and asked())
 
     def notify(done_runs: int, epoch: int, name: str) -> None:
         result.seconds = time.perf_counter() - start

@@ -295,3 +295,12 @@ def test_cli_bad_input_is_one_line_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_time_limit_ends_an_experiment_and_says_so():
+    cfg = preset("resnet20").replace(name="r20", widths=[8, 8, 8], stem_width=8)
+    res = lab.run_experiment([cfg, cfg.replace(name="r20b")], epochs=3, max_train=128, time_limit_s=0.0)
+    assert res.timed_out and res.cancelled
+    assert res.to_dict()["timed_out"] is True
+    full = lab.run_experiment([cfg], epochs=1, max_train=64, time_limit_s=600)
+    assert not full.timed_out and not full.cancelled
