@@ -19,7 +19,6 @@ from explorer.config import INT_BOUNDS, MAX_SPAN, choices, field_names, format_i
 
 st.set_page_config(page_title="ResNet Explorer", page_icon="🧱", layout="wide")
 
-VIEWS = ["Diagram", "Unit", "Summary", "Latency", "Compare", "Lab", "Learn"]
 DEFAULT_PRESET = "resnet50"
 MAX_COMPARE = 6
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -537,7 +536,7 @@ def view_compare(cfg: ArchConfig) -> None:
                        mime="application/json", key="compare_json")
 
 
-def view_lab(cfg: ArchConfig) -> None:
+def view_lab() -> None:
     names = list(lab.EXPERIMENTS)
     exp_name = st.selectbox("Experiment", names, key="lab_experiment",
                             format_func=lambda n: lab.EXPERIMENTS[n].title)
@@ -646,25 +645,17 @@ st.subheader(plain_text(cfg.name), anchor=False)
 st.caption(f"{summary['params'] / 1e6:.2f} M params · {summary['macs'] / 1e9:.2f} GMACs · "
            f"{summary['depth']} weight layers · skip span {summary['skip_span']} · "
            f"{summary['residual_units']} shortcuts ({summary['shortcuts']['projection']} projections)")
-tabs = st.tabs(VIEWS, key="view", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        view_diagram(cfg)
-with tabs[1]:
-    if tabs[1].open:
-        view_unit(cfg, summary)
-with tabs[2]:
-    if tabs[2].open:
-        view_summary(cfg, summary)
-with tabs[3]:
-    if tabs[3].open:
-        view_latency(cfg)
-with tabs[4]:
-    if tabs[4].open:
-        view_compare(cfg)
-with tabs[5]:
-    if tabs[5].open:
-        view_lab(cfg)
-with tabs[6]:
-    if tabs[6].open:
-        view_learn()
+views = {
+    "Diagram": lambda: view_diagram(cfg),
+    "Unit": lambda: view_unit(cfg, summary),
+    "Summary": lambda: view_summary(cfg, summary),
+    "Latency": lambda: view_latency(cfg),
+    "Compare": lambda: view_compare(cfg),
+    "Lab": view_lab,
+    "Learn": view_learn,
+}
+# Tabs track their state so only the open one computes (a hidden diagram costs nothing).
+for tab, draw in zip(st.tabs(list(views), key="view", on_change="rerun"), views.values()):
+    with tab:
+        if tab.open:
+            draw()
