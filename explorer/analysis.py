@@ -136,6 +136,15 @@ def shortcut_kind(unit: ResidualUnit) -> str:
     return "projection"
 
 
+def count_shortcuts(model: nn.Module) -> dict[str, int]:
+    """Residual units by shortcut kind, read off the module."""
+    counts = dict.fromkeys(SHORTCUT_KINDS, 0)
+    for mod in model.modules():
+        if isinstance(mod, ResidualUnit) and mod.residual:
+            counts[shortcut_kind(mod)] += 1
+    return counts
+
+
 def _reason(kind: str, in_shape: tuple, out_shape: tuple, option: str) -> str:
     (c_in, h_in, _), (c_out, h_out, _) = in_shape, out_shape
     diffs = []
@@ -224,7 +233,7 @@ def compute_summary(cfg: ArchConfig) -> dict[str, Any]:
         "depth": weight_depth(model),
         "skip_span": effective_span(cfg),
         "residual_units": len(units),
-        "shortcuts": {k: sum(1 for u in units if u.shortcut == k) for k in SHORTCUT_KINDS},
+        "shortcuts": count_shortcuts(model),
         "projection_params": sum(u.shortcut_params for u in projections),
         "projection_macs": sum(u.shortcut_macs for u in projections),
         "stem_params": sum(count_params(m) for m in stem),

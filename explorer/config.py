@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Mapping, get_args, get_origin
 
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 
 Block = Literal["basic", "bottleneck"]
 BNPosition = Literal["after_conv", "before_conv", "after_add", "none"]
@@ -171,11 +171,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_int(key: str, value: Any, lo: int, hi: int) -> None:
-    if not _is_int(value) or not lo <= value <= hi:
-        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
-
-
 def _check_int_list(key: str, value: Any, lo: int, hi: int) -> None:
     valid = f"a list of 1 to {MAX_STAGES} integers, each from {lo} to {hi}"
     if not isinstance(value, tuple) or not 1 <= len(value) <= MAX_STAGES:
@@ -201,9 +196,9 @@ def _validate_fields(cfg: ArchConfig) -> None:
             f"one width per stage: depths has {len(cfg.depths)} stages, widths has {len(cfg.widths)}",
         )
     if cfg.skip_span is not None:
-        _check_int("skip_span", cfg.skip_span, 0, MAX_SPAN)
+        check_int("skip_span", cfg.skip_span, 0, MAX_SPAN)
     for key, (lo, hi) in INT_BOUNDS.items():
-        _check_int(key, getattr(cfg, key), lo, hi)
+        check_int(key, getattr(cfg, key), lo, hi)
     if not isinstance(cfg.zero_init_residual, bool):
         raise ConfigError("zero_init_residual", cfg.zero_init_residual, "true or false")
     if cfg.block == "basic" and (cfg.groups != 1 or cfg.width_per_group != 64):

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .analysis import build_meta_model, count_params, shortcut_kind, weight_depth
-from .builder import ResidualUnit, build_model
+from .analysis import build_meta_model, count_params, count_shortcuts, weight_depth
+from .builder import build_model
 from .config import ArchConfig
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 MAX_BATCH = 4096
@@ -154,15 +154,6 @@ def _kernel_stride_dilation(mod: nn.Module) -> tuple[int, int, int]:
     return first(mod.kernel_size), first(stride), first(dilation)
 
 
-def count_shortcuts(model: nn.Module) -> dict[str, int]:
-    """Residual units by shortcut kind, read off the module."""
-    counts = {"identity": 0, "zero_pad": 0, "projection": 0}
-    for mod in model.modules():
-        if isinstance(mod, ResidualUnit) and mod.residual:
-            counts[shortcut_kind(mod)] += 1
-    return counts
-
-
 @lru_cache(maxsize=64)
 def _costs_per_image(cfg: ArchConfig) -> dict[str, Any]:
     """Everything that does not depend on batch or dtype, at batch 1 in fp32 (cached)."""
@@ -229,9 +220,7 @@ def measure_costs(cfg: ArchConfig, batch: int = 1, dtype: str = "fp32",
 
 
 def check_batch(batch: Any) -> int:
-    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-        raise ConfigError("batch", batch, f"an integer from 1 to {MAX_BATCH}")
-    return batch
+    return check_int("batch", batch, 1, MAX_BATCH)
 
 
 def _measure_cuda_peak(cfg: ArchConfig, batch: int, dtype: str) -> tuple[int | None, str]:

@@ -18,6 +18,20 @@ class ConfigError(ValueError):
         super().__init__(msg)
 
 
+def check_int(key: str, value: Any, lo: int, hi: int) -> int:
+    """`value` if it is a whole number (not a bool) from lo to hi, else ConfigError."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
+    return value
+
+
+def check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> Any:
+    """`value` if it is one of `allowed`, else ConfigError listing them."""
+    if value not in allowed:
+        raise ConfigError(key, value, "one of " + ", ".join(map(str, allowed)))
+    return value
+
+
 def _show(value: Any, limit: int = 80) -> str:
     """Short printable form of a user value (never huge, never multi-line)."""
     try:

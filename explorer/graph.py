@@ -26,7 +26,7 @@ from torch.overrides import TorchFunctionMode
 from .analysis import count_params, fresh_like, shortcut_kind
 from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
 from .config import ArchConfig
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 
 DETAILS = ("stages", "units", "layers")
 DIRECTIONS = ("TB", "LR")
@@ -685,11 +685,6 @@ def _emit(g: graphviz.Digraph, groups: list[_Group], edges, cluster_labels: dict
         body.append("\t" + _stmt(f"{_q(src)} -> {_q(dst)}", attrs) + "\n")
 
 
-def _check_choice(key: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ConfigError(key, value, "one of " + ", ".join(valid))
-
-
 def build_graph(cfg: ArchConfig | OpTrace, detail: str = "units", direction: str = "TB", shapes: bool = True,
                 fold: bool = False) -> graphviz.Digraph:
     """The network `cfg` builds, drawn from its traced module.
@@ -708,8 +703,8 @@ def build_graph(cfg: ArchConfig | OpTrace, detail: str = "units", direction: str
         A ``graphviz.Digraph``; node ids are module paths, nodes and edges carry a ``class``
         (conv, bn, relu, add, unit, stage, ...; main, skip identity|zero_pad|projection).
     """
-    _check_choice("detail", detail, DETAILS)
-    _check_choice("direction", direction, DIRECTIONS)
+    check_choice("detail", detail, DETAILS)
+    check_choice("direction", direction, DIRECTIONS)
     trace = _trace_of(cfg)
     if detail == "layers":
         group_of, groups = _layer_groups(trace, fold)
@@ -783,7 +778,7 @@ def build_unit_figure(cfg: ArchConfig | OpTrace, unit: str | None = None, direct
         A ``graphviz.Digraph``: x -> the unit's ops in their traced order -> (+) -> y, the
         shortcut drawn as its own arc, and the unit's equation as the caption.
     """
-    _check_choice("direction", direction, DIRECTIONS)
+    check_choice("direction", direction, DIRECTIONS)
     trace = _trace_of(cfg)
     info = _pick_unit(trace, unit)
     by_id = trace.by_id()
@@ -851,7 +846,7 @@ def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
         ConfigError: for a format other than dot, svg, png, pdf.
         GraphvizMissing: when SVG/PNG/PDF is asked for and the `dot` program is not installed.
     """
-    _check_choice("format", fmt, FORMATS)
+    check_choice("format", fmt, FORMATS)
     if fmt == "dot":
         return graph.source.encode("utf-8")
     if shutil.which("dot") is None:

@@ -32,7 +32,7 @@ from torch import nn
 from .analysis import count_params, weight_depth
 from .builder import ResidualUnit, build_model
 from .config import ArchConfig, effective_span
-from .errors import ConfigError
+from .errors import ConfigError, check_choice, check_int
 from .presets import preset
 
 Optimizer = Literal["sgd", "adam"]
@@ -127,15 +127,15 @@ class TrainSettings:
     schedule: Schedule = "step"          # step: lr / 10 at 50% and 75% of epochs (Sec. 4.2)
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_choice("optimizer", self.optimizer, get_args(Optimizer))
-        _check_choice("schedule", self.schedule, get_args(Schedule))
+        check_int("epochs", self.epochs, 1, MAX_EPOCHS)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_choice("optimizer", self.optimizer, get_args(Optimizer))
+        check_choice("schedule", self.schedule, get_args(Schedule))
         if self.lr is not None:
             _check_float("lr", self.lr, 0.0, 10.0)
-        _check_int("batch_size", self.batch_size, 2, 4096)
+        check_int("batch_size", self.batch_size, 2, 4096)
         if self.max_train is not None:
-            _check_int("max_train", self.max_train, 2, 10**9)
+            check_int("max_train", self.max_train, 2, 10**9)
         _check_float("momentum", self.momentum, 0.0, 1.0, lo_open=False, hi_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0, 1.0, lo_open=False)
 
@@ -162,11 +162,6 @@ class TrainSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _check_int(key: str, value: Any, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(key, value, f"an integer from {lo} to {hi}")
-
-
 def _check_float(key: str, value: Any, lo: float, hi: float, lo_open: bool = True,
                  hi_open: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -175,11 +170,6 @@ def _check_float(key: str, value: Any, lo: float, hi: float, lo_open: bool = Tru
     if not ok:
         left, right = "(" if lo_open else "[", ")" if hi_open else "]"
         raise ConfigError(key, value, f"a number in {left}{lo}, {hi}{right}")
-
-
-def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(key, value, "one of " + ", ".join(allowed))
 
 
 # -- one run ---------------------------------------------------------------------------------
