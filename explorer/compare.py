@@ -149,7 +149,7 @@ def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
     present = [r for r in rows if r.get(metric) is not None]
     if not present:
         raise ConfigError("metric", metric, "a metric the rows carry (latency needs a timed comparison)")
-    names = _unique_labels([str(r["name"]) for r in present])
+    names = distinct_labels([str(r["name"]) for r in present])
     values = [r[metric] * scale for r in present]
     fig = go.Figure(go.Bar(x=names, y=values, text=[_short(v) for v in values], textposition="auto"))
     # Latency bars carry their spread: whiskers from p10 to p90.
@@ -203,13 +203,13 @@ def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
     return fig
 
 
-def _unique_labels(names: list[str]) -> list[str]:
-    """Bar labels must differ: repeated names get #2, #3."""
+def distinct_labels(names: Sequence[str], repeat: str = "{name} #{n}") -> list[str]:
+    """Names told apart: the n-th repeat of a name becomes `repeat` (e.g. "resnet20 #2")."""
     seen: dict[str, int] = {}
     out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n} #{seen[n]}")
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else repeat.format(name=name, n=seen[name]))
     return out
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from .analysis import count_params, weight_depth
 from .builder import ResidualUnit, build_model
 from .config import ArchConfig, effective_span
+from .compare import distinct_labels
 from .errors import ConfigError, check_choice, check_int
 from .presets import preset
 
@@ -631,12 +632,8 @@ def get_experiment(experiment: str | Experiment | Sequence[ArchConfig]) -> Exper
 
 def _unique_names(cfgs: list[ArchConfig]) -> list[ArchConfig]:
     """Runs are told apart by name: a repeated name gets a ' (2)', ' (3)' suffix."""
-    seen: dict[str, int] = {}
-    out = []
-    for cfg in cfgs:
-        seen[cfg.name] = seen.get(cfg.name, 0) + 1
-        out.append(cfg if seen[cfg.name] == 1 else cfg.replace(name=f"{cfg.name} ({seen[cfg.name]})"))
-    return out
+    names = distinct_labels([c.name for c in cfgs], repeat="{name} ({n})")
+    return [c if c.name == name else c.replace(name=name) for c, name in zip(cfgs, names)]
 
 
 # -- helpers -----------------------------------------------------------------------------------
