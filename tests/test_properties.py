@@ -54,7 +54,7 @@ def check(data):
         return
     summary = measure_summary(cfg)
     with torch.device("meta"):
-        model = build_model(cfg)
+        model = build_model(cfg).eval()  # inference: BN in training mode rejects a 1x1 map at batch 1
         y = model(torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size))
     assert list(y.shape) == summary["output_shape"] == [1, cfg.num_classes]
     assert summary["params"] == sum(p.numel() for p in model.parameters())
