@@ -225,10 +225,10 @@ def check_batch(batch: Any) -> int:
 
 def _measure_cuda_peak(cfg: ArchConfig, batch: int, dtype: str) -> tuple[int | None, str]:
     """Peak CUDA memory above weights and input during one inference pass (None on OOM)."""
-    from .latency import DTYPES, device_label, device_lock
+    from .latency import DTYPES, device_label, exclusive_measurement
 
     dev = torch.device("cuda", torch.cuda.current_device())
-    with device_lock():
+    with exclusive_measurement():
         label = device_label(str(dev))
         model = x = None
         try:

@@ -34,6 +34,7 @@ from .builder import ResidualUnit, build_model
 from .config import ArchConfig, effective_span
 from .compare import distinct_labels
 from .errors import ConfigError, check_choice, check_int
+from .latency import begin_training_step, end_training_step
 from .presets import preset
 
 Optimizer = Literal["sgd", "adam"]
@@ -342,11 +343,16 @@ def _train_epoch(model, opt, x, y, batch_size, gen, should_stop) -> tuple[float,
         idx = perm[begin: begin + batch_size]
         if len(idx) < 2:  # BatchNorm cannot normalise a batch of one
             continue
-        logits = model(x[idx])  # (B, num_classes)
-        loss = F.cross_entropy(logits, y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if not begin_training_step(should_stop):  # waits while a latency measurement runs
+            return None
+        try:
+            logits = model(x[idx])  # (B, num_classes)
+            loss = F.cross_entropy(logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        finally:
+            end_training_step()
         loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y[idx]).sum())
         seen += len(idx)

@@ -4,7 +4,7 @@ Method (the same on every device, so numbers compare):
 * the model is deep-copied onto the device in eval mode; the caller's model is never touched
   (the app shares cached models between users);
 * a process-wide lock is held from copy to last sample, so two callers never time over each
-  other nor steal each other's cores;
+  other nor steal each other's cores, and Lab training pauses between its steps meanwhile;
 * warm-up passes first (cudnn.benchmark picks its kernels there on CUDA), then individual
   passes are timed one by one under `torch.inference_mode()` with the garbage collector off:
   on CUDA with events around the pass after a synchronize (no queued work overlaps a
@@ -58,6 +58,49 @@ _DEVICE_LOCK = threading.RLock()
 def device_lock() -> threading.RLock:
     """The process-wide lock every timing (and memory measurement) holds."""
     return _DEVICE_LOCK
+
+
+# Lab training shares the cores with timing. While a measurement runs, training waits between
+# its steps; a measurement starts only once the training steps in flight have finished.
+_GATE = threading.Condition()
+_gate_state = {"measuring": 0, "training": 0}
+STEP_WAIT_S = 60.0          # longest a measurement waits for training steps in flight
+
+
+@contextmanager
+def exclusive_measurement() -> Iterator[None]:
+    """Hold the device lock and keep Lab training paused for the duration (re-entrant)."""
+    with _DEVICE_LOCK:
+        with _GATE:
+            _gate_state["measuring"] += 1
+            _GATE.wait_for(lambda: _gate_state["training"] == 0, timeout=STEP_WAIT_S)
+        try:
+            yield
+        finally:
+            with _GATE:
+                _gate_state["measuring"] -= 1
+                _GATE.notify_all()
+
+
+def begin_training_step(should_stop: Callable[[], bool] | None = None, poll_s: float = 0.1) -> bool:
+    """Wait until no measurement runs, then count one training step in flight.
+
+    Returns False (nothing counted) when `should_stop` turns true while waiting. Every True
+    must be matched by `end_training_step()`.
+    """
+    with _GATE:
+        while _gate_state["measuring"]:
+            if should_stop is not None and should_stop():
+                return False
+            _GATE.wait(poll_s)
+        _gate_state["training"] += 1
+        return True
+
+
+def end_training_step() -> None:
+    with _GATE:
+        _gate_state["training"] -= 1
+        _GATE.notify_all()
 
 
 @dataclass(frozen=True)
@@ -404,7 +447,7 @@ def measure_latency(
     if dtype == "bf16" and dev.type == "cpu" and not _cpu_has_native_bf16():
         warnings.append("this CPU has no native bf16 instructions: bf16 is emulated and usually slower than fp32")
 
-    with device_lock():
+    with exclusive_measurement():
         try:
             model = _prepare(model_or_cfg, dev, dtype, channels_last)
         except _oom_types():
@@ -613,7 +656,7 @@ def batch_sweep(
     rows: list[dict[str, Any]] = []
     stopped = "done"
     start = time.perf_counter()
-    with device_lock():  # one sweep is one measurement: nobody times in between its batches
+    with exclusive_measurement():  # one sweep is one measurement: nobody times in between its batches
         for i, b in enumerate(sizes):
             left = budget_s - (time.perf_counter() - start)
             if rows and not _fits_cpu_memory(model_or_cfg, dev, b, dtype, input_shape):

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import math
+import threading
+import time
 
 import pytest
 import torch
@@ -304,3 +306,79 @@ def test_time_limit_ends_an_experiment_and_says_so():
     assert res.to_dict()["timed_out"] is True
     full = lab.run_experiment([cfg], epochs=1, max_train=64, time_limit_s=600)
     assert not full.timed_out and not full.cancelled
+
+
+# -- sharing the cores with latency measurements ----------------------------------------------
+class _TimedPasses(torch.nn.Module):
+    """A model for measure_latency whose every pass records its (start, end) times."""
+
+    spans: list = []  # class attribute: shared with the private copy measure_latency makes
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        t0 = time.perf_counter()
+        time.sleep(0.005)
+        y = self.lin(x)
+        _TimedPasses.spans.append((t0, time.perf_counter()))
+        return y
+
+
+def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
+    from explorer.latency import measure_latency
+
+    steps: list[tuple[float, float]] = []
+    begun: list[float] = []
+    real_begin, real_end = lab.begin_training_step, lab.end_training_step
+
+    def begin(should_stop=None):
+        ok = real_begin(should_stop)
+        if ok:
+            begun.append(time.perf_counter())
+        return ok
+
+    def end():
+        steps.append((begun[-1], time.perf_counter()))
+        real_end()
+
+    monkeypatch.setattr(lab, "begin_training_step", begin)
+    monkeypatch.setattr(lab, "end_training_step", end)
+    measured = threading.Event()
+    stop_after: list[int] = []
+
+    def should_stop() -> bool:
+        return bool(stop_after) and len(steps) >= stop_after[0]
+
+    trainer = threading.Thread(target=lab.train, args=(TINY,),
+                               kwargs=dict(epochs=200, max_train=100, batch_size=10, should_stop=should_stop))
+    trainer.start()
+    while len(steps) < 3:  # training is under way before the measurement starts
+        time.sleep(0.01)
+    _TimedPasses.spans.clear()
+    measure_latency(_TimedPasses(), device="cpu", threads=1, budget_s=0.3, warmup=2, min_samples=10,
+                    input_shape=(4,))
+    measured.set()
+    n_before_end = len(steps)
+    stop_after.append(n_before_end + 3)  # a few more steps after the measurement, then stop
+    trainer.join(timeout=120)
+    assert not trainer.is_alive()
+
+    first, last = _TimedPasses.spans[0][0], _TimedPasses.spans[-1][1]
+    assert len(_TimedPasses.spans) >= 12
+    overlapping = [s for s in steps if s[0] < last and s[1] > first]
+    assert overlapping == []                       # no step ran during any timed or warm-up pass
+    assert any(s[1] <= first for s in steps)       # training ran before the measurement ...
+    assert any(s[0] >= last for s in steps)        # ... and went on after it
+
+
+def test_cancel_while_paused_for_a_measurement_ends_the_run():
+    from explorer.latency import exclusive_measurement
+
+    with exclusive_measurement():  # a measurement in progress: the run cannot take a step
+        t0 = time.perf_counter()
+        r = lab.train(TINY, epochs=2, max_train=100, batch_size=50,
+                      should_stop=lambda: time.perf_counter() - t0 > 0.3)
+    assert r.cancelled and r.history == []
+    assert time.perf_counter() - t0 < 5.0  # noticed while waiting, not after the measurement
