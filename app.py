@@ -297,6 +297,10 @@ def view_diagram(cfg: ArchConfig) -> None:
             file_name=f"{safe_name(cfg)}_{detail}.{fmt}", mime=mime, key=f"download_{fmt}",
             use_container_width=True,
         )
+    scale = graph.png_scale(svg)
+    if scale < 1.0:
+        st.caption(f"The PNG is shrunk to {scale:.0%} of {graph.PNG_DPI} dpi: a bitmap can be at most "
+                   f"{graph.PNG_MAX_PX:,} pixels on a side. SVG and PDF keep this diagram at full size.")
 
 
 def units_frame(units: list[dict]) -> pd.DataFrame:

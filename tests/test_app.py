@@ -84,6 +84,18 @@ def test_diagram_view_levels_and_downloads(app):
     assert {"Download DOT", "Download SVG", "Download PNG", "Download PDF"} <= labels
 
 
+def test_diagram_says_when_the_png_is_shrunk():
+    at = show(fresh({"preset": "resnet20"}), "Diagram")
+    assert not any("The PNG is shrunk" in c.value for c in at.caption)
+    at = show(fresh({"preset": "resnet152"}), "Diagram")
+    at.radio(key="diagram_detail").set_value("layers").run()
+    assert not at.exception
+    note = [c.value for c in at.caption if "The PNG is shrunk" in c.value]
+    assert len(note) == 1 and "SVG and PDF" in note[0]
+    percent = int(note[0].split("shrunk to ")[1].split("%")[0])
+    assert 80 <= percent <= 99  # ResNet-152's layers are laid out compactly: a slight shrink
+
+
 def test_preset_change_loads_its_settings():
     at = fresh()
     at.selectbox(key="preset").select("resnet110_skip1").run()

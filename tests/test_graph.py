@@ -18,8 +18,8 @@ from explorer.__main__ import main
 from explorer.analysis import measure_summary
 from explorer.builder import ResidualUnit
 from explorer.graph import (
-    DETAILS, GraphvizMissing, build_graph, build_unit_figure, equation, to_bytes, trace_module,
-    unit_names,
+    DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, equation, png_scale,
+    png_size, to_bytes, trace_module, unit_names,
 )
 
 HAS_DOT = shutil.which("dot") is not None
@@ -330,12 +330,24 @@ def test_exports_open_in_other_tools():
 
 
 @needs_dot
-def test_large_png_stays_legible():
-    """ResNet-152 at layer detail: one tall PNG, within cairo's 32767 px, barely scaled down."""
-    png = to_bytes(build_graph(preset("resnet152"), "layers"), "png")
-    w, h = struct.unpack(">II", png[16:24])
-    assert h <= 32767 and h > 30000  # laid out at >= 90% of 96 dpi rather than shrunk to fit
-    assert w >= 300
+@pytest.mark.parametrize("name, detail, shrunk", [("resnet20", "units", False), ("resnet152", "layers", True)])
+def test_png_scale_predicts_the_bitmap_graphviz_draws(name, detail, shrunk):
+    g = build_graph(preset(name), detail)
+    svg = to_bytes(g, "svg").decode()
+    w_pt, h_pt = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+    scale = png_scale(svg)
+    w, h = png_size(to_bytes(g, "png"))
+    assert (scale < 1.0) == shrunk
+    assert abs(w - w_pt * PNG_DPI / 72 * scale) <= 2 and abs(h - h_pt * PNG_DPI / 72 * scale) <= 2
+    if shrunk:
+        assert max(w, h) == PNG_MAX_PX
+        assert scale > 0.9  # ResNet-152 is laid out compactly enough to stay nearly full size
+
+
+def test_png_scale_without_a_size_and_png_size_rejects_other_bytes():
+    assert png_scale("<svg></svg>") == 1.0
+    with pytest.raises(ValueError):
+        png_size(b"%PDF-1.7")
 
 
 def test_missing_dot_is_a_clear_error(monkeypatch):
@@ -369,6 +381,12 @@ def test_cli_graph(tmp_path, capsys):
         svg_file = tmp_path / "g.svg"
         assert main(["graph", "resnet18", "-o", str(svg_file)]) == 0  # format from the extension
         ET.parse(svg_file)
+        capsys.readouterr()
+        assert main(["graph", "resnet20", "-o", str(tmp_path / "small.png")]) == 0
+        assert "warning" not in capsys.readouterr().err
+        assert main(["graph", "resnet152", "--detail", "layers", "-o", str(tmp_path / "tall.png")]) == 0
+        err = capsys.readouterr().err
+        assert "warning: the drawing is taller or wider than 32,767 pixels" in err and "SVG and PDF" in err
 
 
 def test_shapes_match_a_real_forward_pass():

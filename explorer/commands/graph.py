@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 
 from ..cli import add_config_args, load_config
-from ..graph import DETAILS, DIRECTIONS, FORMATS, GraphvizMissing, build_graph, build_unit_figure, to_bytes
+from ..graph import (
+    DETAILS, DIRECTIONS, FORMATS, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, png_size,
+    to_bytes,
+)
 
 
 def register(sub) -> None:
@@ -47,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     except GraphvizMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if fmt == "png" and max(png_size(data)) >= PNG_MAX_PX:
+        print(f"warning: the drawing is taller or wider than {PNG_MAX_PX:,} pixels, the most a PNG can "
+              f"have here, so it was shrunk to {'x'.join(map(str, png_size(data)))} px and may be hard "
+              "to read; SVG and PDF keep it at full size", file=sys.stderr)
     if args.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
