@@ -4,7 +4,8 @@ Times the built resnet50 against a plain hand-written ResNet-50 (benchmarks/refe
 with the same weights, in eval mode under inference_mode, through the same measurement engine
 (explorer.latency). Rounds alternate which model goes first so drift in the machine's load hits
 both alike; samples are pooled over rounds. Prints both medians and built / reference per batch.
-Target: a ratio of at most 1.05.
+Target: a ratio of at most 1.05. On CPU it also times the built model with torch.utils.benchmark's
+blocked_autorange and prints the engine's median over that one (agreement of the two methods).
 
     python benchmarks/bench_latency_overhead.py [--device cpu] [--batches 1 32] [--threads 1]
 """
@@ -60,6 +61,23 @@ def compare(built, ref, device: str, batch: int, rounds: int, budget: float, thr
             "ratio": med["built"] / med["reference"], "samples": {k: len(v) for k, v in pooled.items()}}
 
 
+def timer_cross_check(model, batch: int, threads: int, budget: float, engine_ms: float) -> str:
+    """The same model timed by torch.utils.benchmark's blocked_autorange, against the engine's median.
+
+    The engine times passes one by one (per-pass percentiles, progress, a sample cap);
+    blocked_autorange times blocks of passes it sizes itself. Their medians should agree.
+    """
+    from torch.utils import benchmark
+
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads)
+    with torch.inference_mode():
+        m = timer.blocked_autorange(min_run_time=budget)
+    ref_ms = m.median * 1e3
+    return (f"torch.utils.benchmark blocked_autorange {ref_ms:9.3f} ms ({len(m.times)} blocks of "
+            f"{m.number_per_run}); engine / torch.utils.benchmark {engine_ms / ref_ms:.3f}")
+
+
 def allocation_report(built, ref, batch: int) -> str:
     """Why the two could differ on a CPU: fresh tensors a pass allocates, and the page faults they cost."""
     parts = []
@@ -101,6 +119,9 @@ def main(argv=None) -> int:
         print(f"  batch {batch:>4}: built {row['built_ms']:9.3f} ms  reference {row['reference_ms']:9.3f} ms  "
               f"ratio {row['ratio']:.3f}  (samples {row['samples']['built']}/{row['samples']['reference']})",
               flush=True)
+        if dev.type == "cpu":
+            print("              built by " + timer_cross_check(built, batch, threads, args.budget, row["built_ms"]),
+                  flush=True)
     print(f"  worst ratio {worst:.3f} (target <= {TARGET}): {'ok' if worst <= TARGET else 'OVER TARGET'}")
     if dev.type == "cpu":
         torch.set_num_threads(threads)
