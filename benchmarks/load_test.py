@@ -3,8 +3,9 @@
 Each session repeatedly changes one setting (alternating preset, skip span and diagram detail),
 waits until the page shows it (title, caption or a new diagram) and records how long that took.
 Errors (must be 0): an exception shown in a page, a change that never shows, a page error.
-The server's memory (RSS of the streamlit process and its children, from /proc) is sampled
-every few seconds, during the run and for a cool-down after the sessions close.
+The server's memory (RSS of the streamlit process and its children, from /proc) is sampled idle,
+after one session alone has used the app for a while (the warm one-user baseline), every few
+seconds during the run, and for a cool-down after the sessions close.
 
     python benchmarks/load_test.py                       # M=8, K=3, server started here
     python benchmarks/load_test.py --sessions 4 --minutes 1 --url http://127.0.0.1:8501
@@ -259,13 +260,20 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def _phase(samples: list[dict], phase: str) -> float | None:
+    """The last memory sample of a phase (None when there is none)."""
+    found = [x["rss_mib"] for x in samples if x["phase"] == phase]
+    return found[-1] if found else None
+
+
 def fmt(x: float | None, unit: str = "s") -> str:
     return "-" if x is None else f"{x:.2f} {unit}"
 
 
-def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s: float) -> dict:
+def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s: float,
+           extra_errors: list[str]) -> dict:
     times = [t for s in sessions for t in s.times_s]
-    errors = [e for s in sessions for e in s.errors]
+    errors = extra_errors + [e for s in sessions for e in s.errors]
     run_mem = [x["rss_mib"] for x in samples if x["phase"] == "run"]
     all_mem = [x["rss_mib"] for x in samples]
     result = {
@@ -278,7 +286,8 @@ def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s:
                                           for k in ("preset", "skip_span", "detail"))},
         "per_session": [{"session": s.index, "changes": len(s.times_s), "errors": len(s.errors),
                          "p50_s": pct(s.times_s, 50), "p95_s": pct(s.times_s, 95)} for s in sessions],
-        "memory_mib": {"start": all_mem[0] if all_mem else None, "peak": max(all_mem) if all_mem else None,
+        "memory_mib": {"idle": _phase(samples, "idle"), "one_user": _phase(samples, "one-user"),
+                       "peak": max(all_mem) if all_mem else None,
                        "end_of_run": run_mem[-1] if run_mem else None,
                        "after_cooldown": all_mem[-1] if all_mem else None},
         "memory_samples": samples,
@@ -299,8 +308,10 @@ def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s:
         for x in shown_rows:
             print(f"{x['t_s']:>7.0f} {x['phase']:>9} {x['rss_mib']:>10.1f}")
         m = result["memory_mib"]
-        print(f"server memory: start {m['start']} MiB, peak {m['peak']} MiB, end of run {m['end_of_run']} MiB, "
-              f"after cool-down {m['after_cooldown']} MiB")
+        print(f"server memory: idle {m['idle']} MiB, one user warm {m['one_user']} MiB, peak {m['peak']} MiB, "
+              f"end of run {m['end_of_run']} MiB, after cool-down {m['after_cooldown']} MiB")
+        if m["one_user"] and m["after_cooldown"]:
+            print(f"after cool-down / one user warm: {m['after_cooldown'] / m['one_user']:.2f}")
     else:
         print("server memory: not available (the server process could not be found in /proc)")
     for e in errors[:10]:
@@ -322,7 +333,11 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", "-k", type=float, default=3.0, help="how long the sessions run (K)")
     ap.add_argument("--url", help="a server already running on 127.0.0.1/localhost (default: start one)")
     ap.add_argument("--sample-s", type=float, default=3.0, help="seconds between memory samples")
-    ap.add_argument("--cooldown-s", type=float, default=30.0, help="memory sampling after the sessions end")
+    ap.add_argument("--baseline-s", type=float, default=30.0,
+                    help="one session alone first, for the warm one-user memory baseline (0: skip)")
+    ap.add_argument("--cooldown-s", type=float, default=150.0,
+                    help="memory sampling after the sessions end (Streamlit drops a closed session's "
+                         "state after 120 s)")
     ap.add_argument("--out", default=str(ROOT / "test-results" / "load_test.json"), help="JSON report path")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= 64:
@@ -331,8 +346,15 @@ def main(argv=None) -> int:
         ap.error("--minutes must be above 0 and at most 60")
 
     def run(url: str, pid: int | None) -> dict:
+        sampler = MemorySampler(pid, args.sample_s)
+        sampler.sample("idle")
+        warm = Session(0)
+        if args.baseline_s > 0:  # one user first: the server warm (torch loaded, caches in use)
+            asyncio.run(drive(url, [warm], time.monotonic() + args.baseline_s))
+            time.sleep(args.sample_s)
+            sampler.sample("one-user")
         sessions = [Session(i) for i in range(args.sessions)]
-        sampler = MemorySampler(pid, args.sample_s).start()
+        sampler.start()
         t0 = time.monotonic()
         asyncio.run(drive(url, sessions, t0 + args.minutes * 60))
         wall = time.monotonic() - t0
@@ -341,7 +363,7 @@ def main(argv=None) -> int:
         while time.monotonic() < end:  # sessions closed: does memory come back down?
             time.sleep(args.sample_s)
             sampler.sample("cooldown")
-        return report(args, url, sessions, sampler.samples, wall)
+        return report(args, url, sessions, sampler.samples, wall, [f"one-user phase: {e}" for e in warm.errors])
 
     if args.url:
         url = check_url(args.url)
