@@ -354,8 +354,9 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
     trainer = threading.Thread(target=lab.train, args=(TINY,),
                                kwargs=dict(epochs=200, max_train=100, batch_size=10, should_stop=should_stop))
     trainer.start()
-    while len(steps) < 3:  # training is under way before the measurement starts
+    while len(steps) < 3 and trainer.is_alive():  # training is under way before the measurement starts
         time.sleep(0.01)
+    assert trainer.is_alive()
     _TimedPasses.spans.clear()
     measure_latency(_TimedPasses(), device="cpu", threads=1, budget_s=0.3, warmup=2, min_samples=10,
                     input_shape=(4,))
@@ -376,9 +377,18 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
 def test_cancel_while_paused_for_a_measurement_ends_the_run():
     from explorer.latency import exclusive_measurement
 
+    polls: list[int] = []
+    results: list[lab.RunResult] = []
+
+    def stop() -> bool:  # asked before each step and again while the step waits
+        polls.append(1)
+        return len(polls) > 5
+
     with exclusive_measurement():  # a measurement in progress: the run cannot take a step
-        t0 = time.perf_counter()
-        r = lab.train(TINY, epochs=2, max_train=100, batch_size=50,
-                      should_stop=lambda: time.perf_counter() - t0 > 0.3)
-    assert r.cancelled and r.history == []
-    assert time.perf_counter() - t0 < 5.0  # noticed while waiting, not after the measurement
+        trainer = threading.Thread(target=lambda: results.append(
+            lab.train(TINY, epochs=2, max_train=100, batch_size=50, should_stop=stop)))
+        trainer.start()
+        trainer.join(timeout=60)  # a run that only looked at `stop` between steps would wait forever
+        assert not trainer.is_alive()
+    r = results[0]
+    assert r.cancelled and r.history == [] and len(polls) == 6
