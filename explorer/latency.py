@@ -448,6 +448,11 @@ def measure_latency(
         warnings.append("this CPU has no native bf16 instructions: bf16 is emulated and usually slower than fp32")
 
     with exclusive_measurement():
+        # A config at its own input size is checked before any weight exists; anything else once
+        # its private copy does.
+        planned = isinstance(model_or_cfg, ArchConfig) and shape == _input_shape(model_or_cfg, None)
+        if dev.type == "cpu" and planned:
+            _check_cpu_memory(None, model_or_cfg, shape, batch, dtype, dev)
         try:
             model = _prepare(model_or_cfg, dev, dtype, channels_last)
         except _oom_types():
@@ -456,7 +461,7 @@ def measure_latency(
             torch.cuda.empty_cache()
             raise LatencyError(f"{_model_name(model_or_cfg)}: the weights do not fit in the memory of "
                                f"{device_label(dev)}")
-        if dev.type == "cpu":
+        if dev.type == "cpu" and not planned:
             _check_cpu_memory(model, model_or_cfg, shape, batch, dtype, dev)
         try:
             return _measure_with_retry(model, model_or_cfg, dev, batch, dtype, channels_last, compile,
@@ -468,24 +473,30 @@ def measure_latency(
                 torch.cuda.empty_cache()
 
 
-def _check_cpu_memory(model: nn.Module, model_or_cfg: Any, shape: tuple[int, ...], batch: int,
+def _check_cpu_memory(model: nn.Module | None, model_or_cfg: Any, shape: tuple[int, ...], batch: int,
                       dtype: str, dev: torch.device) -> None:
-    """Refuse a CPU batch whose estimated peak would crowd out the machine (no OOM to catch there)."""
+    """Refuse a CPU run whose weights and peak activations would crowd out the machine.
+
+    For a config this runs before anything is built: weights and activations are estimated on
+    the meta device. For a caller's model (`model` is its private copy) only the activations.
+    """
     free = _free_memory_bytes(dev)
-    if free is None or batch == 1:
+    if free is None or (model is not None and batch == 1):  # one image next to weights that exist
         return
-    if isinstance(model_or_cfg, ArchConfig) and shape == (model_or_cfg.in_channels, model_or_cfg.input_size,
-                                                         model_or_cfg.input_size):
-        per_image = measure_costs(model_or_cfg, 1, dtype)["peak_bytes"]
-    else:
-        x_dtype = DTYPES[dtype]
-        per_image = trace_memory(model, (1, *shape), device=dev, dtype=x_dtype)["peak_bytes"]
     limit = int(free * MEMORY_SHARE)
-    if per_image * batch > limit:
-        fits = max(1, limit // max(per_image, 1))
+    if model is None:
+        costs = measure_costs(model_or_cfg, 1, dtype)
+        per_image, weights = costs["peak_bytes"], costs["weight_bytes"]
+    else:
+        per_image, weights = trace_memory(model, (1, *shape), device=dev, dtype=DTYPES[dtype])["peak_bytes"], 0
+    if weights > limit:
+        raise LatencyError(f"{_model_name(model_or_cfg)}: its weights alone need {weights / 2**30:.1f} GiB, "
+                           f"more than half of the {free / 2**30:.1f} GiB free on {device_label(dev)}")
+    if weights + per_image * batch > limit:
+        fits = max(1, (limit - weights) // max(per_image, 1))
         raise ConfigError("batch", batch, f"at most {fits} on this machine",
-                          f"one pass would need about {per_image * batch / 2**30:.1f} GiB of "
-                          f"{free / 2**30:.1f} GiB free")
+                          f"one pass would need about {(weights + per_image * batch) / 2**30:.1f} GiB "
+                          f"(weights and activations) of {free / 2**30:.1f} GiB free")
 
 
 def _fits_cpu_memory(model_or_cfg: Any, dev: torch.device, batch: int, dtype: str,
@@ -494,7 +505,8 @@ def _fits_cpu_memory(model_or_cfg: Any, dev: torch.device, batch: int, dtype: st
     if dev.type != "cpu" or not isinstance(model_or_cfg, ArchConfig) or input_shape is not None:
         return True
     free = _free_memory_bytes(dev)
-    need = measure_costs(model_or_cfg, 1, dtype)["peak_bytes"] * batch
+    costs = measure_costs(model_or_cfg, 1, dtype)
+    need = costs["weight_bytes"] + costs["peak_bytes"] * batch
     return free is None or need <= free * MEMORY_SHARE
 
 
