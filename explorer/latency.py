@@ -504,10 +504,11 @@ def _fits_cpu_memory(model_or_cfg: Any, dev: torch.device, batch: int, dtype: st
     """Cheap pre-check for a config on the CPU (other cases are checked when measured)."""
     if dev.type != "cpu" or not isinstance(model_or_cfg, ArchConfig) or input_shape is not None:
         return True
-    free = _free_memory_bytes(dev)
-    costs = measure_costs(model_or_cfg, 1, dtype)
-    need = costs["weight_bytes"] + costs["peak_bytes"] * batch
-    return free is None or need <= free * MEMORY_SHARE
+    try:
+        _check_cpu_memory(None, model_or_cfg, _input_shape(model_or_cfg, None), batch, dtype, dev)
+    except (ConfigError, LatencyError):
+        return False
+    return True
 
 
 def _measure_with_retry(model, model_or_cfg, dev, batch, dtype, channels_last, compile, budget_s,

@@ -50,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
     except GraphvizMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if fmt == "png" and max(png_size(data)) >= PNG_MAX_PX:
+    size = png_size(data) if fmt == "png" else None
+    if size and max(size) >= PNG_MAX_PX:
         print(f"warning: the drawing is taller or wider than {PNG_MAX_PX:,} pixels, the most a PNG can "
-              f"have here, so it was shrunk to {'x'.join(map(str, png_size(data)))} px and may be hard "
+              f"have here, so it was shrunk to {size[0]}x{size[1]} px and may be hard "
               "to read; SVG and PDF keep it at full size", file=sys.stderr)
     if args.output == "-":
         sys.stdout.buffer.write(data)
