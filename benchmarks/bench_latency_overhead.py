@@ -121,8 +121,8 @@ def main(argv=None) -> int:
     print(f"resnet50 built vs reference on {dev.type} ({device_label(dev, threads)}), torch {torch.__version__}, "
           f"{args.dtype}{', channels_last' if args.channels_last else ''}, {args.rounds} alternating rounds")
     worst = 0.0
+    cross_check = dev.type == "cpu" and args.dtype == "fp32" and not args.channels_last
     for batch in args.batches:
-        cross_check = dev.type == "cpu" and args.dtype == "fp32" and not args.channels_last
         row = compare(built, ref, args.device, batch, args.rounds, args.budget, threads, args.dtype,
                       args.channels_last, cross_check)
         worst = max(worst, row["ratio"])

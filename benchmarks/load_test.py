@@ -274,7 +274,6 @@ def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s:
            extra_errors: list[str]) -> dict:
     times = [t for s in sessions for t in s.times_s]
     errors = extra_errors + [e for s in sessions for e in s.errors]
-    run_mem = [x["rss_mib"] for x in samples if x["phase"] == "run"]
     all_mem = [x["rss_mib"] for x in samples]
     result = {
         "url": url, "sessions": args.sessions, "minutes": args.minutes, "wall_s": round(wall_s, 1),
@@ -288,7 +287,7 @@ def report(args, url: str, sessions: list[Session], samples: list[dict], wall_s:
                          "p50_s": pct(s.times_s, 50), "p95_s": pct(s.times_s, 95)} for s in sessions],
         "memory_mib": {"idle": _phase(samples, "idle"), "one_user": _phase(samples, "one-user"),
                        "peak": max(all_mem) if all_mem else None,
-                       "end_of_run": run_mem[-1] if run_mem else None,
+                       "end_of_run": _phase(samples, "run"),
                        "after_cooldown": all_mem[-1] if all_mem else None},
         "memory_samples": samples,
     }
