@@ -10,16 +10,8 @@ import explorer
 from explorer import ArchConfig, ConfigError, build_model
 from explorer.analysis import measure_summary
 from explorer.builder import ZeroPadShortcut
+from variants import FIG4_UNITS
 
-# He et al. 2016 Fig. 4 (a)-(e), plus no BatchNorm at all
-UNITS = {
-    "a": ("after_conv", "after_add"),
-    "b": ("after_add", "after_add"),
-    "c": ("after_conv", "before_add"),
-    "d": ("after_conv", "before_conv"),
-    "e": ("before_conv", "before_conv"),
-    "nobn": ("none", "after_add"),
-}
 
 
 def small(**kw):
@@ -41,12 +33,12 @@ def randomise_bn(model):
     return model.eval()
 
 
-GRID = list(itertools.product(["basic", "bottleneck"], [0, 1, 2, 3], UNITS, ["A", "B", "C"]))
+GRID = list(itertools.product(["basic", "bottleneck"], [0, 1, 2, 3], FIG4_UNITS, ["A", "B", "C"]))
 
 
 @pytest.mark.parametrize("block,span,unit,shortcut", GRID)
 def test_combination_grid_builds_and_runs_or_raises_config_error(block, span, unit, shortcut):
-    bn, relu = UNITS[unit]
+    bn, relu = FIG4_UNITS[unit]
     try:
         cfg = small(block=block, skip_span=span, bn_position=bn, relu_position=relu, shortcut=shortcut)
     except ConfigError as exc:
@@ -82,7 +74,7 @@ def unit_formulas(u, x):
 
 @pytest.mark.parametrize("unit", "abcde")
 def test_five_units_compute_he_2016_fig4(unit):
-    bn, relu = UNITS[unit]
+    bn, relu = FIG4_UNITS[unit]
     model = randomise_bn(build_model(small(bn_position=bn, relu_position=relu)))
     u = model.layer1[1]  # identity shortcut, 8 -> 8 channels
     x = torch.randn(2, 8, 16, 16)

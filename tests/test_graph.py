@@ -21,6 +21,7 @@ from explorer.graph import (
     DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, equation, png_scale,
     png_size, to_bytes, trace_module, unit_names,
 )
+from variants import FIG4_UNITS
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz `dot` is not installed")
@@ -182,21 +183,13 @@ def test_layers_conv_labels_show_kernel_stride_channels():
     assert preact["layer1.1.conv1"]["label"] == "BN+ReLU+ conv 3x3, 16"
 
 
-_UNITS = {  # He et al. 2016 Fig. 4 (a)-(e)
-    "a": ("after_conv", "after_add"),
-    "b": ("after_add", "after_add"),
-    "c": ("after_conv", "before_add"),
-    "d": ("after_conv", "before_conv"),
-    "e": ("before_conv", "before_conv"),
-    "no_bn": ("none", "after_add"),
-}
 _TINY = dict(name="tiny", stem="cifar", stem_width=8, depths=[2, 2], widths=[8, 16], input_size=32,
              num_classes=10)
 
 
 def _grid():
-    for block, span, unit, sc in itertools.product(("basic", "bottleneck"), (0, 1, 2, 3), _UNITS, "ABC"):
-        bn, relu = _UNITS[unit]
+    for block, span, unit, sc in itertools.product(("basic", "bottleneck"), (0, 1, 2, 3), FIG4_UNITS, "ABC"):
+        bn, relu = FIG4_UNITS[unit]
         try:
             cfg = preset("resnet20").replace(**_TINY, block=block, skip_span=span, bn_position=bn,
                                              relu_position=relu, shortcut=sc)
