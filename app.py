@@ -14,8 +14,12 @@ import plotly.express as px
 import streamlit as st
 
 import explorer
-from explorer import ArchConfig, ConfigError, analysis, compare, cost, graph, lab, latency, learn, limits
-from explorer.config import INT_BOUNDS, MAX_SPAN, choices, field_names, format_int_list, parse_int_list
+from explorer import ArchConfig, ConfigError, compare, lab
+from explorer import lessons as learn
+from explorer.diagram import graph
+from explorer.facts import costs as cost, limits, summary as analysis
+from explorer.timing import latency
+from explorer.arch.config import INT_BOUNDS, MAX_SPAN, choices, field_names, format_int_list, parse_int_list
 
 st.set_page_config(page_title="ResNet Explorer", page_icon="🧱", layout="wide")
 
@@ -91,7 +95,9 @@ def from_widgets() -> ArchConfig:
     for key in field_names():
         value = st.session_state.get(W + key)
         data[key] = parse_int_list(key, value) if key in LIST_KEYS else value
-    return ArchConfig.from_dict(data)
+    cfg = ArchConfig.from_dict(data)
+    limits.check_limits(cfg)  # the server's size limits, applied where work starts
+    return cfg
 
 
 def on_preset() -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import explorer  # noqa: E402
-from explorer.graph import DETAILS, build_graph, to_bytes, trace_module, trace_ops  # noqa: E402
+from explorer.diagram.graph import DETAILS, build_graph, to_bytes, trace_module, trace_ops  # noqa: E402
 
 TARGET_RATIO = 5.0
 

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import torch  # noqa: E402
 
 from explorer import lab, preset  # noqa: E402
-from explorer.analysis import measure_summary  # noqa: E402
+from explorer.facts.summary import measure_summary  # noqa: E402
 
 READY = [n for n in lab.EXPERIMENTS if n != "custom"]
 

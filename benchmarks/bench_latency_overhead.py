@@ -25,8 +25,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import torch  # noqa: E402
 
 import explorer  # noqa: E402
-from explorer.cost import trace_memory  # noqa: E402
-from explorer.latency import device_label, measure_latency, resolve_device  # noqa: E402
+from explorer.facts.costs import trace_memory  # noqa: E402
+from explorer.timing.latency import device_label, measure_latency, resolve_device  # noqa: E402
 from reference_resnet50 import ReferenceResNet50  # noqa: E402
 
 TARGET = 1.05

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import explorer  # noqa: E402
-from explorer.analysis import compute_summary  # noqa: E402  (uncached: the real work)
+from explorer.facts.summary import compute_summary  # noqa: E402  (uncached: the real work)
 
 TARGETS_MS = {"resnet50": 100.0, "resnet152": 300.0}
 

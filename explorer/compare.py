@@ -10,10 +10,10 @@ import io
 import json
 from typing import Any, Mapping, Sequence
 
-from .analysis import measure_summary
-from .config import ArchConfig, field_names
-from .cost import measure_costs
-from .errors import ConfigError
+from explorer.facts.summary import measure_summary
+from explorer.arch.config import ArchConfig, field_names
+from explorer.facts.costs import measure_costs
+from explorer.errors import ConfigError
 
 MAX_CONFIGS = 16
 
@@ -91,7 +91,7 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
 
 
 def _latency_columns(cfg: ArchConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    from .latency import measure_latency
+    from explorer.timing.latency import measure_latency
 
     r = measure_latency(cfg, **settings)
     return {

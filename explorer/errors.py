@@ -18,6 +18,10 @@ class ConfigError(ValueError):
         super().__init__(msg)
 
 
+class LatencyError(RuntimeError):
+    """A measurement that could not be made (no memory even at batch 1, compile failed)."""
+
+
 def check_int(key: str, value: Any, lo: int, hi: int) -> int:
     """`value` if it is a whole number (not a bool) from lo to hi, else ConfigError."""
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:

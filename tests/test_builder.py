@@ -8,8 +8,8 @@ from torch import nn
 
 import explorer
 from explorer import ArchConfig, ConfigError, build_model
-from explorer.analysis import measure_summary
-from explorer.builder import ZeroPadShortcut
+from explorer.facts.summary import measure_summary
+from explorer.arch.builder import ZeroPadShortcut
 from variants import FIG4_UNITS
 
 

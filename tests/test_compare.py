@@ -8,7 +8,7 @@ import pytest
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.__main__ import main
-from explorer.analysis import measure_summary
+from explorer.facts.summary import measure_summary
 from explorer.compare import (
     bar_figure, compare_table, differing_keys, sweep_figure, to_csv_bytes, to_frame, to_json_bytes,
 )

@@ -5,7 +5,7 @@ skip span in the sidebar while others press "Measure latency" within a fraction 
 each other. Every page must show only its own settings and its own result, no page an exception,
 and the server's latency runs must not overlap.
 
-The server runs with a `sitecustomize` that wraps `explorer.latency.measure_latency` to record, per
+The server runs with a `sitecustomize` that wraps `explorer.timing.latency.measure_latency` to record, per
 call, the wall-clock times of the first and last progress report: both are made while the
 measurement holds `device_lock()`, so the recorded spans of serialised runs are disjoint. The
 measurement itself is untouched (the wrapper passes every argument through and returns its result).
@@ -20,7 +20,7 @@ import torch
 from playwright.sync_api import sync_playwright
 
 import explorer
-from explorer import graph
+from explorer.diagram import graph
 from browser_util import CHROMIUM_FLAGS, EXCEPTION, IDLE, MAIN, chromium_path, streamlit_server, title
 
 # (preset, session name, input size): different networks, labels and input shapes per session.
@@ -40,7 +40,7 @@ CHANGE_SPAN = {5: 1, 6: 3, 7: 1}  # these change the skip span in the sidebar at
 SPY = textwrap.dedent('''
     """Test instrumentation: log when each latency measurement reports progress (inside the lock)."""
     import json, os, threading, time
-    import explorer.latency as _latency
+    import explorer.timing.latency as _latency
 
     _measure = _latency.measure_latency
     _log_lock = threading.Lock()

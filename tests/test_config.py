@@ -5,7 +5,7 @@ import pytest
 
 import explorer
 from explorer import ArchConfig, ConfigError
-from explorer.config import choices, field_names, parse_value
+from explorer.arch.config import choices, field_names, parse_value
 
 DESIGN_KEYS = {
     "name", "block", "depths", "widths", "skip_span", "bn_position", "relu_position", "shortcut",

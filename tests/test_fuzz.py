@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 import explorer
 from explorer import ArchConfig, ConfigError, build_model
 from explorer.__main__ import main
-from explorer.config import choices, field_names
+from explorer.arch.config import choices, field_names
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 KEYS = field_names()

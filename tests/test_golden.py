@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import explorer
-from explorer.analysis import measure_summary
+from explorer.facts.summary import measure_summary
 
 # name: (params, GMACs at 224x224), torchvision's model documentation
 TORCHVISION = {

@@ -15,9 +15,9 @@ from torch import nn
 
 from explorer import PRESETS, ConfigError, build_model, preset
 from explorer.__main__ import main
-from explorer.analysis import measure_summary
-from explorer.builder import ResidualUnit
-from explorer.graph import (
+from explorer.facts.summary import measure_summary
+from explorer.arch.builder import ResidualUnit
+from explorer.diagram.graph import (
     DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, equation, png_scale,
     png_size, to_bytes, trace_module, unit_names,
 )

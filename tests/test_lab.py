@@ -14,8 +14,8 @@ import torch
 import explorer.lab as lab
 from explorer import ArchConfig, ConfigError, build_model, preset
 from explorer.__main__ import main
-from explorer.builder import ResidualUnit
-from explorer.config import effective_span
+from explorer.arch.builder import ResidualUnit
+from explorer.arch.plan import effective_span
 
 TINY = preset("resnet20").replace(name="tiny", depths=[1, 1, 1], widths=[8, 8, 16], stem_width=8)
 FAST = dict(epochs=1, max_train=200, batch_size=50)
@@ -176,7 +176,7 @@ def test_bad_configs_raise_config_error():
 # -- experiments -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [n for n in lab.EXPERIMENTS if n != "custom"])
 def test_ready_experiments_are_well_formed(name):
-    from explorer.analysis import measure_summary
+    from explorer.facts.summary import measure_summary
 
     exp = lab.EXPERIMENTS[name]
     assert exp.configs and exp.claim and exp.source
@@ -189,7 +189,7 @@ def test_ready_experiments_are_well_formed(name):
 
 
 def test_experiments_vary_what_they_claim_to():
-    from explorer.analysis import measure_summary
+    from explorer.facts.summary import measure_summary
 
     deg = lab.EXPERIMENTS["degradation"].configs
     assert sorted((measure_summary(c)["depth"], effective_span(c)) for c in deg) == [(20, 0), (20, 2), (56, 0), (56, 2)]
@@ -327,7 +327,7 @@ class _TimedPasses(torch.nn.Module):
 
 
 def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
-    from explorer.latency import measure_latency
+    from explorer.timing.latency import measure_latency
 
     steps: list[tuple[float, float]] = []
     begun: list[float] = []
@@ -375,7 +375,7 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
 
 
 def test_cancel_while_paused_for_a_measurement_ends_the_run():
-    from explorer.latency import exclusive_measurement
+    from explorer.timing.latency import exclusive_measurement
 
     polls: list[int] = []
     results: list[lab.RunResult] = []

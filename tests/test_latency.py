@@ -10,7 +10,7 @@ from torch import nn
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.__main__ import main
-from explorer.latency import (
+from explorer.timing.latency import (
     LatencyError, LatencyResult, MeasurementCancelled, available_devices, batch_sweep, device_label, device_lock,
     measure_latency, percentile,
 )
@@ -353,19 +353,19 @@ def test_cli_latency_bad_settings_one_line(tiny_file, capsys, args, key):
 
 
 def test_forward_failure_is_one_clear_error():
-    from explorer.latency import LatencyError
+    from explorer.timing.latency import LatencyError
 
     with pytest.raises(LatencyError, match="forward pass failed"):
         measure_latency(nn.Conv2d(3, 4, 3), device="cpu", input_shape=(5, 8, 8), **{"threads": 1})
 
 
 def test_config_too_big_for_free_memory_is_refused_before_it_is_built(monkeypatch):
-    import explorer.latency as latency
+    import explorer.timing.latency as latency
 
     built = []
     real_build = latency.build_model
     monkeypatch.setattr(latency, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
-    weights = explorer.cost.measure_costs(explorer.preset("resnet50"))["weight_bytes"]  # ~98 MiB
+    weights = explorer.facts.costs.measure_costs(explorer.preset("resnet50"))["weight_bytes"]  # ~98 MiB
     # A machine with a little less free memory than twice those weights: they alone do not fit.
     monkeypatch.setattr(latency, "_free_memory_bytes", lambda dev: 2 * weights - 2**20)
     with pytest.raises(LatencyError, match="weights alone need 0.1 GiB"):

@@ -6,9 +6,9 @@ import pytest
 
 import explorer
 from explorer import ArchConfig, ConfigError
-from explorer.analysis import compute_summary
-from explorer.limits import Limits, check_limits, estimate
-from explorer.plan import make_plan
+from explorer.facts.summary import compute_summary
+from explorer.facts.limits import Limits, check_limits, estimate
+from explorer.arch.plan import make_plan
 
 
 def test_estimate_is_exact_for_every_preset():
@@ -33,7 +33,7 @@ def test_estimate_is_exact_for_variants(block, span, units, shortcut):
 def test_ten_thousand_layers_refused_fast_with_estimate_and_limit():
     t0 = time.perf_counter()
     with pytest.raises(ConfigError) as err:
-        explorer.preset("resnet152").replace(depths=[1000, 1000, 1000, 1000])
+        check_limits(explorer.preset("resnet152").replace(depths=[1000, 1000, 1000, 1000]))
     assert time.perf_counter() - t0 < 30  # a bound against hanging, not a speed target
     msg = str(err.value)
     assert err.value.key == "depths" and "12,002" in msg and "2,500" in msg and "MAX_WEIGHT_LAYERS" in msg
@@ -41,13 +41,13 @@ def test_ten_thousand_layers_refused_fast_with_estimate_and_limit():
 
 def test_huge_input_refused_by_macs():
     with pytest.raises(ConfigError) as err:
-        explorer.preset("wide_resnet101_2").replace(input_size=4096)
+        check_limits(explorer.preset("wide_resnet101_2").replace(input_size=4096))
     assert err.value.key == "input_size" and "GMACs" in str(err.value)
 
 
 def test_huge_widths_refused_by_params():
     with pytest.raises(ConfigError) as err:
-        explorer.preset("resnet50").replace(widths=[4096, 8192, 8192, 8192])
+        check_limits(explorer.preset("resnet50").replace(widths=[4096, 8192, 8192, 8192]))
     assert err.value.key == "widths" and "parameters" in str(err.value)
 
 
@@ -55,7 +55,7 @@ def test_limits_come_from_environment(monkeypatch):
     monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "1e6")
     assert Limits.from_env().max_params == 1_000_000
     with pytest.raises(ConfigError) as err:
-        explorer.preset("resnet18").replace(name="r18")
+        check_limits(explorer.preset("resnet18").replace(name="r18"))
     assert "1,000,000" in str(err.value)
     monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "lots")
     with pytest.raises(ConfigError) as err:
@@ -65,6 +65,6 @@ def test_limits_come_from_environment(monkeypatch):
 
 def test_custom_limits_object():
     cfg = explorer.preset("resnet20")
-    assert check_limits(cfg, make_plan(cfg), Limits(max_weight_layers=20)).weight_layers == 20
+    assert check_limits(cfg, Limits(max_weight_layers=20)).weight_layers == 20
     with pytest.raises(ConfigError):
-        check_limits(cfg, make_plan(cfg), Limits(max_weight_layers=19))
+        check_limits(cfg, Limits(max_weight_layers=19))

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer import ArchConfig, ConfigError, build_model
-from explorer.analysis import measure_summary
+from explorer.facts.summary import measure_summary
 
 small_int = st.integers(min_value=1, max_value=4)
 junk = st.one_of(

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .analysis import build_meta_model, count_params, count_shortcuts, weight_depth
-from .builder import build_model
-from .config import ArchConfig
-from .errors import ConfigError, check_int
+from explorer.facts.summary import build_meta_model, count_params, count_shortcuts, weight_depth
+from explorer.arch.builder import build_model
+from explorer.arch.config import ArchConfig
+from explorer.errors import ConfigError, check_int
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 MAX_BATCH = 4096
@@ -173,16 +173,13 @@ def _costs_per_image(cfg: ArchConfig) -> dict[str, Any]:
     }
 
 
-def measure_costs(cfg: ArchConfig, batch: int = 1, dtype: str = "fp32",
-                  measure_cuda: bool = False) -> dict[str, Any]:
+def measure_costs(cfg: ArchConfig, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
     """Memory, receptive field, depth and shortcut counts of `cfg` at `batch`.
 
     Args:
         cfg: the config; the network is built and traced on the meta device (cached per config).
         batch: images per forward pass; memory figures scale with it.
         dtype: "fp32", "bf16" or "fp16": bytes per activation element.
-        measure_cuda: also run one real forward on the GPU and report its measured peak
-            (`measured_peak_bytes`, None when no GPU is present or the pass does not fit).
 
     Returns:
         A JSON-ready dict: `activation_bytes` (sum of the fresh tensors of one forward pass),
@@ -211,41 +208,9 @@ def measure_costs(cfg: ArchConfig, batch: int = 1, dtype: str = "fp32",
         "residual_units": base["residual_units"],
         "shortcuts": dict(base["shortcuts"]),
         "projections": base["shortcuts"]["projection"],
-        "measured_peak_bytes": None,
-        "measured_device": None,
     }
-    if measure_cuda and torch.cuda.is_available():
-        out["measured_peak_bytes"], out["measured_device"] = _measure_cuda_peak(cfg, batch, dtype)
     return out
 
 
 def check_batch(batch: Any) -> int:
     return check_int("batch", batch, 1, MAX_BATCH)
-
-
-def _measure_cuda_peak(cfg: ArchConfig, batch: int, dtype: str) -> tuple[int | None, str]:
-    """Peak CUDA memory above weights and input during one inference pass (None on OOM)."""
-    from .latency import DTYPES, device_label, exclusive_measurement
-
-    dev = torch.device("cuda", torch.cuda.current_device())
-    with exclusive_measurement():
-        label = device_label(str(dev))
-        model = x = None
-        try:
-            with torch.device(dev):
-                model = build_model(cfg).eval().to(DTYPES[dtype])
-            x = torch.randn(batch, cfg.in_channels, cfg.input_size, cfg.input_size,
-                            device=dev, dtype=DTYPES[dtype])
-            torch.cuda.synchronize(dev)
-            torch.cuda.reset_peak_memory_stats(dev)
-            base = torch.cuda.memory_allocated(dev)
-            with torch.inference_mode():
-                model(x)
-            torch.cuda.synchronize(dev)
-            peak = torch.cuda.max_memory_allocated(dev) - base
-        except torch.cuda.OutOfMemoryError:
-            peak = None
-        finally:
-            del model, x
-            torch.cuda.empty_cache()
-    return peak, label

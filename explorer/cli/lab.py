@@ -5,8 +5,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli import load_config
-from ..lab import (EXPERIMENTS, ExperimentResult, RunResult, estimate_seconds, get_experiment,
+from explorer.cli.common import load_config
+from explorer.lab import (EXPERIMENTS, ExperimentResult, RunResult, estimate_seconds, get_experiment,
                    run_experiment)
 
 

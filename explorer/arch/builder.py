@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ArchConfig
-from .plan import LayerSpec, UnitSpec, last_branch_bn, make_plan
+from explorer.arch.config import ArchConfig
+from explorer.arch.plan import LayerSpec, UnitSpec, last_branch_bn, make_plan
 
 
 class ZeroPadShortcut(nn.Module):

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from ..cli import load_config
-from ..compare import compare_table, differing_keys, to_csv_bytes
+from explorer.cli.common import load_config
+from explorer.compare import compare_table, differing_keys, to_csv_bytes
 
 
 def register(sub) -> None:

@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_config_args, load_config
-from ..graph import (
+from explorer.cli.common import add_config_args, load_config
+from explorer.diagram.graph import (
     DETAILS, DIRECTIONS, FORMATS, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, png_size,
     to_bytes,
 )

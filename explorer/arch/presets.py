@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import ArchConfig
-from .errors import ConfigError
+from explorer.arch.config import ArchConfig
+from explorer.errors import ConfigError
 
 
 @dataclass(frozen=True)

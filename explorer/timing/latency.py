@@ -28,10 +28,10 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .builder import build_model
-from .config import ArchConfig
-from .cost import check_batch, measure_costs, trace_memory
-from .errors import ConfigError
+from explorer.arch.builder import build_model
+from explorer.arch.config import ArchConfig
+from explorer.facts.costs import check_batch, measure_costs, trace_memory
+from explorer.errors import ConfigError, LatencyError
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,10 +46,6 @@ Progress = Callable[[float], Any]
 
 class MeasurementCancelled(Exception):
     """Raised when the progress callback asks to stop (returns False or raises this)."""
-
-
-class LatencyError(RuntimeError):
-    """A measurement that could not be made (no memory even at batch 1, compile failed)."""
 
 
 _DEVICE_LOCK = threading.RLock()
@@ -708,3 +704,29 @@ def _sub_progress(progress: Progress, i: int, n: int) -> Progress:
     def report(fraction: float) -> Any:
         return progress((i + fraction) / n)
     return report
+
+
+def measure_cuda_peak(cfg: ArchConfig, batch: int, dtype: str) -> tuple[int | None, str]:
+    """Peak CUDA memory above weights and input during one inference pass (None on OOM)."""
+    dev = torch.device("cuda", torch.cuda.current_device())
+    with exclusive_measurement():
+        label = device_label(str(dev))
+        model = x = None
+        try:
+            with torch.device(dev):
+                model = build_model(cfg).eval().to(DTYPES[dtype])
+            x = torch.randn(batch, cfg.in_channels, cfg.input_size, cfg.input_size,
+                            device=dev, dtype=DTYPES[dtype])
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+            base = torch.cuda.memory_allocated(dev)
+            with torch.inference_mode():
+                model(x)
+            torch.cuda.synchronize(dev)
+            peak = torch.cuda.max_memory_allocated(dev) - base
+        except torch.cuda.OutOfMemoryError:
+            peak = None
+        finally:
+            del model, x
+            torch.cuda.empty_cache()
+    return peak, label

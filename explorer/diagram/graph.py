@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .analysis import count_params, fresh_like, shortcut_kind
-from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
-from .config import ArchConfig
-from .errors import ConfigError, check_choice
+from explorer.facts.summary import count_params, fresh_like, shortcut_kind
+from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.config import ArchConfig
+from explorer.errors import ConfigError, check_choice
 
 DETAILS = ("stages", "units", "layers")
 DIRECTIONS = ("TB", "LR")

@@ -7,16 +7,31 @@ modules; validation uses it to catch shape problems before anything is allocated
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .config import block_length, conv_out, effective_span
-from .errors import ConfigError
+from explorer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import ArchConfig
+    from explorer.arch.config import ArchConfig
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def block_length(block: str) -> int:
+    """Weight layers in one paper block."""
+    return 2 if block == "basic" else 3
+
+
+def effective_span(cfg: ArchConfig) -> int:
+    """skip_span with None resolved to the block length."""
+    return block_length(cfg.block) if cfg.skip_span is None else cfg.skip_span
+
+
+def conv_out(size: int, kernel: int, stride: int) -> int:
+    """Spatial side after a 'same'-padded conv or pool (padding kernel // 2)."""
+    return math.floor((size + 2 * (kernel // 2) - kernel) / stride) + 1
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from ..cli import add_config_args, load_config
-from ..latency import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
+from explorer.cli.common import add_config_args, load_config
+from explorer.timing.latency import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
 
 
 def register(sub) -> None:

@@ -1,4 +1,4 @@
-"""Resource limits that keep a shared server alive, checked before anything is built.
+"""Resource limits that keep a shared server alive, checked where work is about to start.
 
 The estimate is plain arithmetic over the layer plan (no tensors, no modules), so a request
 for a 10,000-layer network or a 4096x4096 input is refused in microseconds with the estimate
@@ -10,11 +10,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from explorer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import ArchConfig
-    from .plan import Plan
+    from explorer.arch.config import ArchConfig
+    from explorer.arch.plan import Plan
 
 ENV_PREFIX = "RESNET_EXPLORER_"
 
@@ -81,10 +81,16 @@ def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
     return Estimate(layers + 1, params, macs)
 
 
-def check_limits(cfg: "ArchConfig", plan: "Plan", limits: Limits | None = None) -> Estimate:
-    """The estimate, or ConfigError naming the key to change, the estimate and the limit."""
+def check_limits(cfg: "ArchConfig", limits: Limits | None = None) -> Estimate:
+    """The estimate, or ConfigError naming the key to change, the estimate and the limit.
+
+    Called where work is about to start (app, CLI, Lab, latency); `limits` default to the
+    environment's (`Limits.from_env`), whose malformed values are a ConfigError too.
+    """
+    from explorer.arch.plan import make_plan
+
     limits = limits or Limits.from_env()
-    est = estimate(cfg, plan)
+    est = estimate(cfg, make_plan(cfg))
     if est.weight_layers > limits.max_weight_layers:
         raise ConfigError(
             "depths", list(cfg.depths),

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any, Sequence
 
-from ..analysis import layer_table, measure_summary
-from ..cli import add_config_args, load_config
+from explorer.facts.summary import layer_table, measure_summary
+from explorer.cli.common import add_config_args, load_config
 
 
 def register(sub) -> None:

@@ -5,9 +5,10 @@ import argparse
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import ArchConfig, parse_value, with_updates
-from .errors import ConfigError
-from .presets import PRESETS
+from explorer.arch.config import ArchConfig, parse_value, with_updates
+from explorer.errors import ConfigError
+from explorer.facts.limits import check_limits
+from explorer.arch.presets import PRESETS
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -29,7 +30,9 @@ def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
         if not sep or not key:
             raise ConfigError("--set", item, "key=value, e.g. skip_span=1 or depths=[3,4,6,3]")
         changes[key.strip()] = parse_value(key.strip(), text)
-    return with_updates(cfg, changes) if changes else cfg
+    cfg = with_updates(cfg, changes) if changes else cfg
+    check_limits(cfg)  # the server's size limits apply where work starts, not in the value type
+    return cfg
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:

@@ -29,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .analysis import count_params, weight_depth
-from .builder import ResidualUnit, build_model
-from .config import ArchConfig, effective_span
-from .compare import distinct_labels
-from .errors import ConfigError, check_choice, check_int
-from .latency import begin_training_step, end_training_step
-from .presets import preset
+from explorer.facts.summary import count_params, weight_depth
+from explorer.arch.builder import ResidualUnit, build_model
+from explorer.arch.config import ArchConfig
+from explorer.arch.plan import effective_span
+from explorer.compare import distinct_labels
+from explorer.errors import ConfigError, check_choice, check_int
+from explorer.timing.latency import begin_training_step, end_training_step
+from explorer.arch.presets import preset
 
 Optimizer = Literal["sgd", "adam"]
 Schedule = Literal["step", "constant"]
@@ -606,7 +607,7 @@ def estimate_seconds(
     if exp.expected_seconds is not None and configs is None and \
             replace(settings, seed=exp.settings.seed) == exp.settings:
         return exp.expected_seconds
-    from .analysis import measure_summary
+    from explorer.facts.summary import measure_summary
 
     data = load_digits()
     n_train = len(data.x_train) if settings.max_train is None else min(settings.max_train, len(data.x_train))

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
-from .config import ArchConfig, effective_span
-from .plan import make_plan
-from .presets import published
+from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.config import ArchConfig
+from explorer.arch.plan import effective_span
+from explorer.arch.plan import make_plan
+from explorer.arch.presets import published
 
 SHORTCUT_KINDS = ("identity", "zero_pad", "projection")
 
