@@ -17,10 +17,11 @@ from explorer import PRESETS, ConfigError, build_model, preset
 from explorer.__main__ import main
 from explorer.facts.summary import measure_summary
 from explorer.arch.builder import ResidualUnit
-from explorer.diagram.graph import (
+from explorer.diagram import (
     DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, equation, png_scale,
-    png_size, to_bytes, trace_module, unit_names,
+    png_size, to_bytes, unit_names,
 )
+from explorer.trace import trace_module
 from variants import FIG4_UNITS
 
 HAS_DOT = shutil.which("dot") is not None
@@ -440,4 +441,5 @@ def test_trace_ignores_forward_passes_in_other_threads():
     worker.join(10)
     with torch.device("meta"):
         alone = trace_module(build_model(cfg))
-    assert [(o.id, o.inputs, o.shape) for o in result["trace"].ops] == [(o.id, o.inputs, o.shape) for o in alone.ops]
+    facts = lambda t: [(o.id, o.inputs, o.shape, o.flops, o.act_bytes) for o in t.nodes]  # noqa: E731
+    assert facts(result["trace"]) == facts(alone)

@@ -6,7 +6,7 @@ import pytest
 
 import explorer
 from explorer import ArchConfig, ConfigError
-from explorer.facts.summary import compute_summary
+from explorer.facts.summary import measure_summary as compute_summary
 from explorer.facts.limits import Limits, check_limits, estimate
 from explorer.arch.plan import make_plan
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 import explorer
-from explorer.diagram import graph
+from explorer import diagram as graph
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from explorer.cli.common import add_config_args, load_config
-from explorer.diagram.graph import (
+from explorer.diagram import (
     DETAILS, DIRECTIONS, FORMATS, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, png_size,
     to_bytes,
 )

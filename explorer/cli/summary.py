@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import Any
 
 from explorer.facts.summary import layer_table, measure_summary
 from explorer.cli.common import add_config_args, load_config
+from explorer.labels import fmt_shape
 
 
 def register(sub) -> None:
@@ -18,10 +19,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_shape(shape: Sequence[int]) -> str:
-    return "x".join(str(s) for s in shape)
-
-
 def print_summary(s: dict[str, Any], out=None) -> None:
     cfg = s["config"]
     w = (out or sys.stdout).write
@@ -29,7 +26,7 @@ def print_summary(s: dict[str, Any], out=None) -> None:
       f"skip_span {s['skip_span']}, BN {cfg['bn_position']}, ReLU {cfg['relu_position']}, "
       f"shortcut {cfg['shortcut']}\n")
     w(f"  params       {s['params']:,} (trainable {s['trainable_params']:,})\n")
-    w(f"  MACs         {s['macs'] / 1e9:.3f} G at {_fmt_shape(s['input_shape'][1:])}, batch 1\n")
+    w(f"  MACs         {s['macs'] / 1e9:.3f} G at {fmt_shape(s['input_shape'][1:])}, batch 1\n")
     w(f"  depth        {s['depth']} weight layers; output {s['output_shape']}\n")
     sc = s["shortcuts"]
     w(f"  shortcuts    {s['residual_units']} units: {sc['identity']} identity, {sc['zero_pad']} zero-pad, "
@@ -44,12 +41,12 @@ def print_summary(s: dict[str, Any], out=None) -> None:
     w("\n  stage     units      params       MACs  output\n")
     for st in s["stages"]:
         w(f"  {st['name']:<8}{st['units']:>6}{st['params']:>12,}{st['macs'] / 1e6:>10.1f}M  "
-          f"{_fmt_shape(st['out_shape'])}\n")
+          f"{fmt_shape(st['out_shape'])}\n")
     if s["units"]:
         w("\n  unit          layers  in            out           shortcut    params\n")
         for u in s["units"]:
-            w(f"  {u['name']:<14}{u['layers']:>6}  {_fmt_shape(u['in_shape']):<14}"
-              f"{_fmt_shape(u['out_shape']):<14}{u['shortcut']:<12}{u['shortcut_params']:>8,}\n")
+            w(f"  {u['name']:<14}{u['layers']:>6}  {fmt_shape(u['in_shape']):<14}"
+              f"{fmt_shape(u['out_shape']):<14}{u['shortcut']:<12}{u['shortcut_params']:>8,}\n")
     for warning in s["warnings"]:
         w(f"\n  warning: {warning}")
     if s["warnings"]:

@@ -1,0 +1,119 @@
+"""One residual unit of the built model, drawn like the papers' unit figures, and its equation."""
+from __future__ import annotations
+
+import graphviz
+
+from explorer.arch.config import ArchConfig
+from explorer.diagram.dot import COLOURS, SKIP_COLOURS, fmt_shape, lbl, safe_id, text
+from explorer.diagram.graph import DIRECTIONS, trace_of
+from explorer.errors import ConfigError, check_choice
+from explorer.trace import Node, Trace, Unit
+
+def _pick_unit(trace: Trace, unit: str | None) -> Unit:
+    if unit is None:
+        return next((u for u in trace.units if u.shortcut == "projection"), trace.units[0])
+    for u in trace.units:
+        if u.name == unit:
+            return u
+    names = [u.name for u in trace.units]
+    shown = ", ".join(names[:6]) + (f", ... {names[-1]}" if len(names) > 6 else "")
+    raise ConfigError("unit", unit, f"a residual unit of this network ({shown})")
+
+
+def _compose(ops: list[Node], inner: str) -> str:
+    """Ops applied in order to `inner`: [BN, ReLU] on "x" -> "ReLU(BN(x))"."""
+    for o in ops:
+        inner = f"{o.short}({inner})"
+    return inner
+
+
+def equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
+    """The unit's formula as the papers write it: "y = F(x, {W_i}) + x", "+ W_s x", with any
+    ops after the addition applied around the sum (He et al. 2015 Eq. 1-2)."""
+    trace = trace_of(cfg)
+    info = _pick_unit(trace, unit)
+    mine = [o for o in trace.nodes if o.unit == info.name]
+    if not info.residual:
+        return "y = F(x, {W_i})"
+    pre = [o for o in mine if o.role == "pre"]
+    shortcut = {
+        "identity": "x",
+        "zero_pad": "pad(x)",
+        "projection": "W_s " + _compose(pre, "x"),
+    }[info.shortcut]
+    total = _compose([o for o in mine if o.role == "post"], f"F(x, {{W_i}}) + {shortcut}")
+    return f"y = {total}"
+
+
+def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, direction: str = "TB",
+                      shapes: bool = True) -> graphviz.Digraph:
+    """One real residual unit of the built model, drawn like the papers' unit figures.
+
+    Args:
+        cfg: the config whose model holds the unit.
+        unit: module path of the unit ("layer2.0"); default: the first unit with a projection
+            shortcut, else the first unit.
+        direction: "TB" or "LR".
+        shapes: label the input and output with their C x H x W.
+
+    Returns:
+        A ``graphviz.Digraph``: x -> the unit's ops in their traced order -> (+) -> y, the
+        shortcut drawn as its own arc, and the unit's equation as the caption.
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    trace = trace_of(cfg)
+    info = _pick_unit(trace, unit)
+    by_id = trace.by_id
+    mine = [o for o in trace.nodes if o.unit == info.name]
+    title = f"{text(trace.name)}, unit {info.name}"
+    caption = equation(cfg, info.name)
+    g = graphviz.Digraph("unit")
+    g.attr(rankdir=direction, label=lbl(f"{title}\n\n{caption}"), labelloc="b",
+           fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3")
+    g.attr("node", shape="box", fontname="Times-Roman", fontsize="13", width="1.6", height="0.35",
+           style="filled", fillcolor="#ffffff", color="#222222")
+    g.attr("edge", fontname="Times-Italic", fontsize="12", arrowsize="0.7")
+    g.node("x", label=lbl("x" + (f"\n{fmt_shape(info.in_shape)}" if shapes else "")),
+           shape="plaintext", fillcolor="none", **{"class": "io input"})
+    g.node("y", label=lbl("y" + (f"\n{fmt_shape(info.out_shape)}" if shapes else "")),
+           shape="plaintext", fillcolor="none", **{"class": "io output"})
+
+    def name(o: Node) -> str:
+        if o.kind == "conv" and o.role == "shortcut":
+            return f"W_s: {o.label}\n{o.params:,} params"
+        if o.kind == "conv":
+            return f"weight layer\n{o.label}"
+        return o.label
+
+    def draw(target: graphviz.Digraph, o: Node) -> None:
+        attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")}
+        if o.kind == "add":
+            attrs.update(shape="circle", width="0.35", fixedsize="true", fontsize="18")
+        elif o.role == "shortcut":
+            colour = SKIP_COLOURS[info.shortcut]
+            attrs.update(color=colour, penwidth="2", fillcolor=COLOURS.get(info.shortcut, "#ffffff"))
+        target.node(safe_id(o.id), label=lbl(name(o)), **attrs)
+
+    branch = [o for o in mine if o.role == "branch"]
+    for o in mine:
+        if o.role != "branch":
+            draw(g, o)
+    with g.subgraph(name="cluster_F") as c:
+        c.attr(label="F(x)", labeljust="r", style="dashed", color="#888888", fontname="Times-Italic")
+        for o in branch:
+            draw(c, o)
+    for o in mine:
+        for src in o.inputs:
+            src_id = "x" if by_id[src].unit != info.name else safe_id(src)
+            attrs = {"weight": "4"}
+            if o.id == info.add and src == info.shortcut_input or o.role == "shortcut":
+                colour = SKIP_COLOURS[info.shortcut]
+                attrs = {"color": colour, "fontcolor": colour, "weight": "1", "penwidth": "1.6",
+                         "style": "dashed" if info.shortcut == "identity" else "solid"}
+                if o.id == info.add and info.shortcut == "identity":
+                    attrs["label"] = lbl("x\nidentity")
+                attrs["class"] = f"skip {info.shortcut}" if o.id == info.add else "skip-path"
+            g.edge(src_id, safe_id(o.id), **attrs)
+    g.edge(safe_id(mine[-1].id), "y", weight="4")
+    return g
+

@@ -1,0 +1,56 @@
+"""How shapes, ops and shortcuts are written, once for every view (diagrams, tables, CLI, app)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+_NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
+
+
+def fmt_shape(shape: Iterable[int]) -> str:
+    """(64, 56, 56) -> "64x56x56"."""
+    return "x".join(str(s) for s in shape)
+
+
+def _pair(v: Any) -> int:
+    return v[0] if isinstance(v, tuple) else v
+
+
+def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
+    """(label, compact form) of one traced op, read off its module: ("conv 3x3, 64, /2", "3x3,64,/2")."""
+    if kind == "conv":
+        k, s = _pair(mod.kernel_size), _pair(mod.stride)
+        extra = (f", /{s}" if s > 1 else "") + (f", groups {mod.groups}" if mod.groups > 1 else "")
+        short = f"{k}x{k},{mod.out_channels}" + (f",/{s}" if s > 1 else "")
+        return f"conv {k}x{k}, {mod.out_channels}{extra}", short
+    if kind == "maxpool":
+        k, s = _pair(mod.kernel_size), _pair(mod.stride)
+        return f"max pool {k}x{k}" + (f", /{s}" if s > 1 else ""), f"maxpool {k}x{k}"
+    if kind == "avgpool":
+        return "global avg pool", "avgpool"
+    if kind == "fc":
+        return f"fc {mod.in_features} -> {mod.out_features}", f"fc {mod.out_features}"
+    if kind == "zero_pad":
+        sub = f", /{mod.stride}" if mod.stride > 1 else ""
+        return f"zero-pad {mod.in_ch} -> {mod.out_ch} ch{sub}", "zero-pad"
+    if kind in ("input", "output"):
+        return f"{kind} {fmt_shape(shape)}", kind
+    name = _NAMES.get(kind, kind)
+    return name, name
+
+
+def shortcut_reason(kind: str, in_shape: tuple, out_shape: tuple, option: str) -> str:
+    """Why a unit's shortcut is what it is, in the papers' terms."""
+    (c_in, h_in, _), (c_out, h_out, _) = in_shape, out_shape
+    diffs = []
+    if c_in != c_out:
+        diffs.append(f"channels {c_in} -> {c_out}")
+    if h_in != h_out:
+        diffs.append(f"size {h_in} -> {h_out}")
+    if not diffs:
+        if kind == "projection":
+            return f"shapes match, but option {option} projects every shortcut"
+        return "shapes match: x is added back unchanged"
+    what = " and ".join(diffs)
+    if kind == "zero_pad":
+        return f"{what}: option A subsamples x and pads it with zero channels (no parameters)"
+    return f"{what}: x cannot be added as is, so a 1x1 conv W_s projects it (y = F(x) + W_s x)"

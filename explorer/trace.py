@@ -1,0 +1,440 @@
+"""One pass over the built module: every fact a view shows about a network comes from here.
+
+`trace(cfg)` builds the config on the `meta` device (no weights, no arithmetic) and runs one
+forward pass at batch 1, recording each op it sees: every conv, BN, ReLU, pool, fc and zero-pad
+shortcut module, plus the tensor ops between modules (the residual addition, flatten). Each op
+becomes a `Node` with its module path, unit, role, input/output shapes, parameters, MACs
+(torch.utils.flop_counter's formulas, halved: conv + fc multiply-adds) and the bytes of the
+fresh tensors it made. Units, stages, totals, peak memory and the receptive field are read off
+the nodes. The summary, the cost figures, the diagrams, the unit figure, Compare and the Lab
+all read this one trace; it is cached per config.
+
+Nothing global is patched: module hooks sit on the private meta model, and the torch-function
+and dispatch modes are entered on the calling thread only (PyTorch keeps mode stacks per
+thread), so a trace never sees other threads' forward passes (tests/test_concurrency.py).
+"""
+from __future__ import annotations
+
+import copy
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.config import ArchConfig
+from explorer.labels import describe, fmt_shape, shortcut_reason
+
+Shape = tuple[int, ...]
+SHORTCUT_KINDS = ("identity", "zero_pad", "projection")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One op of the traced forward pass (batch 1; shapes without the batch dimension)."""
+
+    id: str                     # module path ("layer1.0.conv1"), or scope + op ("layer1.0.add")
+    kind: str                   # input conv bn relu add maxpool avgpool flatten fc zero_pad output
+    unit: str                   # enclosing residual unit ("layer1.0"), "" outside units
+    stage: str                  # enclosing stage ("layer1"), "" outside stages
+    role: str                   # stem | pre | branch | shortcut | add | post | head | io
+    in_shapes: tuple[Shape, ...]  # shapes of the tensors it reads, (C, H, W) or (C,)
+    shape: Shape                # output shape
+    inputs: tuple[str, ...]     # ids of the nodes whose outputs it reads
+    label: str                  # "conv 3x3, 64, /2"
+    short: str                  # compact form for one-line unit summaries: "3x3,64,/2"
+    params: int                 # parameters of the module (0 for tensor ops)
+    flops: int                  # flop_counter's count (2 per multiply-add)
+    act_bytes: int              # bytes of the fresh tensors it made (0 for views, in-place ops)
+    kernel: int = 1             # spatial ops (conv, pool): kernel side, stride and dilation
+    stride: int = 1
+    dilation: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.flops // 2
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A residual unit (or, with skip_span 0, a plain block) as the trace saw it."""
+
+    name: str                   # module path, "layer2.0"
+    stage: str                  # "layer2"
+    residual: bool              # False for a plain block (skip_span 0)
+    layers: int                 # weight layers of the branch (those the shortcut spans)
+    in_shape: Shape             # (C, H, W) entering the unit: the "x" that is added back
+    out_shape: Shape            # (C, H, W) of F(x) and of the sum
+    shortcut: str               # identity | zero_pad | projection | none
+    shortcut_params: int        # parameters of the shortcut (projection conv + BN)
+    shortcut_macs: int          # multiply-adds of the shortcut
+    branch_params: int          # parameters of F (and of ops after the addition)
+    reason: str                 # why the shortcut is what it is
+    add: str                    # id of the add node ("" for a plain block)
+    shortcut_input: str         # id of the node feeding the add's shortcut side
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape check as `summary --json` lists it."""
+        return {"name": self.name, "stage": self.stage, "layers": self.layers,
+                "in_shape": list(self.in_shape), "out_shape": list(self.out_shape),
+                "shortcut": self.shortcut, "shortcut_params": self.shortcut_params,
+                "shortcut_macs": self.shortcut_macs, "branch_params": self.branch_params,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Nodes in execution order, units, stages and whole-network totals of one network."""
+
+    name: str                   # the config's name (user text: escape before drawing)
+    config: ArchConfig
+    nodes: tuple[Node, ...]
+    units: tuple[Unit, ...]
+    stages: tuple[str, ...]
+    input_shape: Shape          # with the batch dimension: (1, C, H, W)
+    output_shape: Shape         # (1, num_classes)
+    module_params: dict[str, int] = field(repr=False)  # module path ("" = whole) -> parameters
+    trainable_params: int
+    buffer_count: int           # floating-point buffer elements (BN running statistics)
+    activation_bytes: int       # fp32 bytes of every fresh tensor of the pass
+    peak_bytes: int             # most fp32 bytes alive at once, input included
+    fresh_ops: int              # ops that made a fresh tensor
+
+    @cached_property
+    def by_id(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    @property
+    def params(self) -> int:
+        return self.module_params[""]
+
+    @property
+    def flops(self) -> int:
+        return sum(n.flops for n in self.nodes)
+
+    @property
+    def macs(self) -> int:
+        return self.flops // 2
+
+    @property
+    def depth(self) -> int:
+        """Depth as the papers count it: convs and fc on the main path (projections excluded)."""
+        return sum(1 for n in self.nodes if n.kind in ("conv", "fc") and n.role != "shortcut")
+
+    @property
+    def shortcuts(self) -> dict[str, int]:
+        """Residual units by shortcut kind."""
+        counts = dict.fromkeys(SHORTCUT_KINDS, 0)
+        for u in self.units:
+            if u.residual:
+                counts[u.shortcut] += 1
+        return counts
+
+    def unit(self, name: str) -> Unit | None:
+        return next((u for u in self.units if u.name == name), None)
+
+
+# --- recording ---------------------------------------------------------------------------
+
+_LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear, ZeroPadShortcut)
+_KINDS = ((nn.Conv2d, "conv"), (nn.BatchNorm2d, "bn"), (nn.ReLU, "relu"), (nn.MaxPool2d, "maxpool"),
+          (nn.AdaptiveAvgPool2d, "avgpool"), (nn.Linear, "fc"), (ZeroPadShortcut, "zero_pad"))
+_TENSOR_OPS = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten"}
+_COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
+               torch.ops.aten.matmul}
+_PRODUCER = "_explorer_node"  # attribute naming the node that made a tensor (no id() reuse)
+
+
+class _Watch(TorchDispatchMode):
+    """Counts, per aten op, the bytes of fresh outputs and flop_counter's flops, and the bytes
+    alive at once (a tensor's bytes are freed when the forward drops it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = self.live = self.peak = self.fresh_ops = 0
+        self.pending_bytes = self.pending_flops = 0  # since the last node was recorded
+
+    def track(self, t: torch.Tensor) -> None:
+        nbytes = t.numel() * t.element_size()
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(t, self._free, nbytes)
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+    def take(self) -> tuple[int, int]:
+        out = self.pending_bytes, self.pending_flops
+        self.pending_bytes = self.pending_flops = 0
+        return out
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        count = flop_registry.get(func._overloadpacket)
+        if func._overloadpacket in _COMPOSITES:
+            # Without autograd, conv2d and linear arrive whole: see their parts, as
+            # FlopCounterMode does, so that the counted op (convolution, addmm) is seen. Only
+            # these: max_pool2d's parts would add an indices tensor inference never makes.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        out = func(*args, **kwargs)
+        if count is not None:
+            self.pending_flops += count(*args, **kwargs, out_val=out)
+        returns = func._schema.returns  # views and in-place ops alias an input: no new memory
+        if returns and returns[0].alias_info is None:
+            for t in _tensors(out):
+                nbytes = t.numel() * t.element_size()
+                self.total += nbytes
+                self.pending_bytes += nbytes
+                self.fresh_ops += 1
+                self.track(t)
+        return out
+
+
+def _tensors(out: Any) -> Iterator[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        yield out
+    elif isinstance(out, (tuple, list)):
+        for item in out:
+            yield from _tensors(item)
+
+
+class _Recorder(TorchFunctionMode):
+    """Turns module calls (hooks on the private model) and the tensor ops between them
+    (this torch-function mode) into raw node records, in execution order."""
+
+    def __init__(self, model: nn.Module, watch: _Watch) -> None:
+        super().__init__()
+        self.paths = {m: name for name, m in model.named_modules()}
+        self.watch = watch
+        self.scope: list[str] = [""]   # module paths being executed, innermost last
+        self.depth = 0                 # > 0 inside a leaf module: its internals are not nodes
+        self.taken: set[str] = set()
+        self.raw: list[dict[str, Any]] = []
+
+    def record(self, base: str, kind: str, scope: str, mod: nn.Module | None, out: torch.Tensor,
+               inputs: tuple) -> None:
+        node_id = _unique(base.replace(":", "_"), self.taken)
+        tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
+        act_bytes, flops = self.watch.take()
+        k, s, d = _kernel_stride_dilation(mod)
+        self.raw.append(dict(
+            id=node_id, kind=kind, scope=scope, mod=mod, shape=tuple(out.shape[1:]),
+            in_shapes=tuple(tuple(t.shape[1:]) for t in tensors),
+            inputs=tuple(getattr(t, _PRODUCER) for t in tensors if hasattr(t, _PRODUCER)),
+            flops=flops, act_bytes=act_bytes if kind != "input" else 0, kernel=k, stride=s, dilation=d,
+        ))
+        setattr(out, _PRODUCER, node_id)
+
+    def pre_hook(self, mod, args):
+        self.scope.append(self.paths[mod])
+        if isinstance(mod, _LEAVES):
+            self.depth += 1
+
+    def hook(self, mod, args, out):
+        path = self.scope.pop()
+        if isinstance(mod, _LEAVES):
+            self.depth -= 1
+            if self.depth == 0:
+                self.record(path, _module_kind(mod), path, mod, out, args[:1])
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.batch_norm:  # BN keeps the shape and has no MACs; its meta decomposition is slow
+            return args[0].new_empty(args[0].shape)
+        out = func(*args, **(kwargs or {}))
+        kind = _TENSOR_OPS.get(getattr(func, "__name__", ""))
+        if kind is not None and self.depth == 0 and isinstance(out, torch.Tensor):
+            scope = self.scope[-1]
+            self.record(f"{scope}.{kind}" if scope else kind, kind, scope, None, out, args)
+        return out
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+def _module_kind(mod: nn.Module) -> str:
+    return next((kind for cls, kind in _KINDS if isinstance(mod, cls)), type(mod).__name__.lower())
+
+
+def _kernel_stride_dilation(mod: nn.Module | None) -> tuple[int, int, int]:
+    if not isinstance(mod, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        return 1, 1, 1
+
+    def first(v: Any) -> int:
+        return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
+    stride = mod.stride if mod.stride is not None else mod.kernel_size  # pools default to k
+    return first(mod.kernel_size), first(stride), first(getattr(mod, "dilation", 1))
+
+
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+# --- the public calls -----------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def trace(cfg: ArchConfig) -> Trace:
+    """The trace of the network `cfg` builds (meta device, batch 1); cached per config."""
+    with torch.device("meta"):
+        return _trace(build_model(cfg))
+
+
+def trace_module(model: ResNet) -> Trace:
+    """The trace of a built model; shapes are propagated on a meta copy when it holds real
+    weights, so the model itself is left as it was."""
+    if not all(p.is_meta for p in model.parameters()):
+        model = copy.deepcopy(model).to("meta")
+    return _trace(model)
+
+
+def trace_memory(model: nn.Module, input_shape: tuple[int, ...], device: str | torch.device = "meta",
+                 dtype: torch.dtype = torch.float32) -> dict[str, int]:
+    """Fresh-output and peak-live bytes of one inference pass of any `model` at `input_shape`
+    (the whole batch), on the device its weights are on; on meta nothing is computed."""
+    with torch.inference_mode():
+        watch = _Watch()
+        x = torch.empty(input_shape, device=device, dtype=dtype)  # (B, C, H, W)
+        with watch:
+            watch.track(x)
+            y = model(x)
+        out_bytes = y.numel() * y.element_size()
+        del x, y
+    return {"activation_bytes": watch.total, "peak_bytes": watch.peak, "output_bytes": out_bytes,
+            "fresh_ops": watch.fresh_ops}
+
+
+def _trace(model: ResNet) -> Trace:
+    """Run the private meta `model` once, in eval mode without autograd, and read it off."""
+    cfg = model.config
+    module_params = {name: count_params(m) for name, m in model.named_modules()}
+    trainable = count_params(model, trainable_only=True)
+    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    was_training = model.training
+    model.eval()
+    watch = _Watch()
+    rec = _Recorder(model, watch)
+    hooks = [h for m in model.modules()
+             for h in (m.register_forward_pre_hook(rec.pre_hook), m.register_forward_hook(rec.hook))]
+    try:
+        with torch.inference_mode():
+            x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
+            rec.record("input", "input", "", None, x, ())
+            with rec, watch:
+                watch.track(x)
+                y = model(x)
+            rec.record("output", "output", "", None, y, (y,))
+            input_shape, output_shape = tuple(x.shape), tuple(y.shape)
+            del x, y
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    unit_mods = {name: m for name, m in model.named_modules() if isinstance(m, ResidualUnit)}
+    nodes = _make_nodes(rec.raw, unit_mods)
+    units = _make_units(nodes, unit_mods, module_params, cfg.shortcut)
+    return Trace(cfg.name, cfg, nodes, units, tuple(model.stage_names), input_shape, output_shape,
+                 module_params, trainable, buffers, watch.total, watch.peak, watch.fresh_ops)
+
+
+def _enclosing(path: str, unit_mods: dict) -> str:
+    """The residual unit whose module path is the longest prefix of `path`."""
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in unit_mods:
+            return prefix
+    return ""
+
+
+def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict) -> tuple[Node, ...]:
+    for r in raw:
+        r["unit"] = _enclosing(r.pop("scope"), unit_mods)
+        r["stage"] = r["unit"].split(".")[0] if r["unit"] else ""
+        mod = r.pop("mod")
+        r["label"], r["short"] = describe(r["kind"], mod, r["shape"])
+        r["params"] = count_params(mod) if mod is not None else 0
+    roles = _roles(raw)
+    return tuple(Node(role=roles[r["id"]], **r) for r in raw)
+
+
+def _roles(raw: list[dict[str, Any]]) -> dict[str, str]:
+    """Role of each node: stem, pre, branch, shortcut, add, post (after the add), head, io."""
+    roles: dict[str, str] = {}
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    seen_unit = False
+    for r in raw:
+        if r["kind"] in ("input", "output"):
+            roles[r["id"]] = "io"
+        elif r["unit"]:
+            seen_unit = True
+            by_unit[r["unit"]].append(r)
+        else:
+            roles[r["id"]] = "head" if seen_unit else "stem"
+    for unit, ops in by_unit.items():
+        shortcut = {r["id"] for r in ops if r["id"].startswith(unit + ".downsample")}
+        after_add: set[str] = set()
+        for r in ops:  # execution order: everything fed by the add (or by its successors) is post
+            if r["kind"] == "add" or any(i in after_add for i in r["inputs"]):
+                after_add.add(r["id"])
+        feeds_shortcut: set[str] = set()
+        for r in reversed(ops):  # ops before the split whose output a projection also reads
+            if r["id"] in shortcut or r["id"] in feeds_shortcut:
+                feeds_shortcut.update(r["inputs"])
+        for r in ops:
+            i = r["id"]
+            roles[i] = ("shortcut" if i in shortcut else "add" if r["kind"] == "add" else
+                        "post" if i in after_add else "pre" if i in feeds_shortcut else "branch")
+    return roles
+
+
+def _make_units(nodes: tuple[Node, ...], unit_mods: dict, module_params: dict[str, int],
+                option: str) -> tuple[Unit, ...]:
+    by_id = {n.id: n for n in nodes}
+    by_unit: dict[str, list[Node]] = defaultdict(list)
+    for n in nodes:
+        by_unit[n.unit].append(n)
+    units = []
+    for name, mod in unit_mods.items():
+        mine = by_unit[name]
+        outside = [i for n in mine for i in n.inputs if by_id[i].unit != name]
+        in_shape = by_id[outside[0]].shape if outside else ()
+        add = next((n for n in mine if n.kind == "add"), None)
+        shortcut_input = ""
+        if add is not None:
+            # The shortcut side is the input from outside F: the downsample module, or x itself.
+            others = [i for i in add.inputs if by_id[i].role == "shortcut" or by_id[i].unit != name]
+            shortcut_input = others[-1] if others else add.inputs[-1]
+        kind = "none" if not mod.residual else (
+            "identity" if mod.downsample is None else
+            "zero_pad" if isinstance(mod.downsample, ZeroPadShortcut) else "projection")
+        sc_params = module_params.get(f"{name}.downsample", 0)
+        out_shape = mine[-1].shape
+        units.append(Unit(
+            name=name, stage=name.split(".")[0], residual=bool(mod.residual),
+            layers=sum(1 for n in mine if n.kind == "conv" and n.role != "shortcut"),
+            in_shape=in_shape, out_shape=out_shape, shortcut=kind, shortcut_params=sc_params,
+            shortcut_macs=sum(n.flops for n in mine if n.role == "shortcut") // 2,
+            branch_params=module_params[name] - sc_params,
+            reason=shortcut_reason(kind, in_shape, out_shape, option) if mod.residual else "",
+            add=add.id if add is not None else "", shortcut_input=shortcut_input,
+        ))
+    return tuple(units)
+
+
+__all__ = ["Node", "Trace", "Unit", "count_params", "fmt_shape", "trace", "trace_memory", "trace_module"]
