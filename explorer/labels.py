@@ -1,7 +1,7 @@
 """How shapes, ops and shortcuts are written, once for every view (diagrams, tables, CLI, app)."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
 
@@ -54,3 +54,13 @@ def shortcut_reason(kind: str, in_shape: tuple, out_shape: tuple, option: str) -
     if kind == "zero_pad":
         return f"{what}: option A subsamples x and pads it with zero channels (no parameters)"
     return f"{what}: x cannot be added as is, so a 1x1 conv W_s projects it (y = F(x) + W_s x)"
+
+
+def distinct_labels(names: Sequence[str], repeat: str = "{name} #{n}") -> list[str]:
+    """Names told apart: the n-th repeat of a name becomes `repeat` (e.g. "resnet20 #2")."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else repeat.format(name=name, n=seen[name]))
+    return out

@@ -115,3 +115,22 @@ def test_unknown_preset():
     with pytest.raises(ConfigError) as err:
         explorer.preset("resnet51")
     assert err.value.key == "preset" and "resnet50" in str(err.value)
+
+
+def test_the_key_named_for_several_bad_choices_is_the_same_on_every_run():
+    """Validation follows the field order, not a set's: PYTHONHASHSEED cannot change the message."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from explorer import ArchConfig, ConfigError\n"
+            "try:\n"
+            "    ArchConfig.from_dict(dict(stem='x', shortcut='Q', bn_position='y', relu_position='z', stride_on='w'))\n"
+            "except ConfigError as e:\n"
+            "    print(e.key)\n")
+    keys = set()
+    for seed in range(8):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        keys.add(out.stdout.strip())
+    assert keys == {"bn_position"}

@@ -152,7 +152,9 @@ INT_BOUNDS = {
     "num_classes": (1, 100_000),
     "input_size": (1, MAX_INPUT),
 }
-_TEXT_KEYS = {"name", "block", "bn_position", "relu_position", "shortcut", "stride_on", "stem"}
+# In field order: with several bad keys, the first is the one named, on every run.
+_CHOICE_KEYS = ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem")
+_TEXT_KEYS = ("name", *_CHOICE_KEYS)
 
 
 def _is_text(text: str) -> bool:
@@ -181,7 +183,7 @@ def _validate_fields(cfg: ArchConfig) -> None:
     if not isinstance(cfg.name, str) or not 1 <= len(cfg.name) <= MAX_NAME or not _is_text(cfg.name):
         raise ConfigError("name", cfg.name, f"a text label of 1 to {MAX_NAME} characters, without control "
                                             "characters (line breaks and tabs are allowed)")
-    for key in _TEXT_KEYS - {"name"}:
+    for key in _CHOICE_KEYS:
         value, allowed = getattr(cfg, key), choices(key)
         if not isinstance(value, str) or value not in allowed:
             raise ConfigError(key, value, "one of " + ", ".join(allowed))
