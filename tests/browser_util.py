@@ -38,8 +38,9 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: Mapping[str, str] | None = None, start_timeout_s: float = 90.0,
-                     log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run app.py` on 127.0.0.1 and a free port; yields (url, process).
+                     log_path: Path | None = None,
+                     script: Path = ROOT / "app.py") -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` (or `script`) on 127.0.0.1 and a free port; yields (url, process).
 
     Error details are shown in full (a test must see an exception to fail on it) and the file
     watcher is off (files edited while the server runs do not reload modules under it).
@@ -49,7 +50,7 @@ def streamlit_server(env: Mapping[str, str] | None = None, start_timeout_s: floa
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (full_env.get("PYTHONPATH", ""), str(ROOT)) if p)
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none", "--client.showErrorDetails", "full"],
         cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,12 +1,24 @@
-"""AppTest: every view and settings widget by key, errors beside their widget, URL state, compare set."""
+"""AppTest: every view and settings widget by key, errors beside their widget, URL state, compare set.
+Plus the app's plain logic (explorer/app store, inputs, text) called directly, its layout and its
+server settings."""
+import ast
+import json
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import explorer
+from explorer import ConfigError
+from explorer.app import inputs, store, text
+from explorer.cli.common import MAX_CONFIG_BYTES
+from explorer.facts.costs import MAX_BATCH
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
 VIEWS = ["Diagram", "Unit", "Summary", "Latency", "Compare", "Lab", "Learn"]
 
 
@@ -222,3 +234,153 @@ def test_lab_refuses_runs_over_the_time_limit(monkeypatch):
     at = show(fresh(), "Lab")
     assert at.button(key="lab_run").disabled
     assert any("over the 1 s limit" in e for e in errors(at))
+
+
+def test_latency_batch_bound_is_the_library_s():
+    at = show(fresh(), "Latency")
+    assert at.number_input(key="lat_batch").max == MAX_BATCH
+
+
+# -- plain logic, no streamlit ------------------------------------------------------------------
+def settings(**changes):
+    base = dict(device="cpu", batch=1, dtype="fp32", channels_last=False, compile=False, threads=None)
+    return store.LatencySettings(**{**base, **changes})
+
+
+def test_remember_keeps_the_newest_results():
+    results = {}
+    for i in range(store.MAX_RESULTS + 5):
+        store.remember(results, i, i)
+    assert list(results) == list(range(5, store.MAX_RESULTS + 5))
+    store.remember(results, 7, "again")  # re-measured: now the newest
+    assert list(results)[-1] == 7 and len(results) == store.MAX_RESULTS
+
+
+def test_latency_results_match_config_and_settings():
+    r20, r32 = explorer.preset("resnet20"), explorer.preset("resnet32")
+    results = {}
+    store.remember(results, store.latency_key(r20, settings()), {"median_ms": 1.0})
+    store.remember(results, store.sweep_key(r20, settings()), [{"batch": 1}])
+    assert results.get(store.latency_key(r20, settings(batch=2))) is None
+    assert results.get(store.latency_key(r32, settings())) is None
+    assert store.latency_key(r20, settings()) != store.sweep_key(r20, settings())
+    store.remember(results, store.latency_key(r20, settings(threads=1)), {"median_ms": 2.0})
+    # The comparison takes the newest measurement of the architecture, under its current name.
+    renamed = r20.replace(name="twenty")
+    assert store.latency_rows(results, [renamed, r32]) == [{"median_ms": 2.0, "name": "twenty"}]
+    assert settings().sweep_kwargs() == dict(device="cpu", dtype="fp32", channels_last=False, threads=None)
+
+
+def test_comparison_set_add_rename_remove():
+    entries = []
+    for _ in range(store.MAX_COMPARE):
+        assert store.add_config(entries, explorer.preset("resnet18")) is None
+    assert "at most 6" in store.add_config(entries, explorer.preset("resnet18"))
+    assert len(entries) == store.MAX_COMPARE
+    assert store.rename_config(entries, 1, "  eighteen ") is None and entries[1]["name"] == "eighteen"
+    assert store.rename_config(entries, 1, "x" * 1000).startswith("name=")
+    store.remove_config(entries, 0)
+    store.remove_config(entries, 99)
+    assert [c.name for c in store.configs_of(entries)][0] == "eighteen"
+
+
+def test_widget_values_round_trip():
+    cfg = explorer.preset("preact_resnet110").replace(skip_span=1, name="p110")
+    values = inputs.widget_values(cfg)
+    assert values["cfg_depths"] == "18, 18, 18" and values["unit_variant"] == "e"
+    assert inputs.config_from_widgets(values) == cfg
+    with pytest.raises(ConfigError) as exc:
+        inputs.config_from_widgets({**values, "cfg_widths": "16, x"})
+    assert exc.value.key == "widths"
+
+
+def test_configs_from_widgets_and_links_obey_the_server_limits(monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "100")
+    with pytest.raises(ConfigError) as exc:
+        inputs.config_from_widgets(inputs.widget_values(explorer.preset("resnet110")))
+    assert exc.value.key == "depths"
+    preset, cfg, error = inputs.config_from_link({"preset": "resnet20", "depths": "[50,50,50]"})
+    assert (preset, cfg) == ("resnet20", explorer.preset("resnet20"))
+    assert error.startswith("The link's settings were not used: depths=")
+
+
+def test_config_from_link():
+    assert inputs.config_from_link({}) == ("resnet50", explorer.preset("resnet50"), None)
+    preset, cfg, error = inputs.config_from_link({"preset": "resnet18", "skip_span": "1"})
+    assert (preset, cfg.skip_span, error) == ("resnet18", 1, None)
+    preset, cfg, error = inputs.config_from_link({"block": "hexagonal"})
+    assert (preset, cfg) == ("resnet50", explorer.preset("resnet50")) and "block='hexagonal'" in error
+
+
+def test_uploads_are_bounded_by_the_cli_limit(monkeypatch):
+    cfg = explorer.preset("resnet20")
+    data = cfg.to_json().encode()
+    assert inputs.config_from_upload("r20.json", len(data), data) == cfg
+    big = data + b" " * MAX_CONFIG_BYTES
+    with pytest.raises(ConfigError, match="at most 64 KiB"):
+        inputs.config_from_upload("big.json", len(big), big)
+    with pytest.raises(ConfigError):
+        inputs.config_from_upload("bad.json", 3, b"{x]")
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "10")
+    with pytest.raises(ConfigError):
+        inputs.config_from_upload("r20.json", len(data), data)
+
+
+def test_text_helpers():
+    assert text.plain_text("a*b\n  [x](y)") == "a\\*b \\[x\\]\\(y\\)"
+    assert text.safe_name(explorer.preset("resnet20").replace(name="../a b")) == "a_b"
+    assert text.published_figure(None) == "—" and text.published_figure(1234) == "1,234"
+    assert text.fmt_shape([1, 64, 56, 56]) == "1x64x56x56"
+
+
+# -- layout and loading --------------------------------------------------------------------------
+PURE = ("store", "inputs", "text")
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_app_is_a_thin_entry_and_modules_are_small():
+    assert len(Path(APP).read_text().splitlines()) <= 20
+    for path in (ROOT / "explorer" / "app").rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path
+    for name in PURE:
+        assert not any(m.split(".")[0] == "streamlit" for m in imports_of(ROOT / "explorer" / "app" / f"{name}.py"))
+
+
+FIRST_RENDER = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=180).run()
+assert not at.exception, at.exception
+loaded = {m: m in sys.modules for m in sys.argv[2:]}
+at.session_state["view"] = "Lab"
+at.run()
+assert not at.exception, at.exception
+print(json.dumps({"first": loaded, "lab": {m: m in sys.modules for m in sys.argv[2:]}}))
+"""
+
+
+def test_first_render_loads_only_the_open_view():
+    heavy = ["sklearn", "plotly.express", "pandas", "torchinfo", "explorer.lab", "explorer.app.views.lab",
+             "explorer.app.views.summary"]
+    out = subprocess.run([sys.executable, "-c", FIRST_RENDER, APP, *heavy], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300, check=True).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert not any(loaded["first"].values()), loaded["first"]
+    assert loaded["lab"]["explorer.lab"] and loaded["lab"]["plotly.express"]
+    assert not loaded["lab"]["explorer.app.views.summary"]
+
+
+def test_server_does_not_watch_files():
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert conf["server"]["fileWatcherType"] == "none"
+    assert conf["server"]["runOnSave"] is False
+    assert conf["server"]["headless"] is True

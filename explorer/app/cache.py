@@ -1,0 +1,68 @@
+"""Computations shared by all sessions, cached by config (a frozen dataclass) and options.
+
+Nothing returned here is mutated by a view. Each function imports its part of the library when
+first called, so a page that never opens a view never loads what only that view needs.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import ArchConfig
+
+CACHE_TTL_S = 3600  # caches are bounded in entries and age, so memory returns after use
+
+
+@st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
+def summary_of(cfg: ArchConfig) -> dict:
+    from explorer.facts.summary import measure_summary
+
+    return measure_summary(cfg)
+
+
+@st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
+def costs_of(cfg: ArchConfig, batch: int = 1) -> dict:
+    from explorer.facts.costs import measure_costs
+
+    return measure_costs(cfg, batch)
+
+
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
+def layer_table_of(cfg: ArchConfig) -> str:
+    from explorer.facts.summary import layer_table
+
+    return layer_table(cfg)
+
+
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner="Laying out the diagram…")
+def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool) -> str:
+    from explorer import diagram
+
+    return diagram.to_bytes(diagram.build_graph(cfg, detail, direction, shapes, fold), "svg").decode()
+
+
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
+def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str) -> bytes:
+    from explorer import diagram
+
+    return diagram.to_bytes(diagram.build_graph(cfg, detail, direction, shapes, fold), fmt)
+
+
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
+def unit_figure_svg(cfg: ArchConfig, unit: str | None, direction: str = "TB") -> str:
+    from explorer import diagram
+
+    return diagram.to_bytes(diagram.build_unit_figure(cfg, unit, direction), "svg").decode()
+
+
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
+def unit_equation(cfg: ArchConfig, unit: str | None) -> str:
+    from explorer import diagram
+
+    return diagram.equation(cfg, unit)
+
+
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
+def compare_rows(cfgs: tuple[ArchConfig, ...]) -> list[dict]:
+    from explorer import compare
+
+    return compare.compare_table(list(cfgs))

@@ -1,0 +1,42 @@
+"""One run of the page: settings, the config they describe, its headline and the open view."""
+from __future__ import annotations
+
+import importlib
+
+import streamlit as st
+
+from explorer.app.cache import summary_of
+from explorer.app.sidebar import config_io, settings_sidebar
+from explorer.app.state import current_config, init_state
+from explorer.app.text import headline, plain_text
+
+# Tab label -> module in explorer.app.views with `draw(cfg, summary)`. A view's module is
+# imported when its tab is first opened, so the Lab's data and plotting cost nothing until then.
+VIEWS = {
+    "Diagram": "diagram",
+    "Unit": "unit",
+    "Summary": "summary",
+    "Latency": "latency",
+    "Compare": "compare",
+    "Lab": "lab",
+    "Learn": "learn",
+}
+
+
+def main() -> None:
+    init_state()
+    slots = settings_sidebar()
+    cfg, valid = current_config(slots)
+    config_io(cfg)
+    if st.session_state.get("url_error"):
+        st.warning(st.session_state.url_error)
+    if not valid:
+        st.info(f"Showing the last valid configuration, `{cfg.name}`, until the setting is fixed.")
+    summary = summary_of(cfg)
+    st.subheader(plain_text(cfg.name), anchor=False)
+    st.caption(headline(summary))
+    # Tabs track their state so only the open one computes (a hidden diagram costs nothing).
+    for tab, module in zip(st.tabs(list(VIEWS), key="view", on_change="rerun"), VIEWS.values()):
+        with tab:
+            if tab.open:
+                importlib.import_module(f"explorer.app.views.{module}").draw(cfg, summary)

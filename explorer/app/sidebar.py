@@ -1,0 +1,93 @@
+"""The settings sidebar: every config key as a widget `cfg_<key>`, with a message slot under each."""
+from __future__ import annotations
+
+import streamlit as st
+
+import explorer
+from explorer import ArchConfig, lessons
+from explorer.app.inputs import WIDGET_PREFIX as W
+from explorer.app.state import apply_uploaded, on_position, on_preset, on_unit_variant
+from explorer.app.text import safe_name
+from explorer.arch.config import INT_BOUNDS, MAX_SPAN, choices
+
+UPLOAD_MB = 1  # the uploader's own bound; inputs.config_from_upload then allows 64 KiB
+
+
+def variant_label(key: str) -> str:
+    return lessons.UNIT_VARIANTS[key].label if key in lessons.UNIT_VARIANTS else "custom"
+
+
+def settings_sidebar() -> dict:
+    """Draw every setting; returns a message slot per config key (errors show next to their widget)."""
+    sb = st.sidebar
+    slots = {}
+    sb.title("ResNet Explorer")
+    sb.selectbox("Preset", list(explorer.PRESETS), key="preset", on_change=on_preset,
+                 help="Start from a published network; every knob below stays live.")
+    sb.selectbox("Unit variant (He et al. 2016, Fig. 4)", [*lessons.UNIT_VARIANTS, "custom"], key="unit_variant",
+                 format_func=variant_label, on_change=on_unit_variant,
+                 help="Sets the BN and ReLU positions together.")
+
+    def slot(*keys: str) -> None:
+        for key in keys:
+            slots[key] = sb.empty()
+
+    def int_input(col, label: str, key: str) -> None:
+        col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], key=W + key)
+
+    sb.text_input("Name", key=W + "name", max_chars=200)
+    slot("name")
+    sb.subheader("Blocks and shortcuts")
+    sb.selectbox("Block", choices("block"), key=W + "block",
+                 help="basic = [3x3, 3x3]; bottleneck = [1x1 reduce, 3x3, 1x1 expand x4]")
+    slot("block")
+    sb.number_input("Skip span (weight layers per shortcut)", min_value=0, max_value=MAX_SPAN, step=1,
+                    value=None, key=W + "skip_span", placeholder="block length",
+                    help="Empty = the block's own length (2 basic, 3 bottleneck); 0 = plain network.")
+    slot("skip_span")
+    sb.selectbox("BatchNorm position", choices("bn_position"), key=W + "bn_position", on_change=on_position)
+    slot("bn_position")
+    sb.selectbox("ReLU position", choices("relu_position"), key=W + "relu_position", on_change=on_position)
+    slot("relu_position")
+    sb.selectbox("Shortcut option", choices("shortcut"), key=W + "shortcut",
+                 help="A: identity, zero-padded channels (no parameters); B: 1x1 projection where the shape "
+                      "changes; C: projection on every shortcut.")
+    slot("shortcut")
+    sb.selectbox("Stride on", choices("stride_on"), key=W + "stride_on",
+                 help="3x3 = torchvision v1.5; first = the paper's first conv of the stage.")
+    slot("stride_on")
+    sb.subheader("Stages")
+    sb.text_input("Depths (blocks per stage)", key=W + "depths", help="e.g. 3, 4, 6, 3")
+    slot("depths")
+    sb.text_input("Widths (per stage)", key=W + "widths", help="e.g. 64, 128, 256, 512")
+    slot("widths")
+    c1, c2 = sb.columns(2)
+    int_input(c1, "Groups", "groups")
+    int_input(c2, "Width per group", "width_per_group")
+    slot("groups", "width_per_group")
+    sb.subheader("Stem, input, head")
+    sb.selectbox("Stem", choices("stem"), key=W + "stem",
+                 help="imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: one 3x3/1 conv")
+    slot("stem")
+    c1, c2 = sb.columns(2)
+    int_input(c1, "Stem width", "stem_width")
+    int_input(c2, "Input size", "input_size")
+    slot("stem_width", "input_size")
+    c1, c2 = sb.columns(2)
+    int_input(c1, "In channels", "in_channels")
+    int_input(c2, "Classes", "num_classes")
+    slot("in_channels", "num_classes")
+    sb.checkbox("Zero-init last BN of each branch", key=W + "zero_init_residual")
+    slot("zero_init_residual", "config")
+    return slots
+
+
+def config_io(cfg: ArchConfig) -> None:
+    with st.sidebar.expander("Import / export config"):
+        st.download_button("Download config JSON", cfg.to_json(), file_name=f"{safe_name(cfg)}.json",
+                           mime="application/json", key="download_config")
+        st.file_uploader("Load a config JSON", type=["json"],
+                         key="upload_config", on_change=apply_uploaded, max_upload_size=UPLOAD_MB)
+        if st.session_state.get("upload_error"):
+            st.error(st.session_state.upload_error)
+        st.caption("The page address holds the settings: copy it to share this view.")

@@ -1,0 +1,103 @@
+"""Per-session result stores and the comparison set: plain data, no streamlit.
+
+Results are kept under keys built from the config and the settings that produced them, so a
+result is shown again only for exactly those settings; each store keeps the newest MAX_RESULTS.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Hashable, MutableMapping, Sequence
+
+from explorer import ArchConfig, ConfigError
+
+MAX_RESULTS = 20  # latency / lab results kept per session
+MAX_COMPARE = 6   # configs in one session's comparison
+
+
+def remember(store: MutableMapping, key: Hashable, value: Any) -> None:
+    """Keep a result in a per-session store, dropping the oldest beyond MAX_RESULTS."""
+    store.pop(key, None)
+    store[key] = value
+    while len(store) > MAX_RESULTS:
+        store.pop(next(iter(store)))
+
+
+# -- latency -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LatencySettings:
+    """The Latency view's settings, as `explorer.timing.measure_latency` takes them."""
+
+    device: str
+    batch: int
+    dtype: str
+    channels_last: bool
+    compile: bool
+    threads: int | None  # None: torch's default thread count
+
+    def kwargs(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sweep_kwargs(self) -> dict[str, Any]:
+        """What a batch sweep takes: the batch sizes are its own, and it is never compiled."""
+        return {k: v for k, v in asdict(self).items() if k not in ("batch", "compile")}
+
+
+def latency_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
+    return ("latency", cfg, settings)
+
+
+def sweep_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
+    return ("sweep", cfg, settings)
+
+
+def same_architecture(a: ArchConfig, b: ArchConfig) -> bool:
+    """Equal configs apart from the name."""
+    return a.to_dict() | {"name": b.name} == b.to_dict()
+
+
+def latest_latency(results: MutableMapping, cfg: ArchConfig) -> dict | None:
+    """The newest latency measurement of `cfg`'s architecture, whatever it was called then."""
+    timed = [r for k, r in results.items() if k[0] == "latency" and same_architecture(k[1], cfg)]
+    return timed[-1] if timed else None
+
+
+def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[dict]:
+    """One latency row per compared config that has been measured, under its current name."""
+    rows = []
+    for cfg in cfgs:
+        r = latest_latency(results, cfg)
+        if r is not None:
+            rows.append({**r, "name": cfg.name})
+    return rows
+
+
+# -- lab ---------------------------------------------------------------------------------------
+def lab_key(experiment: str, epochs: int, seed: int, configs: Sequence[ArchConfig] | None) -> tuple:
+    return (experiment, int(epochs), int(seed), tuple(configs or ()))
+
+
+# -- the comparison set (a list of config dicts in the session) --------------------------------
+def add_config(entries: list[dict], cfg: ArchConfig) -> str | None:
+    """Append `cfg`; returns a message instead when the set is full."""
+    if len(entries) >= MAX_COMPARE:
+        return f"The comparison holds at most {MAX_COMPARE} configs: remove one first."
+    entries.append(cfg.to_dict())
+    return None
+
+
+def rename_config(entries: list[dict], i: int, name: str) -> str | None:
+    """Rename entry `i`; returns the ConfigError message when the name is invalid."""
+    try:
+        entries[i] = ArchConfig.from_dict({**entries[i], "name": name.strip()}).to_dict()
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def remove_config(entries: list[dict], i: int) -> None:
+    if 0 <= i < len(entries):
+        entries.pop(i)
+
+
+def configs_of(entries: Sequence[dict]) -> list[ArchConfig]:
+    return [ArchConfig.from_dict(e) for e in entries]

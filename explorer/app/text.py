@@ -1,0 +1,39 @@
+"""Text the views show: user text made safe for Markdown, shapes, file names, published figures."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from explorer import ArchConfig
+
+MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"
+
+
+def plain_text(text: str) -> str:
+    """User text shown through Markdown: every Markdown/HTML character escaped, one line."""
+    text = " ".join(text.split())
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in text)
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def safe_name(cfg: ArchConfig) -> str:
+    """The config's name as a file name stem."""
+    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cfg.name)
+    return keep.strip("._") or "resnet"
+
+
+def published_figure(value: Any) -> str:
+    """A published figure as text ('—' where the source gives none)."""
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def headline(summary: dict) -> str:
+    """The one-line caption under the network's name."""
+    s = summary
+    return (f"{s['params'] / 1e6:.2f} M params · {s['macs'] / 1e9:.2f} GMACs · {s['depth']} weight layers · "
+            f"skip span {s['skip_span']} · {s['residual_units']} shortcuts "
+            f"({s['shortcuts']['projection']} projections)")

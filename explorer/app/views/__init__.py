@@ -1,0 +1,1 @@
+"""One module per tab, each with `draw(cfg, summary)`: widgets -> explorer -> display."""
