@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from explorer.facts.summary import measure_summary
@@ -91,13 +92,14 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
 
 
 def _latency_columns(cfg: ArchConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    from explorer.timing.latency import measure_latency
+    from explorer import timing  # imported here: a table without latency never loads the timing code
 
-    r = measure_latency(cfg, **settings)
+    r = timing.measure_latency(cfg, **settings)
     return {
         "latency_ms": r.median_ms, "latency_p10_ms": r.p10_ms, "latency_p90_ms": r.p90_ms,
         "throughput": r.throughput, "latency_batch": r.batch, "latency_noisy": r.noisy,
-        "device": r.device, "device_name": r.device_name, "dtype": r.dtype,
+        "device": r.device, "device_name": r.device_name, "dtype": r.dtype, "latency_threads": r.threads,
+        "latency_channels_last": r.channels_last, "latency_compile": r.compile,
     }
 
 
@@ -139,34 +141,108 @@ def to_json_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return json.dumps([dict(r) for r in rows], indent=2, ensure_ascii=False).encode("utf-8")
 
 
+@dataclass(frozen=True)
+class MeasuredAt:
+    """The settings a latency was measured at: only bars measured alike share an axis."""
+
+    device_name: str | None     # GPU model and memory, or CPU model and threads
+    batch: int | None           # images per pass
+    dtype: str | None
+    threads: int | None         # CPU threads torch used
+    channels_last: bool | None
+    compile: bool | None
+
+    def label(self) -> str:
+        parts = [self.device_name] if self.device_name else []
+        if self.batch is not None:
+            parts.append(f"batch {self.batch}")
+        if self.dtype:
+            parts.append(self.dtype)
+        if self.threads is not None:
+            parts.append(f"{self.threads} thread{'s' if self.threads != 1 else ''}")
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.compile:
+            parts.append("compiled")
+        return " · ".join(parts) or "settings not recorded"
+
+
+# Where a row keeps its measurement settings: compare_table rows prefix them with "latency_",
+# rows of LatencyResult.to_dict() do not.
+_SETTING_KEYS = {
+    "table": dict(device_name="device_name", batch="latency_batch", dtype="dtype", threads="latency_threads",
+                  channels_last="latency_channels_last", compile="latency_compile"),
+    "result": dict(device_name="device_name", batch="batch", dtype="dtype", threads="threads",
+                   channels_last="channels_last", compile="compile"),
+}
+MEASURED_METRICS = ("latency_ms", "median_ms", "throughput")
+SETTING_NAMES = {"device_name": "device", "batch": "batch", "dtype": "dtype", "threads": "threads",
+                 "channels_last": "layout", "compile": "compile"}
+
+
+def measured_at(row: Mapping[str, Any]) -> MeasuredAt:
+    """The settings one row's latency was measured at."""
+    keys = _SETTING_KEYS["table" if "latency_ms" in row else "result"]
+    return MeasuredAt(**{f: row.get(k) for f, k in keys.items()})
+
+
 def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
-    """A plotly bar chart of one metric (a key of METRICS) across the compared configs."""
+    """A plotly bar chart of one metric (a key of METRICS) across the compared configs.
+
+    Measured metrics (latency, throughput) compare like with like: rows measured at different
+    settings (device, batch, dtype, threads, layout, compile) go in separate panels, each
+    titled with its settings, and the figure's title names the settings that differ.
+    """
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     if metric not in METRICS:
         raise ConfigError("metric", metric, "one of " + ", ".join(METRICS))
-    title, scale = METRICS[metric]
     present = [r for r in rows if r.get(metric) is not None]
     if not present:
         raise ConfigError("metric", metric, "a metric the rows carry (latency needs a timed comparison)")
-    names = distinct_labels([str(r["name"]) for r in present])
-    values = [r[metric] * scale for r in present]
-    fig = go.Figure(go.Bar(x=names, y=values, text=[_short(v) for v in values], textposition="auto"))
-    # Latency bars carry their spread: whiskers from p10 to p90.
+    if metric not in MEASURED_METRICS:
+        fig = go.Figure(_bar(present, metric))
+        return _layout(fig, metric)
+    groups: dict[MeasuredAt, list[Mapping[str, Any]]] = {}
+    for r in present:  # in first-seen order
+        groups.setdefault(measured_at(r), []).append(r)
+    if len(groups) == 1:
+        (settings, mine), = groups.items()
+        fig = go.Figure(_bar(mine, metric, settings.label()))
+        return _layout(fig, metric, "measured on " + settings.label())
+    cols = min(len(groups), 3)
+    n_rows = -(-len(groups) // cols)
+    fig = make_subplots(rows=n_rows, cols=cols, subplot_titles=[s.label() for s in groups])
+    for i, (settings, mine) in enumerate(groups.items()):
+        fig.add_trace(_bar(mine, metric, settings.label()), row=i // cols + 1, col=i % cols + 1)
+    differ = [SETTING_NAMES[f] for f in SETTING_NAMES
+              if len({getattr(s, f) for s in groups}) > 1]
+    title = f"measured at different {', '.join(differ)}: compare bars within a panel only"
+    return _layout(fig, metric, title, height=320 * n_rows)
+
+
+def _bar(rows: Sequence[Mapping[str, Any]], metric: str, name: str | None = None):
+    """One bar per row, named apart; latency bars carry their spread as whiskers from p10 to p90."""
+    import plotly.graph_objects as go
+
+    scale = METRICS[metric][1]
+    values = [r[metric] * scale for r in rows]
+    bar = go.Bar(x=distinct_labels([str(r["name"]) for r in rows]), y=values, name=name,
+                 text=[_short(v) for v in values], textposition="auto")
     lo, hi = {"latency_ms": ("latency_p10_ms", "latency_p90_ms"), "median_ms": ("p10_ms", "p90_ms")}.get(
         metric, (None, None))
-    if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in present):
-        fig.data[0].error_y = dict(
-            type="data", symmetric=False,
-            array=[r[hi] - r[metric] for r in present],
-            arrayminus=[r[metric] - r[lo] for r in present],
-        )
-    if metric in ("latency_ms", "median_ms"):
-        devices = sorted({str(r["device_name"]) for r in present if r.get("device_name")})
-        if devices:
-            fig.update_layout(title_text="measured on " + "; ".join(devices))
-    fig.update_layout(yaxis_title=title, xaxis_title="config", margin=dict(l=40, r=20, t=30, b=40),
-                      template="plotly_white")
+    if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in rows):
+        bar.error_y = dict(type="data", symmetric=False, array=[r[hi] - r[metric] for r in rows],
+                           arrayminus=[r[metric] - r[lo] for r in rows])
+    return bar
+
+
+def _layout(fig, metric: str, title: str | None = None, height: int | None = None):
+    fig.update_yaxes(title_text=METRICS[metric][0])
+    fig.update_xaxes(title_text="config")
+    fig.update_layout(title_text=title, margin=dict(l=40, r=20, t=60 if title else 30, b=40),
+                      template="plotly_white", showlegend=False, height=height)
     return fig
 
 

@@ -125,3 +125,45 @@ def test_cli_compare_bad_input_one_line(capsys):
     assert main(["compare", "resnet18", "no_such_net"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: config=") and err.count("\n") == 1
+
+
+def lat_row(name, median, **settings):
+    base = dict(name=name, median_ms=median, p10_ms=median * 0.9, p90_ms=median * 1.1,
+                device_name="CPU X, 1 thread", batch=1, dtype="fp32", threads=1, channels_last=False, compile=False)
+    return {**base, **settings}
+
+
+def test_latency_bars_at_different_batches_are_kept_apart():
+    fig = bar_figure([lat_row("a", 2.0), lat_row("b", 30.0, batch=8), lat_row("c", 3.0)], "median_ms")
+    assert len(fig.data) == 2  # one panel per setting, each with its own axes
+    one, eight = fig.data
+    assert list(one.x) == ["a", "c"] and list(eight.x) == ["b"]
+    assert (one.xaxis, one.yaxis) != (eight.xaxis, eight.yaxis)
+    panels = [a.text for a in fig.layout.annotations]
+    assert any("batch 1" in p for p in panels) and any("batch 8" in p for p in panels)
+    assert "batch" in fig.layout.title.text and "dtype" not in fig.layout.title.text
+
+
+def test_latency_bars_at_one_setting_share_an_axis_titled_with_it():
+    fig = bar_figure([lat_row("a", 2.0, dtype="bf16", threads=2), lat_row("b", 3.0, dtype="bf16", threads=2)],
+                     "median_ms")
+    assert len(fig.data) == 1 and list(fig.data[0].x) == ["a", "b"]
+    title = fig.layout.title.text
+    assert all(s in title for s in ("CPU X", "batch 1", "bf16", "2 threads"))
+
+
+def test_table_latency_bars_group_by_their_settings():
+    rows = [dict(name=n, latency_ms=m, latency_p10_ms=m, latency_p90_ms=m, device_name="CPU X, 1 thread",
+                 latency_batch=b, dtype="fp32", latency_threads=1, throughput=b * 1e3 / m)
+            for n, m, b in (("a", 2.0, 1), ("b", 3.0, 1), ("c", 9.0, 4))]
+    for metric in ("latency_ms", "throughput"):
+        fig = bar_figure(rows, metric)
+        assert [list(t.x) for t in fig.data] == [["a", "b"], ["c"]]
+        assert "batch" in fig.layout.title.text
+
+
+def test_table_with_latency_records_its_settings():
+    row = compare_table([tiny()], latency=dict(device="cpu", budget_s=0.0, min_samples=3, threads=1, warmup=1))[0]
+    assert (row["latency_batch"], row["dtype"], row["latency_threads"]) == (1, "fp32", 1)
+    assert row["latency_channels_last"] is False and row["latency_compile"] is False
+    assert "1 thread" in bar_figure([row], "latency_ms").layout.title.text
