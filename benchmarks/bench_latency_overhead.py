@@ -2,7 +2,7 @@
 
 Times the built resnet50 against a plain hand-written ResNet-50 (benchmarks/reference_resnet50.py)
 with the same weights, in eval mode under inference_mode, through the same measurement engine
-(explorer.latency). Rounds alternate which model goes first so drift in the machine's load hits
+(explorer.timing). Rounds alternate which model goes first so drift in the machine's load hits
 both alike; samples are pooled over rounds. Prints both medians and built / reference per batch.
 Target: a ratio of at most 1.05. On CPU (fp32) each round also times the built model with
 torch.utils.benchmark's blocked_autorange and prints the engine's median over the library's
@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 import explorer  # noqa: E402
 from explorer.facts.costs import trace_memory  # noqa: E402
-from explorer.timing.latency import device_label, measure_latency, resolve_device  # noqa: E402
+from explorer.timing import device_label, measure_latency, resolve_device  # noqa: E402
 from reference_resnet50 import ReferenceResNet50  # noqa: E402
 
 TARGET = 1.05

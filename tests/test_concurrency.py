@@ -5,10 +5,12 @@ skip span in the sidebar while others press "Measure latency" within a fraction 
 each other. Every page must show only its own settings and its own result, no page an exception,
 and the server's latency runs must not overlap.
 
-The server runs with a `sitecustomize` that wraps `explorer.timing.latency.measure_latency` to record, per
-call, the wall-clock times of the first and last progress report: both are made while the
-measurement holds `device_lock()`, so the recorded spans of serialised runs are disjoint. The
-measurement itself is untouched (the wrapper passes every argument through and returns its result).
+The server runs with a `sitecustomize` that wraps `measure_latency` to record, per call, the
+wall-clock times of the first and last progress report: both are made while the measurement holds
+`device_lock()`, so the recorded spans of serialised runs are disjoint. The wrapper is set where
+the function lives (`explorer.timing.measure`) and where the app looks it up (the `explorer.timing`
+package, which the deprecated `explorer.timing.latency` module reads through). The measurement itself
+is untouched (the wrapper passes every argument through and returns its result).
 """
 import json
 import textwrap
@@ -18,9 +20,11 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 import torch
 from playwright.sync_api import sync_playwright
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import explorer
-from explorer.diagram import graph
+from explorer.trace import trace_module
 from browser_util import CHROMIUM_FLAGS, EXCEPTION, IDLE, MAIN, chromium_path, streamlit_server, title
 
 # (preset, session name, input size): different networks, labels and input shapes per session.
@@ -40,9 +44,10 @@ CHANGE_SPAN = {5: 1, 6: 3, 7: 1}  # these change the skip span in the sidebar at
 SPY = textwrap.dedent('''
     """Test instrumentation: log when each latency measurement reports progress (inside the lock)."""
     import json, os, threading, time
-    import explorer.timing.latency as _latency
+    import explorer.timing as _timing
+    import explorer.timing.measure as _home
 
-    _measure = _latency.measure_latency
+    _measure = _home.measure_latency
     _log_lock = threading.Lock()
 
     def measure_latency(model_or_cfg, *args, progress=None, **kwargs):
@@ -60,7 +65,8 @@ SPY = textwrap.dedent('''
                                     "first": stamps[0] if stamps else None,
                                     "last": stamps[-1] if stamps else None}) + "\\n")
 
-    _latency.measure_latency = measure_latency
+    _home.measure_latency = measure_latency    # where it lives
+    _timing.measure_latency = measure_latency  # where the app (and explorer.timing.latency) look it up
 ''')
 
 
@@ -81,7 +87,7 @@ def forward_during_diagram_trace() -> Exception | None:
         go.wait(10)
 
     traced.layer1[0].register_forward_pre_hook(hold)
-    tracer = threading.Thread(target=graph.trace_module, args=(traced,), daemon=True)
+    tracer = threading.Thread(target=trace_module, args=(traced,), daemon=True)
     tracer.start()
     try:
         if not inside.wait(10):
@@ -100,6 +106,70 @@ def forward_during_diagram_trace() -> Exception | None:
 
 def test_forward_pass_is_unaffected_by_a_diagram_trace_in_another_thread():
     assert forward_during_diagram_trace() is None
+
+
+class _OpLog(TorchDispatchMode):
+    """Records the name of every aten op dispatched while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+class _CallLog(TorchFunctionMode):
+    """Records the name of every torch function called while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls.append(getattr(func, "__name__", str(func)))
+        return func(*args, **(kwargs or {}))
+
+
+def ops_seen_by_a_mode_in_another_thread(mode, seen) -> tuple[list[str], list[str]]:
+    """Enter `mode` in one thread, run `torch.mul` in this thread meanwhile, then `torch.sub` in the mode's.
+
+    Returns (what the mode saw while only this thread ran an op, what it saw in all).
+    """
+    entered, other_done = threading.Event(), threading.Event()
+    during: list[str] = []
+
+    def hold():
+        with mode:
+            entered.set()
+            other_done.wait(10)
+            during.extend(seen())
+            torch.sub(torch.ones(2), 1)  # its own op: the mode must see this one
+
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    assert entered.wait(10)
+    try:
+        torch.mul(torch.ones(3), 2)  # another thread's op while the mode is active
+    finally:
+        other_done.set()
+        t.join(10)
+    return during, seen()
+
+
+def test_dispatch_and_function_modes_are_thread_local():
+    """A TorchDispatchMode (FlopCounterMode is one) or TorchFunctionMode is active only in the thread
+    that entered it: ops another thread runs meanwhile never reach it, so it needs no lock to keep
+    other threads' work out of its counts (a lock is still needed for anything process-wide it reads,
+    such as CUDA memory statistics)."""
+    dispatch = _OpLog()
+    during, total = ops_seen_by_a_mode_in_another_thread(dispatch, lambda: list(dispatch.ops))
+    assert during == [] and any("sub" in op for op in total) and not any("mul" in op for op in total)
+
+    function = _CallLog()
+    during, total = ops_seen_by_a_mode_in_another_thread(function, lambda: list(function.calls))
+    assert during == [] and "sub" in total and "mul" not in total
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,12 @@ from torch import nn
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.__main__ import main
-from explorer.timing.latency import (
+from explorer.timing import (
     LatencyError, LatencyResult, MeasurementCancelled, available_devices, batch_sweep, device_label, device_lock,
-    measure_latency, percentile,
+    measure_latency,
 )
+from explorer.timing import gate, measure, memory
+from explorer.timing.passes import percentile
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -353,26 +355,86 @@ def test_cli_latency_bad_settings_one_line(tiny_file, capsys, args, key):
 
 
 def test_forward_failure_is_one_clear_error():
-    from explorer.timing.latency import LatencyError
-
     with pytest.raises(LatencyError, match="forward pass failed"):
         measure_latency(nn.Conv2d(3, 4, 3), device="cpu", input_shape=(5, 8, 8), **{"threads": 1})
 
 
 def test_config_too_big_for_free_memory_is_refused_before_it_is_built(monkeypatch):
-    import explorer.timing.latency as latency
-
     built = []
-    real_build = latency.build_model
-    monkeypatch.setattr(latency, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
+    real_build = measure.build_model
+    monkeypatch.setattr(measure, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
     weights = explorer.facts.costs.measure_costs(explorer.preset("resnet50"))["weight_bytes"]  # ~98 MiB
     # A machine with a little less free memory than twice those weights: they alone do not fit.
-    monkeypatch.setattr(latency, "_free_memory_bytes", lambda dev: 2 * weights - 2**20)
+    monkeypatch.setattr(memory, "free_memory_bytes", lambda dev: 2 * weights - 2**20)
     with pytest.raises(LatencyError, match="weights alone need 0.1 GiB"):
         measure_latency(explorer.preset("resnet50"), device="cpu", threads=1)
     # With room for the weights but not a big batch: the batch is refused, still before building.
-    monkeypatch.setattr(latency, "_free_memory_bytes", lambda dev: 4 * weights)
+    monkeypatch.setattr(memory, "free_memory_bytes", lambda dev: 4 * weights)
     with pytest.raises(ConfigError) as info:
         measure_latency(explorer.preset("resnet50"), device="cpu", threads=1, batch=256)
     assert info.value.key == "batch" and "weights and activations" in str(info.value)
     assert built == []
+
+
+# -- size limits ----------------------------------------------------------------------------------
+def test_config_over_the_size_limits_is_refused_before_it_is_built(monkeypatch):
+    built = []
+    real_build = measure.build_model
+    monkeypatch.setattr(measure, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "3")  # tiny() has more
+    with pytest.raises(ConfigError) as info:
+        measure_latency(tiny(), **FAST)
+    assert info.value.key == "depths" and "MAX_WEIGHT_LAYERS" in str(info.value)
+    with pytest.raises(ConfigError):
+        batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=0.0, per_batch_s=0.0, threads=1)
+    assert built == []
+    monkeypatch.delenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS")
+    assert measure_latency(tiny(), **FAST).samples == 5
+
+
+# -- the Lab gate -------------------------------------------------------------------------------
+@pytest.fixture
+def step_in_flight(monkeypatch):
+    """A Lab training step that stays in flight, and a gate that waits only 50 ms for it."""
+    monkeypatch.setattr(gate, "STEP_WAIT_S", 0.05)
+    assert gate.begin_training_step()
+    try:
+        yield
+    finally:
+        gate.end_training_step()
+
+
+def test_result_says_the_gate_gave_up_waiting_for_training(step_in_flight):
+    r = measure_latency(tiny(), **FAST)
+    assert r.gate_timed_out
+    assert any("1 Lab training step still running" in w for w in r.warnings)
+    assert r.to_dict()["gate_timed_out"] is True
+    json.dumps(r.to_dict())
+
+
+def test_result_without_training_in_flight_is_not_flagged():
+    r = measure_latency(tiny(), **FAST)
+    assert not r.gate_timed_out and not any("Lab training" in w for w in r.warnings)
+
+
+def test_sweep_says_which_batches_shared_the_machine_with_training(step_in_flight):
+    s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=3, threads=1)
+    assert [r["batch"] for r in s] == [1, 2]
+    assert len(s.warnings) == 2 and all("Lab training" in w for w in s.warnings)
+    assert s.to_dict()["warnings"] == s.warnings
+
+
+def test_cli_latency_prints_a_line_when_the_gate_gave_up(tiny_file, capsys, step_in_flight):
+    assert main(["latency", tiny_file, "--device", "cpu", "--budget", "0", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 1 Lab training step still running after waiting" in out
+    assert main(["latency", tiny_file, "--device", "cpu", "--budget", "0", "--threads", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gate_timed_out"] is True
+
+
+def test_a_sweep_waits_for_training_once_not_per_batch(step_in_flight, monkeypatch):
+    waits = []
+    real_wait_for = gate._GATE.wait_for
+    monkeypatch.setattr(gate._GATE, "wait_for", lambda *a, **kw: waits.append(1) or real_wait_for(*a, **kw))
+    batch_sweep(tiny(), device="cpu", batches=(1, 2, 4), budget_s=30, per_batch_s=0.0, min_samples=3, threads=1)
+    assert len(waits) == 1

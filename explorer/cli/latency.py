@@ -6,7 +6,7 @@ import json
 import sys
 
 from explorer.cli.common import add_config_args, load_config
-from explorer.timing.latency import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
+from explorer.timing import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
 
 
 def register(sub) -> None:
@@ -75,6 +75,8 @@ def print_sweep(name: str, s: SweepResult, out=None) -> None:
     reasons = {"done": "all batch sizes measured", "time": "stopped: the next batch would overrun the time budget",
                "memory": "stopped: the next batch does not fit in memory"}
     w(f"  {reasons.get(s.stopped, s.stopped)}\n")
+    for note in s.warnings:
+        w(f"  warning: {note}\n")
 
 
 __all__ = ["register", "run", "DEVICES", "DTYPES"]
