@@ -1,12 +1,17 @@
 """Trainability lab: tiny real training runs on the digits (CPU, a few hundred images)."""
 from __future__ import annotations
 
+import ast
 import csv
+import dataclasses
 import io
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +21,7 @@ from explorer import ArchConfig, ConfigError, build_model, preset
 from explorer.__main__ import main
 from explorer.arch.builder import ResidualUnit
 from explorer.arch.plan import effective_span
+from explorer.lab import estimate, gradients, training
 
 TINY = preset("resnet20").replace(name="tiny", depths=[1, 1, 1], widths=[8, 8, 16], stem_width=8)
 FAST = dict(epochs=1, max_train=200, batch_size=50)
@@ -111,7 +117,7 @@ def test_lab_models_are_the_builders_models(monkeypatch):
         built.append((cfg, model))
         return model
 
-    monkeypatch.setattr(lab, "build_model", spy)
+    monkeypatch.setattr(training, "build_model", spy)
     cfg = TINY.replace(bn_position="before_conv", relu_position="before_conv")
     r = lab.train(cfg, epochs=1, max_train=60, batch_size=30)
     assert len(built) == 1
@@ -175,7 +181,7 @@ def test_bad_configs_raise_config_error():
 
 # -- experiments -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [n for n in lab.EXPERIMENTS if n != "custom"])
-def test_ready_experiments_are_well_formed(name):
+def test_ready_experiments_are_well_formed(name, monkeypatch):
     from explorer.facts.summary import measure_summary
 
     exp = lab.EXPERIMENTS[name]
@@ -185,7 +191,9 @@ def test_ready_experiments_are_well_formed(name):
         assert lab.lab_config(cfg) == cfg  # already sized for the digits
         assert not any("instead of" in w for w in measure_summary(cfg)["warnings"])  # no short units
     assert exp.expected_seconds is not None and 0 < exp.expected_seconds <= 90
-    assert lab.estimate_seconds(name) == exp.expected_seconds
+    # The time model at the reference machine's rates agrees with the run measured there.
+    monkeypatch.setattr(estimate, "calibrate", lambda: lab.REFERENCE)
+    assert 0.5 < lab.estimate_seconds(name) / exp.expected_seconds < 2
 
 
 def test_experiments_vary_what_they_claim_to():
@@ -272,6 +280,89 @@ def test_estimate_grows_with_epochs_and_model_size():
     assert small < lab.estimate_seconds([preset("resnet56")], epochs=1)
 
 
+def test_estimate_scales_with_this_machines_calibration(monkeypatch):
+    cal = lab.calibrate()
+    assert cal.measured and cal.seconds_per_mac > 0 and cal.seconds_per_layer_step > 0
+    assert lab.calibrate() is cal  # measured once per process
+    here = lab.estimate_time("degradation", epochs=2)
+    assert here.calibrated and "guess" not in here.label
+    slower = dataclasses.replace(cal, **{f: 10 * getattr(cal, f) for f in (
+        "seconds_per_mac", "seconds_per_layer_step", "seconds_per_layer_build")})
+    monkeypatch.setattr(estimate, "calibrate", lambda: slower)
+    assert lab.estimate_seconds("degradation", epochs=2) == pytest.approx(10 * here.seconds)
+
+
+def test_estimate_without_a_calibration_is_labelled_a_guess(monkeypatch):
+    from explorer.timing.latency import exclusive_measurement
+
+    monkeypatch.setattr(estimate, "_calibration", [])  # as in a fresh process
+    monkeypatch.setattr(estimate, "CALIBRATION_WAIT_S", 0.05)
+    with exclusive_measurement():  # the machine is busy timing: no steps may run
+        cal = lab.calibrate()
+        guess = lab.estimate_time([TINY], epochs=1)
+    assert cal == lab.REFERENCE and not cal.measured
+    assert not guess.calibrated and "guess" in guess.label
+    assert estimate._calibration == []  # tried again next time
+    assert lab.calibrate().measured
+
+
+def test_estimate_is_within_a_sane_factor_of_a_real_run(monkeypatch):
+    cfg = preset("resnet20").replace(name="r20w8", widths=[8, 8, 8], stem_width=8)
+    settings = dict(epochs=3, max_train=512)
+    lab.train(TINY, epochs=1, max_train=60, batch_size=30)  # one-time costs of a first run
+    monkeypatch.setattr(estimate, "_calibration", [])  # calibrated under the run's load
+    expected = lab.estimate_seconds([cfg], **settings)
+    actual = lab.run_experiment([cfg], **settings).seconds
+    ratio = expected / actual
+    print(f"estimate {expected:.2f} s, actual {actual:.2f} s, ratio {ratio:.2f}")
+    assert 1 / 5 < ratio < 5  # a sanity bound on the model, not a speed target
+
+
+def test_size_limits_are_checked_before_anything_is_built(monkeypatch):
+    built = []
+    monkeypatch.setattr(training, "build_model", lambda cfg: built.append(cfg) or build_model(cfg))
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "1000")
+    for call in (lambda: lab.run_experiment([TINY], **FAST), lambda: lab.estimate_seconds([TINY]),
+                 lambda: lab.train(TINY, **FAST), lambda: lab.run_experiment("degradation")):
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert info.value.key == "widths" and "RESNET_EXPLORER_MAX_PARAMS" in str(info.value)
+    # a custom set is checked whole: the small first config does not train either
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "100000")
+    with pytest.raises(ConfigError):
+        lab.run_experiment([TINY, preset("resnet56")], **FAST)
+    assert built == []
+    assert main(["lab", "custom", "--config", "resnet56", "--epochs", "1"]) == 2
+
+
+def test_unit_labels_come_from_one_helper(monkeypatch):
+    cfg = lab.lab_config(TINY)
+    assert gradients._unit_names(cfg) == tuple(_unit_names(TINY))
+    monkeypatch.setattr(gradients, "_unit_names", lambda c: ("layer2.0",))
+    r = lab.train(TINY, epochs=1, max_train=60, batch_size=30)
+    assert [g["unit"] for g in r.grad_norms] == ["layer2.0"]
+
+
+# -- the package -------------------------------------------------------------------------------
+def test_importing_the_lab_loads_neither_the_data_nor_dynamo():
+    code = ("import sys, explorer.lab as lab; lab.calibrate(); "
+            "print(sorted(m for m in ('sklearn', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"
+
+
+def test_lab_modules_are_small_and_export_explicitly():
+    pkg = Path(lab.__file__).parent
+    for path in pkg.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path
+    tree = ast.parse((pkg / "__init__.py").read_text())
+    assert not any(a.name == "*" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   for a in node.names)
+    assert sorted(lab.__all__) == sorted(set(lab.__all__))
+    assert all(hasattr(lab, name) for name in lab.__all__)
+
+
 # -- CLI ---------------------------------------------------------------------------------------
 def test_cli_json_and_progress(capsys):
     rc = main(["lab", "custom", "--config", "resnet20", "--set", "depths=[1,1,1]", "--epochs", "1",
@@ -281,6 +372,7 @@ def test_cli_json_and_progress(capsys):
     doc = json.loads(out)
     assert doc["settings"]["seed"] == 2 and doc["results"][0]["epochs"] == 1
     assert "[1/1] resnet20 epoch 1/1" in err
+    assert err.startswith(f"{lab.EXPERIMENTS['custom'].title}: 1 run, expected about ")
 
 
 def test_cli_table(capsys):
@@ -331,7 +423,7 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
 
     steps: list[tuple[float, float]] = []
     begun: list[float] = []
-    real_begin, real_end = lab.begin_training_step, lab.end_training_step
+    real_begin, real_end = training.begin_training_step, training.end_training_step
 
     def begin(should_stop=None):
         ok = real_begin(should_stop)
@@ -343,8 +435,8 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
         steps.append((begun[-1], time.perf_counter()))
         real_end()
 
-    monkeypatch.setattr(lab, "begin_training_step", begin)
-    monkeypatch.setattr(lab, "end_training_step", end)
+    monkeypatch.setattr(training, "begin_training_step", begin)
+    monkeypatch.setattr(training, "end_training_step", end)
     measured = threading.Event()
     stop_after: list[int] = []
 

@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 from explorer.cli.common import load_config
-from explorer.lab import (EXPERIMENTS, ExperimentResult, RunResult, estimate_seconds, get_experiment,
-                   run_experiment)
+from explorer.lab import (EXPERIMENTS, ExperimentResult, RunResult, estimate_time, get_experiment,
+                          run_experiment)
 
 
 def register(sub) -> None:
@@ -35,27 +35,24 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     exp = get_experiment(args.experiment)
     configs = [load_config(c, args.set) for c in args.config] or None
-
+    overrides = dict(epochs=args.epochs, seed=args.seed, optimizer=args.optimizer, lr=args.lr,
+                     batch_size=args.batch_size, max_train=args.max_train)
+    # Checks every config and setting (and the size limits) before the header and any training.
+    expected = estimate_time(exp, configs=configs, **overrides)
+    total = len(configs or exp.configs)
+    print(f"{exp.title}: {total} run{'s' if total != 1 else ''}, expected {expected.label}",
+          file=sys.stderr, flush=True)
     shown: set[tuple[str, int]] = set()
 
     def on_update(partial: ExperimentResult) -> None:
-        """A header once the settings are valid, then one stderr line per finished epoch."""
-        if not shown:
-            shown.add(("", 0))
-            seconds = estimate_seconds(exp, settings=partial.settings, configs=configs)
-            runs = f"{partial.total_runs} run{'s' if partial.total_runs != 1 else ''}"
-            print(f"{partial.title}: {runs}, expected about {seconds:.2g} s" if seconds < 10 else
-                  f"{partial.title}: {runs}, expected about {seconds:.0f} s", file=sys.stderr, flush=True)
+        """One stderr line per finished epoch."""
         run = partial.runs[-1] if partial.runs else None
         if run is None or not run.history or (run.name, len(run.history)) in shown:
             return
         shown.add((run.name, len(run.history)))
         print(_progress_line(run, len(partial.runs), partial.total_runs), file=sys.stderr, flush=True)
 
-    result = run_experiment(
-        exp, epochs=args.epochs, seed=args.seed, optimizer=args.optimizer, lr=args.lr,
-        batch_size=args.batch_size, max_train=args.max_train, configs=configs, on_update=on_update,
-    )
+    result = run_experiment(exp, configs=configs, on_update=on_update, **overrides)
     if args.json:
         sys.stdout.buffer.write(result.to_json_bytes() + b"\n")
         sys.stdout.flush()

@@ -1,0 +1,223 @@
+"""How long a Lab experiment will take on this machine, before it starts.
+
+A run's time is modelled from each network's size, read off the layer plan by arithmetic
+(`explorer.facts.limits.check_limits`, which also refuses oversized configs): per epoch,
+every multiply-add of every pass (a training sample costs about 3 forward passes: forward,
+and backward for inputs and weights; a validation sample 1), plus a fixed cost per weight
+layer and optimiser step (per-op overhead, which dominates the Lab's small nets). The two
+rates come from `calibrate()`: a few timed training steps of two small reference networks,
+once per process. When this machine cannot be timed, the reference machine's rates stand in
+and the estimate says it is a guess.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch.optim.sgd import sgd
+
+from explorer.arch.builder import build_model
+from explorer.arch.config import ArchConfig
+from explorer.arch.presets import preset
+from explorer.facts.limits import Estimate, check_limits
+from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, load_digits
+from explorer.lab.experiments import Experiment, prepare_runs
+from explorer.lab.settings import TrainSettings
+from explorer.lab.training import EVAL_BATCH, train_step, training_threads
+from explorer.timing.latency import begin_training_step, end_training_step
+
+PASSES_PER_TRAIN_SAMPLE = 3   # forward, backward to the inputs, backward to the weights
+CALIBRATION_BATCH = 64        # the default batch size
+CALIBRATION_WARMUP = 2        # untimed steps first (allocator, kernel selection)
+CALIBRATION_STEPS = 4         # timed steps per reference network; the median is kept
+CALIBRATION_WAIT_S = 1.0      # longest wait for a latency measurement to finish before giving up
+# The first torch.optim optimizer of a process imports torch._dynamo: 1 s on the reference
+# machine, scaled to this one by the per-op rate (both are Python-bound).
+FIRST_OPTIMIZER_S = 1.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Training costs on one machine, at TRAIN_THREADS threads."""
+
+    seconds_per_mac: float         # per multiply-add of one forward pass of one image
+    seconds_per_layer_step: float  # per weight layer and optimiser step (per-op overhead)
+    seconds_per_layer_build: float # building and initialising a model, per weight layer
+    measured: bool                 # True: timed on this machine; False: a stand-in
+    seconds: float = 0.0           # how long the calibration itself took
+
+
+# Rates of the 2-core reference machine (benchmarks/bench_lab.py prints this machine's): the
+# stand-in when this machine cannot be timed.
+REFERENCE = Calibration(seconds_per_mac=2.5e-11, seconds_per_layer_step=5.6e-4,
+                        seconds_per_layer_build=5e-4, measured=False)
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Expected wall time of an experiment, and what it rests on."""
+
+    seconds: float
+    calibrated: bool               # False: from the reference machine's rates, a guess here
+
+    @property
+    def label(self) -> str:
+        """The figure as a person should read it, e.g. 'about 42 s'."""
+        text = f"about {self.seconds:.2g} s" if self.seconds < 10 else f"about {self.seconds:.0f} s"
+        return text if self.calibrated else text + " (a guess: this machine could not be timed)"
+
+
+def estimate_time(
+    experiment: str | Experiment | Sequence[ArchConfig],
+    *,
+    settings: TrainSettings | None = None,
+    configs: Sequence[ArchConfig] | None = None,
+    **overrides: Any,
+) -> TimeEstimate:
+    """Expected wall time of `run_experiment` with these arguments, before starting it.
+
+    Args:
+        experiment, configs: as `run_experiment`.
+        settings: all training settings at once; otherwise `overrides` (epochs, seed, lr,
+            optimizer, batch_size, max_train) change the experiment's defaults.
+
+    Raises:
+        ConfigError: as `run_experiment` (every config is checked against the size limits).
+    """
+    runs = prepare_runs(experiment, configs=configs, settings=settings, **overrides)
+    cal = calibrate()
+    data = load_digits()
+    n_train = len(data.x_train)
+    if runs.settings.max_train is not None:
+        n_train = min(runs.settings.max_train, n_train)
+    total = sum(run_seconds(size, runs.settings, n_train, len(data.x_val), cal) for size in runs.sizes)
+    if "torch._dynamo" not in sys.modules:  # no optimizer built in this process yet
+        total += FIRST_OPTIMIZER_S * cal.seconds_per_layer_step / REFERENCE.seconds_per_layer_step
+    return TimeEstimate(total, cal.measured)
+
+
+def estimate_seconds(
+    experiment: str | Experiment | Sequence[ArchConfig],
+    *,
+    settings: TrainSettings | None = None,
+    configs: Sequence[ArchConfig] | None = None,
+    **overrides: Any,
+) -> float:
+    """`estimate_time(...).seconds`: see there. Machines and load vary: a guide to the order
+    of magnitude, calibrated on this machine where it can be."""
+    return estimate_time(experiment, settings=settings, configs=configs, **overrides).seconds
+
+
+def run_seconds(size: Estimate, settings: TrainSettings, n_train: int, n_val: int,
+                cal: Calibration) -> float:
+    """Modelled wall time of one run of a network of `size` (layers and multiply-adds)."""
+    batch = min(settings.batch_size, n_train)
+    steps = math.ceil(n_train / settings.batch_size)
+    eval_passes = math.ceil(n_val / EVAL_BATCH)
+    step = cal.seconds_per_mac * size.macs * PASSES_PER_TRAIN_SAMPLE * batch \
+        + cal.seconds_per_layer_step * size.weight_layers
+    per_epoch = (cal.seconds_per_mac * size.macs * (PASSES_PER_TRAIN_SAMPLE * n_train + n_val)
+                 + cal.seconds_per_layer_step * size.weight_layers
+                 * (steps + eval_passes / PASSES_PER_TRAIN_SAMPLE))
+    # Once a run: build, the gradient-norm probe (about a step) and the first, slower step.
+    per_run = cal.seconds_per_layer_build * size.weight_layers + 2 * step
+    return per_run + settings.epochs * per_epoch
+
+
+_CALIBRATION_LOCK = threading.Lock()
+_calibration: list[Calibration] = []  # the measured one, once there is one
+
+
+def calibrate() -> Calibration:
+    """This machine's training rates, measured once per process (a fraction of a second);
+    REFERENCE (`measured` False) while it cannot be measured."""
+    with _CALIBRATION_LOCK:  # one at a time: two calibrations would slow each other down
+        if not _calibration:
+            cal = measure_calibration()
+            if cal is None:
+                return REFERENCE  # not cached: the next estimate tries again
+            _calibration.append(cal)
+        return _calibration[0]
+
+
+def measure_calibration() -> Calibration | None:
+    """Time training steps of two reference networks and solve for the two rates; None when
+    a latency measurement holds the machine for longer than CALIBRATION_WAIT_S."""
+    start = time.perf_counter()
+    deadline = time.monotonic() + CALIBRATION_WAIT_S
+    rows = []  # (multiply-adds per step, weight layers, seconds per step, build seconds)
+    with training_threads(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for cfg in _reference_configs():
+            timed = _time_steps(cfg, lambda: time.monotonic() > deadline)
+            if timed is None:
+                return None
+            rows.append(timed)
+    (w_o, l_o, t_o, b_o), (w_c, l_c, t_c, b_c) = rows
+    # t = a * w + b * l for both networks: the narrow one is mostly overhead (b), the wide one
+    # mostly multiply-adds (a). Noise can push a solution below zero: keep each rate at least
+    # a tenth of what its network alone implies.
+    det = w_o * l_c - w_c * l_o
+    per_mac = max((t_o * l_c - t_c * l_o) / det, 0.1 * t_c / w_c)
+    per_layer = max((w_o * t_c - w_c * t_o) / det, 0.1 * t_o / l_o)
+    return Calibration(per_mac, per_layer, (b_o + b_c) / (l_o + l_c), measured=True,
+                       seconds=time.perf_counter() - start)
+
+
+def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
+    """A narrow 20-layer net (per-op overhead) and a wide 8-layer one (multiply-adds)."""
+    base = preset("resnet20")
+    narrow = base.replace(name="calibration narrow", widths=[4, 4, 4], stem_width=4)
+    wide = base.replace(name="calibration wide", depths=[1, 1, 1], widths=[32, 64, 128], stem_width=32)
+    return lab_config(narrow), lab_config(wide)
+
+
+def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float] | None:
+    """(multiply-adds per step, weight layers, median seconds per step, build seconds)."""
+    size = check_limits(cfg)
+    t0 = time.perf_counter()
+    model = build_model(cfg)
+    build_s = time.perf_counter() - t0
+    opt = _CalibrationSGD(model, TrainSettings())
+    x = torch.randn(CALIBRATION_BATCH, IN_CHANNELS, INPUT_SIZE, INPUT_SIZE)  # (B, 1, 8, 8)
+    y = torch.randint(0, NUM_CLASSES, (CALIBRATION_BATCH,))
+    times = []
+    for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
+        if not begin_training_step(should_stop):  # as training: never during a latency measurement
+            return None
+        try:
+            t0 = time.perf_counter()
+            train_step(model, opt, x, y)[1].item()
+            times.append(time.perf_counter() - t0)
+        finally:
+            end_training_step()
+    step_s = statistics.median(times[CALIBRATION_WARMUP:])
+    return size.macs * PASSES_PER_TRAIN_SAMPLE * CALIBRATION_BATCH, size.weight_layers, step_s, build_s
+
+
+class _CalibrationSGD:
+    """SGD with momentum and weight decay through torch.optim's functional update, the
+    arithmetic `torch.optim.SGD.step` runs, without constructing a torch.optim.Optimizer:
+    that imports torch._dynamo (about a second, once per process), a cost no estimate should pay.
+    """
+
+    def __init__(self, model: torch.nn.Module, settings: TrainSettings) -> None:
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+        self.settings = settings
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        s = self.settings
+        sgd(self.params, [p.grad for p in self.params], self.buffers, weight_decay=s.weight_decay,
+            momentum=s.momentum, lr=s.resolved_lr, dampening=0.0, nesterov=False, maximize=False)
