@@ -41,7 +41,9 @@ _KINDS = ((nn.Conv2d, "conv"), (nn.BatchNorm2d, "bn"), (nn.ReLU, "relu"), (nn.Ma
 _TENSOR_OPS = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten"}
 _COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
                torch.ops.aten.matmul}
-_PRODUCER = "_explorer_node"  # attribute naming the node that made a tensor (no id() reuse)
+_PRODUCER = "_explorer_node"
+_ADDS_IN_PLACE = (torch.Tensor.__iadd__, torch.Tensor.add_)
+_ADDS = (*_ADDS_IN_PLACE, torch.Tensor.__add__, torch.add, torch.Tensor.add)  # attribute naming the node that made a tensor (no id() reuse)
 
 
 class _Watch(TorchDispatchMode):
@@ -52,6 +54,12 @@ class _Watch(TorchDispatchMode):
         super().__init__()
         self.total = self.live = self.peak = self.fresh_ops = 0
         self.pending_bytes = self.pending_flops = 0  # since the last node was recorded
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Nothing is compiled under this mode (meta tensors only). Left True, PyTorch wraps
+        # __torch_dispatch__ in dynamo.disable, importing torch._dynamo (about 1 s) at the first op.
+        return False
 
     def track(self, t: torch.Tensor) -> None:
         nbytes = t.numel() * t.element_size()
@@ -140,14 +148,59 @@ class _Recorder(TorchFunctionMode):
                 self.record(path, _module_kind(mod), path, mod, out, args[:1])
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is F.batch_norm:  # BN keeps the shape and has no MACs; its meta decomposition is slow
-            return args[0].new_empty(args[0].shape)
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        x = args[0] if args else None
+        out = self._stand_in(func, x, args, kwargs) if isinstance(x, torch.Tensor) and x.is_meta else None
+        if out is None:
+            out = func(*args, **kwargs)
         kind = _TENSOR_OPS.get(getattr(func, "__name__", ""))
         if kind is not None and self.depth == 0 and isinstance(out, torch.Tensor):
             scope = self.scope[-1]
             self.record(f"{scope}.{kind}" if scope else kind, kind, scope, None, out, args)
         return out
+
+    def _stand_in(self, func, x: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        """A fresh meta tensor of the op's output shape, made without its meta kernel.
+
+        The meta kernels of these ops are Python: their shape checks import sympy and
+        torch._dynamo on first use (about 1.5 s of a cold start), and BN's is slow on every call.
+        Each stand-in makes the one fresh output tensor the op makes (same bytes), and the
+        flops of conv and fc come from flop_counter's own formulas. Anything else runs as is.
+        """
+        other = args[1] if len(args) > 1 else None
+        if func in _ADDS and isinstance(other, torch.Tensor) and other.shape == x.shape and not kwargs:
+            return x if func in _ADDS_IN_PLACE else x.new_empty(x.shape)  # the residual addition
+        if func is F.batch_norm:
+            return x.new_empty(x.shape)
+        if func is F.adaptive_avg_pool2d and _pair(args[1]) == (1, 1):
+            return x.new_empty((*x.shape[:-2], 1, 1))
+        if func is F.max_pool2d and len(args) == 2 and not kwargs.get("ceil_mode") \
+                and not kwargs.get("return_indices"):
+            size = _out_size(x, args[1], kwargs.get("stride"), kwargs.get("padding", 0), kwargs.get("dilation", 1))
+            return x.new_empty((*x.shape[:-2], *size))
+        if func is F.conv2d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
+            return self._conv2d(*args)
+        if func is F.linear and x.dim() == 2 and not kwargs:
+            weight = args[1]
+            out = x.new_empty((x.shape[0], weight.shape[0]))  # (B, out_features)
+            self.watch.pending_flops += flop_registry[torch.ops.aten.mm](x, weight.t(), out_val=out)
+            return out
+        return None
+
+    def _conv2d(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+        """Meta conv2d without the meta kernel, whose shape checks import sympy (about 0.5 s)."""
+        h, w = _out_size(x, tuple(weight.shape[-2:]), stride, padding, dilation)
+        out = x.new_empty((x.shape[0], weight.shape[0], h, w))  # (B, C_out, H', W')
+        self.watch.pending_flops += flop_registry[torch.ops.aten.convolution](
+            x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), False, (0, 0), groups, out_val=out)
+        return out
+
+
+def _out_size(x: torch.Tensor, kernel, stride, padding, dilation) -> tuple[int, int]:
+    """Output (H, W) of a conv or pool window (floor mode), as torch computes it."""
+    stride = stride if stride not in (None, ()) else kernel  # pools default the stride to the kernel
+    sizes = zip(x.shape[-2:], _pair(kernel), _pair(stride), _pair(padding), _pair(dilation))
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in sizes)
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -157,6 +210,10 @@ def _unique(base: str, taken: set[str]) -> str:
         name = f"{base}_{k}"
     taken.add(name)
     return name
+
+
+def _pair(v: Any) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _module_kind(mod: nn.Module) -> str:
