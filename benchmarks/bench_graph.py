@@ -1,8 +1,8 @@
 """Diagram speed: DOT source per detail level, `dot` layout to SVG, and torchview as reference.
 
 For resnet50 and resnet152 at each level it prints the median time to produce the DOT source:
-from the config, cold (build on meta + fx trace + shapes + drawing, trace cache cleared), from
-an already built meta model (fx trace + shapes + drawing: what torchview is given), and warm
+from the config, cold (build on meta + the one trace + drawing, trace cache cleared), from
+an already built meta model (the trace + drawing: what torchview is given), and warm
 (trace cached, drawing only); and the time `dot` takes to lay the graph out as SVG. In the same
 run it times torchview's `draw_graph` on the same built resnet50 (a benchmark-only dependency,
 see benchmarks/requirements.txt) with every module expanded (`depth` 10, `expand_nested`), the
@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import explorer  # noqa: E402
-from explorer.diagram.graph import DETAILS, build_graph, to_bytes, trace_module, trace_ops  # noqa: E402
+from explorer.diagram import DETAILS, build_graph, to_bytes  # noqa: E402
+from explorer.trace import trace, trace_module  # noqa: E402
 
 TARGET_RATIO = 5.0
 
@@ -42,7 +43,7 @@ def median_ms(fn, repeat: int) -> float:
 
 def cold(cfg, detail):
     def run():
-        trace_ops.cache_clear()
+        trace.cache_clear()
         return build_graph(cfg, detail).source
     return run
 

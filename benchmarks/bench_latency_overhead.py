@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import torch  # noqa: E402
 
 import explorer  # noqa: E402
-from explorer.facts.costs import trace_memory  # noqa: E402
+from explorer.trace import trace_memory  # noqa: E402
 from explorer.timing import device_label, measure_latency, resolve_device  # noqa: E402
 from reference_resnet50 import ReferenceResNet50  # noqa: E402
 

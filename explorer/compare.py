@@ -15,6 +15,7 @@ from explorer.facts.summary import measure_summary
 from explorer.arch.config import ArchConfig, field_names
 from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
+from explorer.labels import distinct_labels
 
 MAX_CONFIGS = 16
 
@@ -279,14 +280,6 @@ def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
     return fig
 
 
-def distinct_labels(names: Sequence[str], repeat: str = "{name} #{n}") -> list[str]:
-    """Names told apart: the n-th repeat of a name becomes `repeat` (e.g. "resnet20 #2")."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else repeat.format(name=name, n=seen[name]))
-    return out
 
 
 def _short(v: float) -> str:

@@ -9,7 +9,7 @@ The server runs with a `sitecustomize` that wraps `measure_latency` to record, p
 wall-clock times of the first and last progress report: both are made while the measurement holds
 `device_lock()`, so the recorded spans of serialised runs are disjoint. The wrapper is set where
 the function lives (`explorer.timing.measure`) and where the app looks it up (the `explorer.timing`
-package, which the deprecated `explorer.timing.latency` module reads through). The measurement itself
+package). The measurement itself
 is untouched (the wrapper passes every argument through and returns its result).
 """
 import json
@@ -66,7 +66,7 @@ SPY = textwrap.dedent('''
                                     "last": stamps[-1] if stamps else None}) + "\\n")
 
     _home.measure_latency = measure_latency    # where it lives
-    _timing.measure_latency = measure_latency  # where the app (and explorer.timing.latency) look it up
+    _timing.measure_latency = measure_latency  # where the app looks it up
 ''')
 
 

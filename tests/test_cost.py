@@ -5,7 +5,8 @@ from torch import nn
 
 import explorer
 from explorer import ArchConfig, ConfigError
-from explorer.facts.costs import measure_costs, receptive_fields, trace_memory
+from explorer.facts.costs import measure_costs, receptive_fields
+from explorer.trace import trace_memory
 
 
 def tiny(**kw) -> ArchConfig:
@@ -110,7 +111,7 @@ def test_bad_settings(kw, key):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_measured_cuda_peak():
-    from explorer.timing.latency import measure_cuda_peak
+    from explorer.timing import measure_cuda_peak
 
     c = measure_costs(explorer.preset("resnet18"), 8)
     peak, device = measure_cuda_peak(explorer.preset("resnet18"), 8, "fp32")

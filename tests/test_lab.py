@@ -293,7 +293,7 @@ def test_estimate_scales_with_this_machines_calibration(monkeypatch):
 
 
 def test_estimate_without_a_calibration_is_labelled_a_guess(monkeypatch):
-    from explorer.timing.latency import exclusive_measurement
+    from explorer.timing import exclusive_measurement
 
     monkeypatch.setattr(estimate, "_calibration", [])  # as in a fresh process
     monkeypatch.setattr(estimate, "CALIBRATION_WAIT_S", 0.05)
@@ -419,7 +419,7 @@ class _TimedPasses(torch.nn.Module):
 
 
 def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
-    from explorer.timing.latency import measure_latency
+    from explorer.timing import measure_latency
 
     steps: list[tuple[float, float]] = []
     begun: list[float] = []
@@ -467,7 +467,7 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
 
 
 def test_cancel_while_paused_for_a_measurement_ends_the_run():
-    from explorer.timing.latency import exclusive_measurement
+    from explorer.timing import exclusive_measurement
 
     polls: list[int] = []
     results: list[lab.RunResult] = []

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import graphviz
 
-from explorer.labels import fmt_shape  # noqa: F401  (the one shape formatter, used by the drawings)
 from explorer.trace import Node
 
 FONT = "Helvetica"

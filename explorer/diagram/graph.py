@@ -13,8 +13,9 @@ import graphviz
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import (
-    COLOURS, SKIP_COLOURS, Group, emit, fmt_shape, lbl, new_graph, safe_id, text,
+    COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, safe_id, text,
 )
+from explorer.labels import fmt_shape
 from explorer.errors import check_choice
 from explorer.trace import Node, Trace, Unit, trace
 

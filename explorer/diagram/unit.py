@@ -4,9 +4,10 @@ from __future__ import annotations
 import graphviz
 
 from explorer.arch.config import ArchConfig
-from explorer.diagram.dot import COLOURS, SKIP_COLOURS, fmt_shape, lbl, safe_id, text
+from explorer.diagram.dot import COLOURS, SKIP_COLOURS, lbl, safe_id, text
 from explorer.diagram.graph import DIRECTIONS, trace_of
 from explorer.errors import ConfigError, check_choice
+from explorer.labels import fmt_shape
 from explorer.trace import Node, Trace, Unit
 
 def _pick_unit(trace: Trace, unit: str | None) -> Unit:

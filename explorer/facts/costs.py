@@ -20,9 +20,9 @@ from torch import nn
 
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, check_int
-from explorer.trace import Trace, trace, trace_memory  # noqa: F401  (trace_memory: any module's memory)
+from explorer.trace import Trace, trace
 
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}  # bytes per element; timing/devices.py has the torch dtypes
 MAX_BATCH = 4096
 
 

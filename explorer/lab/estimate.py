@@ -30,7 +30,7 @@ from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, 
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
 from explorer.lab.training import EVAL_BATCH, train_step, training_threads
-from explorer.timing.latency import begin_training_step, end_training_step
+from explorer.timing.gate import begin_training_step, end_training_step
 
 PASSES_PER_TRAIN_SAMPLE = 3   # forward, backward to the inputs, backward to the weights
 CALIBRATION_BATCH = 64        # the default batch size

@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from explorer.arch.config import ArchConfig
 from explorer.arch.presets import preset
-from explorer.compare import distinct_labels
+from explorer.labels import distinct_labels
 from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import DATASET, lab_config

@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.arch.builder import ResidualUnit, build_model
 from explorer.arch.config import ArchConfig
+from explorer.trace import trace
 
 
-@lru_cache(maxsize=256)
 def _unit_names(cfg: ArchConfig) -> tuple[str, ...]:
     """Module paths of the network's residual units ("layer1.0", ...), in network order."""
-    with torch.device("meta"):  # names only: no weights allocated or initialised
-        model = build_model(cfg)
-    return tuple(name for name, mod in model.named_modules() if isinstance(mod, ResidualUnit))
+    return tuple(u.name for u in trace(cfg).units)
 
 
 def measure_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from explorer.facts.limits import check_limits
 from explorer.lab.data import lab_config, load_digits
 from explorer.lab.gradients import measure_grad_norms
 from explorer.lab.settings import Optimizer, TrainSettings
-from explorer.timing.latency import begin_training_step, end_training_step
+from explorer.timing.gate import begin_training_step, end_training_step
 
 # One torch thread while training: on a busy 2-core machine two threads spend their time
 # waiting for each other (10x slower epochs were measured), and one thread makes the losses

@@ -17,18 +17,16 @@ class DtypeInfo:
     """One number format a measurement can run in."""
 
     torch_dtype: torch.dtype
-    bytes: int          # per element
     on_cpu: bool        # runs on the CPU (every one runs on CUDA, bf16 where the GPU has it)
 
 
 # The one table of number formats: everything else below is read from it.
 DTYPE_INFO: dict[str, DtypeInfo] = {
-    "fp32": DtypeInfo(torch.float32, 4, on_cpu=True),
-    "bf16": DtypeInfo(torch.bfloat16, 2, on_cpu=True),
-    "fp16": DtypeInfo(torch.float16, 2, on_cpu=False),
+    "fp32": DtypeInfo(torch.float32, on_cpu=True),
+    "bf16": DtypeInfo(torch.bfloat16, on_cpu=True),
+    "fp16": DtypeInfo(torch.float16, on_cpu=False),
 }
 DTYPES = {name: info.torch_dtype for name, info in DTYPE_INFO.items()}    # name -> torch dtype
-DTYPE_BYTES = {name: info.bytes for name, info in DTYPE_INFO.items()}     # name -> bytes per element
 
 
 def available_devices() -> list[str]:

@@ -9,7 +9,8 @@ from torch import nn
 from explorer.arch.builder import build_model
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, LatencyError
-from explorer.facts.costs import measure_costs, trace_memory
+from explorer.facts.costs import measure_costs
+from explorer.trace import trace_memory
 from explorer.facts.limits import check_limits
 from explorer.timing.devices import DTYPES, device_label, free_memory_bytes
 from explorer.timing.gate import exclusive_measurement
