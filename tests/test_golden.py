@@ -106,14 +106,29 @@ def test_resnext_and_wide_shapes_match_torchvision():
     assert tuple(sd["layer1.0.downsample.0.weight"].shape) == (256, 64, 1, 1)
 
 
-def test_state_dict_loads_strict_across_builds():
-    """A checkpoint saved from one build loads strictly into another (torchvision naming)."""
-    a = explorer.build_model(explorer.preset("resnet18"))
-    b = explorer.build_model(explorer.preset("resnet18"))
-    b.load_state_dict(a.state_dict(), strict=True)
-    x = torch.randn(1, 3, 64, 64)
-    a.eval(), b.eval()
-    assert torch.equal(a(x), b(x))
+def test_a_torchvision_layout_checkpoint_loads_strict_and_computes_the_same():
+    """A checkpoint of an independently written torchvision-layout ResNet-50 (random weights and
+    BN statistics) loads strictly into our build, and both compute the same function."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from reference_resnet50 import ReferenceResNet50
+
+    torch.manual_seed(0)
+    ref = ReferenceResNet50().eval()
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # non-trivial statistics: buffers must land right
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    ours = explorer.build_model(explorer.preset("resnet50")).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)  # (B, C, H, W)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", PAPER_GMACS)

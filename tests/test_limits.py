@@ -68,3 +68,30 @@ def test_custom_limits_object():
     assert check_limits(cfg, Limits(max_weight_layers=20)).weight_layers == 20
     with pytest.raises(ConfigError):
         check_limits(cfg, Limits(max_weight_layers=19))
+
+
+@pytest.mark.parametrize("value,expect", [
+    ("1000000", "RESNET_EXPLORER_MAX_PARAMS"),       # a limit the preset exceeds
+    ("abc", "RESNET_EXPLORER_MAX_PARAMS='abc' is invalid"),  # a malformed limit
+])
+def test_limits_are_applied_at_the_command_in_one_line(value, expect):
+    """The environment never breaks `import explorer`; the command refuses with one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RESNET_EXPLORER_MAX_PARAMS": value}
+    run = subprocess.run([sys.executable, "-m", "explorer", "summary", "resnet18"], capture_output=True,
+                         text=True, env=env)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and expect in run.stderr and "Traceback" not in run.stderr
+    imp = subprocess.run([sys.executable, "-c", "import explorer; print(explorer.PRESETS['resnet152'].name)"],
+                         capture_output=True, text=True, env=env)
+    assert imp.returncode == 0 and imp.stdout.strip() == "resnet152"
+
+
+def test_the_value_type_holds_no_server_policy(monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "1000")
+    cfg = explorer.preset("resnet50").replace(name="big")  # a value: valid whatever the server allows
+    with pytest.raises(ConfigError):
+        check_limits(cfg)
