@@ -1,0 +1,54 @@
+"""The one trace: per-op facts add up to the network's, and every view reads the same pass."""
+import pytest
+
+import explorer
+from explorer import diagram
+from explorer.compare import compare_table
+from explorer.facts.costs import measure_costs
+from explorer.facts.summary import measure_summary
+from explorer.trace import trace
+
+
+def test_per_op_facts_of_resnet50():
+    t = trace(explorer.preset("resnet50"))
+    conv = t.by_id["layer1.0.conv1"]
+    assert (conv.kind, conv.unit, conv.stage, conv.role) == ("conv", "layer1.0", "layer1", "branch")
+    assert conv.params == 64 * 64  # 1x1, 64 -> 64, no bias
+    assert conv.in_shapes == ((64, 56, 56),) and conv.shape == (64, 56, 56)
+    assert conv.macs == 64 * 64 * 56 * 56
+    assert conv.act_bytes == 64 * 56 * 56 * 4  # one fresh fp32 output
+    proj = t.by_id["layer1.0.downsample.0"]
+    assert proj.role == "shortcut" and proj.params == 64 * 256
+    relu = t.by_id["layer1.0.relu3"]  # after the addition, in place
+    assert relu.role == "post" and relu.act_bytes == 0 and relu.macs == 0
+    add = t.by_id["layer1.0.add"]
+    assert add.role == "add" and set(add.inputs) == {"layer1.0.bn3", "layer1.0.downsample.1"}
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20", "preact_resnet164", "plain18"])
+def test_nodes_add_up_to_the_network(name):
+    cfg = explorer.preset(name)
+    t, s, c = trace(cfg), measure_summary(cfg), measure_costs(cfg)
+    leaf_params = sum(n.params for n in t.nodes)
+    assert leaf_params == s["params"] == t.params
+    assert sum(n.macs for n in t.nodes) == s["macs"]
+    assert sum(n.act_bytes for n in t.nodes) == c["activation_bytes"]
+    for stage in s["stages"]:
+        assert sum(n.macs for n in t.nodes if n.stage == stage["name"]) == stage["macs"]
+    units = {u.name: u for u in t.units}
+    for u in s["units"]:
+        shortcut = [n for n in t.nodes if n.unit == u["name"] and n.role == "shortcut"]
+        assert sum(n.params for n in shortcut) == u["shortcut_params"] == units[u["name"]].shortcut_params
+
+
+def test_every_view_reads_one_trace_per_config():
+    cfg = explorer.preset("resnet34").replace(name="one_pass", skip_span=1)
+    trace.cache_clear()
+    measure_summary(cfg)
+    measure_costs(cfg, batch=4, dtype="bf16")
+    for detail in diagram.DETAILS:
+        diagram.build_graph(cfg, detail)
+    diagram.build_unit_figure(cfg)
+    diagram.equation(cfg, "layer2.0")
+    compare_table([cfg])
+    assert trace.cache_info().misses == 1
