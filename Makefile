@@ -38,6 +38,7 @@ bench: setup-dev system
 	$(PY) benchmarks/bench_graph.py
 	$(PY) benchmarks/bench_latency_overhead.py --threads 1
 	$(PY) benchmarks/bench_lab.py
+	$(PY) benchmarks/bench_cold_start.py
 
 load-test: setup-dev system-test
 	$(PY) benchmarks/load_test.py

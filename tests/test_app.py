@@ -369,8 +369,8 @@ print(json.dumps({"first": loaded, "lab": {m: m in sys.modules for m in sys.argv
 
 
 def test_first_render_loads_only_the_open_view():
-    heavy = ["sklearn", "plotly.express", "pandas", "torchinfo", "explorer.lab", "explorer.app.views.lab",
-             "explorer.app.views.summary"]
+    heavy = ["sklearn", "plotly.express", "pandas", "torchinfo", "torch._dynamo", "explorer.lab",
+             "explorer.app.views.lab", "explorer.app.views.summary"]
     out = subprocess.run([sys.executable, "-c", FIRST_RENDER, APP, *heavy], capture_output=True, text=True,
                          cwd=ROOT, timeout=300, check=True).stdout
     loaded = json.loads(out.strip().splitlines()[-1])
