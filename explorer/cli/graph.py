@@ -23,6 +23,10 @@ def register(sub) -> None:
     p.add_argument("--direction", choices=DIRECTIONS, default="TB", help="top-to-bottom or left-to-right")
     p.add_argument("--no-shapes", action="store_true", help="leave tensor shapes off the edges")
     p.add_argument("--fold", action="store_true", help="draw BN/ReLU inside their conv (layer detail)")
+    p.add_argument("--color-by", choices=("params", "macs", "memory", "time"), default=None, dest="color_by",
+                   help="fill each node by its parameters, MACs, activation memory or measured time "
+                        "(time profiles the model on --device first), with a legend")
+    p.add_argument("--device", default="auto", help="device of the --color-by time profile: auto | cpu | cuda")
     p.add_argument("--unit-figure", action="store_true",
                    help="draw one residual unit in the papers' style instead of the network")
     p.add_argument("--unit", default=None, metavar="PATH",
@@ -43,8 +47,16 @@ def run(args: argparse.Namespace) -> int:
     if args.unit_figure:
         graph = build_unit_figure(cfg, args.unit, direction=args.direction, shapes=not args.no_shapes)
     else:
+        times = None
+        if args.color_by == "time":
+            from explorer.timing import profile_latency
+
+            profile = profile_latency(cfg, device=args.device)
+            times = profile.times()
+            print(f"profiled on {profile.device_name}: {profile.total_ms:.3g} ms in modules, "
+                  f"{profile.whole_ms:.3g} ms whole", file=sys.stderr)
         graph = build_graph(cfg, args.detail, direction=args.direction, shapes=not args.no_shapes,
-                            fold=args.fold)
+                            fold=args.fold, color_by=args.color_by or "none", times=times)
     try:
         data = to_bytes(graph, fmt)
     except GraphvizMissing as exc:

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Mapping
 
 import graphviz
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import (
     COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, safe_id, text,
+)
+from explorer.diagram.overlay import (
+    check_color_by, colour, legend, node_tooltip, node_value, shortcut_tooltip,
 )
 from explorer.labels import fmt_shape
 from explorer.errors import check_choice
@@ -67,11 +70,13 @@ def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
                 texts.append(skip_label(add_unit))
                 attrs.update({"class": f"skip {kind}", "color": colour, "fontcolor": colour,
                               "style": "bold" if kind == "projection" else "dashed",
-                              "penwidth": "2.2" if kind == "projection" else "1.4", "weight": "1"})
+                              "penwidth": "2.2" if kind == "projection" else "1.4", "weight": "1",
+                              "tooltip": tip(shortcut_tooltip(trace, add_unit))})
             elif op.role == "shortcut":
                 colour = SKIP_COLOURS[units[op.unit].shortcut]
                 attrs.update({"class": "skip-path", "color": colour, "fontcolor": colour,
-                              "style": "bold", "weight": "1"})
+                              "style": "bold", "weight": "1",
+                              "tooltip": tip(shortcut_tooltip(trace, units[op.unit]))})
             else:
                 attrs.update({"class": "main", "weight": "4"})
             if shapes and shape:
@@ -285,7 +290,8 @@ def _skip_label(detail: str) -> Callable[[Unit], str]:
 
 
 def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str = "TB", shapes: bool = True,
-                fold: bool = False) -> graphviz.Digraph:
+                fold: bool = False, color_by: str = "none",
+                times: Mapping[str, float] | None = None) -> graphviz.Digraph:
     """The network `cfg` builds, drawn from its traced module.
 
     Args:
@@ -297,12 +303,18 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
         shapes: label edges with the tensor shape C x H x W they carry.
         fold: at layer detail, draw BN/ReLU inside the conv they follow (or precede, in
             pre-activation units): "conv 3x3, 64 +BN +ReLU".
+        color_by: "none", or fill each node by its "params", "macs", "memory" (activation
+            bytes) or measured "time" on a sequential scale, with a legend.
+        times: module path -> ms of a per-layer profile (needed for color_by "time"; also
+            adds each node's time to its tooltip).
 
     Returns:
         A ``graphviz.Digraph``; node ids are module paths, nodes and edges carry a ``class``
-        (conv, bn, relu, add, unit, stage, ...; main, skip identity|zero_pad|projection).
+        (conv, bn, relu, add, unit, stage, ...; main, skip identity|zero_pad|projection), every
+        node a ``tooltip`` with its facts and every shortcut arc one with the shortcut's.
     """
     check_choice("detail", detail, DETAILS)
+    check_color_by(color_by, times)
     check_choice("direction", direction, DIRECTIONS)
     trace = trace_of(cfg)
     if detail == "layers":
@@ -314,11 +326,34 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     edges = _edges(trace, group_of, shapes, _skip_label(detail))
     what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
     title = f"{text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
+    _annotate(trace, groups, color_by, times)
     g = new_graph(lbl(title), direction, len(groups))
     labels = {}
     for u in trace.units:
         labels[u.name] = u.name + ("" if not u.residual else {
             "identity": "  (identity)", "zero_pad": "  (zero-pad)", "projection": "  (projection)"}[u.shortcut])
     emit(g, groups, edges, labels)
+    if color_by != "none":
+        shown = [node_value(grp.ops, color_by, times) for grp in groups if grp.ops[0].role != "io"]
+        g.body.append(legend(color_by, min(shown, default=0), max(shown, default=0)))
     return g
+
+
+def tip(text: str) -> str:
+    """A tooltip in DOT: one escString, lines joined by Graphviz's own line break."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _annotate(trace: Trace, groups: list[Group], color_by: str, times: Mapping[str, float] | None) -> None:
+    """Each drawn node's tooltip and, when colouring, its fill from the chosen fact."""
+    values = {grp.id: node_value(grp.ops, color_by, times) for grp in groups
+              if color_by != "none" and grp.ops[0].role != "io"}
+    vmax = max(values.values(), default=0)
+    for grp in groups:
+        extra = dict(grp.extra or {})
+        extra["tooltip"] = tip(node_tooltip(trace, grp.id, grp.ops, times))
+        if grp.id in values:
+            grp.fill, extra["fontcolor"] = colour(values[grp.id], vmax)
+            extra.pop("fillcolor", None)
+        grp.extra = extra
 
