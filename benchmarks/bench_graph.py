@@ -29,6 +29,7 @@ from explorer.diagram import DETAILS, build_graph, to_bytes  # noqa: E402
 from explorer.trace import trace, trace_module  # noqa: E402
 
 TARGET_RATIO = 5.0
+FACTS_TARGET = 0.20  # tooltips and a colour overlay add at most this to generation (DOT + layout)
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -100,6 +101,8 @@ def main() -> None:
             lay = median_ms(lambda: to_bytes(graph, "svg"), args.layout_repeat) if has_dot else float("nan")
             print(f"{name:<10} {detail:<7} {c:8.1f} {m:8.1f} {w:8.1f} {lay:9.1f}")
             ours[name, detail] = (c, m)
+    if has_dot:
+        facts_cost(args.layout_repeat)
     ref = torchview_ms(explorer.preset("resnet50"), args.repeat)
     if ref is not None:
         c, m = ours["resnet50", "layers"]
@@ -107,6 +110,30 @@ def main() -> None:
         print(f"ours, layers, from the built model: {m:.1f} ms  -> {ref / m:.1f}x faster  "
               f"(target >= {TARGET_RATIO:.0f}x: {'OK' if ref / m >= TARGET_RATIO else 'UNDER'})")
         print(f"ours, layers, from the config (model build included): {c:.1f} ms  -> {ref / c:.1f}x")
+
+
+def facts_cost(repeat: int) -> None:
+    """Diagram generation (DOT text + layout to SVG) with every node's tooltip and a params
+    overlay, against the same drawing with the annotation step switched off, interleaved."""
+    from explorer.diagram import graph as drawing
+
+    real = drawing._annotate
+    print(f"\nfacts on nodes: generation with tooltips + params overlay vs without (target <= "
+          f"+{FACTS_TARGET:.0%})")
+    for name in ("resnet50", "resnet152"):
+        cfg = explorer.preset(name)
+        for detail in ("units", "layers"):
+            with_facts, without = [], []
+            for _ in range(max(repeat, 3)):
+                for store, annotate, color_by in ((with_facts, real, "params"), (without, None, "none")):
+                    drawing._annotate = annotate or (lambda *a, **k: None)
+                    t0 = time.perf_counter()
+                    to_bytes(build_graph(cfg, detail, color_by=color_by), "svg")
+                    store.append((time.perf_counter() - t0) * 1e3)
+            drawing._annotate = real
+            a, b = statistics.median(with_facts), statistics.median(without)
+            print(f"  {name:<10} {detail:<7} {a:8.1f} ms vs {b:8.1f} ms  {a / b - 1:+.0%}  "
+                  f"{'OK' if a / b - 1 <= FACTS_TARGET else 'OVER'}")
 
 
 if __name__ == "__main__":
