@@ -10,8 +10,8 @@ import explorer
 from explorer import ArchConfig, ConfigError, build_model
 from explorer.facts.summary import measure_summary
 from explorer.arch.builder import ZeroPadShortcut
-from variants import FIG4_UNITS
-
+from explorer.arch.plan import make_plan
+from variants import FIG4_UNITS, PREACT_UNITS
 
 
 def small(**kw):
@@ -86,11 +86,117 @@ def test_pre_activation_projection_takes_preactivated_input():
     model = randomise_bn(build_model(small(bn_position="before_conv", relu_position="before_conv",
                                            shortcut="B")))
     u = model.layer2[0]  # 8 -> 16 channels, stride 2: projection
+    assert len(u.downsample) == 1 and u.downsample[0].bias is None  # a bare 1x1 conv
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        pre = F.relu(u.bn1(x))
+        expected = u.conv2(F.relu(u.bn2(u.conv1(pre)))) + u.downsample[0](pre)
+        assert torch.allclose(u(x.clone()), expected, atol=1e-5)
+
+
+def test_pre_activation_zero_pad_takes_preactivated_input():
+    """Option A where the shape changes reads the pre-activated input, as the projection does
+    (fb.resnet.torch preresnet.lua: 'both_preact' for a stage's first block)."""
+    model = randomise_bn(build_model(small(bn_position="before_conv", relu_position="before_conv",
+                                           shortcut="A")))
+    u = model.layer2[0]
+    assert isinstance(u.downsample, ZeroPadShortcut)
     x = torch.randn(2, 8, 16, 16)
     with torch.no_grad():
         pre = F.relu(u.bn1(x))
         expected = u.conv2(F.relu(u.bn2(u.conv1(pre)))) + u.downsample(pre)
         assert torch.allclose(u(x.clone()), expected, atol=1e-5)
+
+
+def _span_configs(units, shortcuts="ABC"):
+    """Small configs over blocks, spans 1, 2, 3, 0, the given units and shortcut options,
+    leaving out the combinations that are a ConfigError (option A reducing channels)."""
+    for block, span, unit, shortcut in itertools.product(["basic", "bottleneck"], [1, 2, 3, 0],
+                                                         units, shortcuts):
+        bn, relu = units[unit]
+        try:
+            yield small(block=block, skip_span=span, bn_position=bn, relu_position=relu,
+                        shortcut=shortcut, stem=("imagenet" if span == 3 else "cifar"),
+                        input_size=(32 if span == 3 else 16))
+        except ConfigError:
+            continue
+
+
+def _inputs_seen(model, x, names):
+    """The input tensor each named module receives in one forward pass of `model`."""
+    seen, hooks = {}, []
+    modules = dict(model.named_modules())
+    for name in names:
+        hooks.append(modules[name].register_forward_pre_hook(
+            lambda m, args, name=name: seen.setdefault(name, args[0].clone())))
+    hooks.append(model.maxpool.register_forward_hook(lambda m, a, out: seen.setdefault("stem", out.clone()))
+                 if model.maxpool is not None else
+                 model.relu.register_forward_hook(lambda m, a, out: seen.setdefault("stem", out.clone())))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("cfg", list(_span_configs(PREACT_UNITS)), ids=lambda c: (
+    f"{c.block}-span{c.skip_span}-{c.bn_position}-{c.relu_position}-{c.shortcut}"))
+def test_first_unit_of_a_preactivation_net_shares_the_stems_activation(cfg):
+    """He et al. 2016: "the first activation right after conv1 and before splitting into two
+    paths". The stem's BN/ReLU is the first unit's pre-activation: layer1.0 adds none of its
+    own, and its first conv and its shortcut both read the activated stem output."""
+    plan = make_plan(cfg)
+    first = plan.stages[0][0]
+    pre = (("bn",) if cfg.bn_position == "before_conv" else ()) + ("relu",)
+    assert first.layers[0].pre == ()
+    assert all(layer.pre == pre for layer in first.layers[1:])
+    assert all(u.layers[0].pre == pre for units in plan.stages for u in units if u is not first)
+    model = randomise_bn(build_model(cfg))
+    u = model.layer1[0]
+    assert u._pre == [] and u._branch[0] == "conv1"  # nothing of its own before its first conv
+    names = ["layer1.0.conv1"] + (["layer1.0.downsample"] if u.downsample is not None else [])
+    x = torch.randn(2, 3, cfg.input_size, cfg.input_size)
+    seen = _inputs_seen(model, x, names + ["layer1.0"])
+    for name in names + ["layer1.0"]:  # an identity shortcut reads the unit's input itself
+        torch.testing.assert_close(seen[name], seen["stem"])
+    if len(model.layer1) > 1 and cfg.skip_span != 0:
+        # Every later unit pre-activates its own input.
+        second = model.layer1[1]
+        assert second._pre == [f"{op}1" for op in pre]
+
+
+def test_first_unit_keeps_its_bn_where_the_network_is_not_preactivated():
+    """BN before the conv with the ReLU after the addition is no pre-activation network: the
+    stem's conv-BN-ReLU is not the unit's BN, so layer1.0 keeps its own."""
+    model = build_model(small(bn_position="before_conv", relu_position="after_add"))
+    assert model.layer1[0]._pre == ["bn1"]
+
+
+@pytest.mark.parametrize("cfg", list(_span_configs({**FIG4_UNITS, **PREACT_UNITS}, "BC")),
+                         ids=lambda c: (f"{c.block}-span{c.skip_span}-{c.bn_position}-"
+                                        f"{c.relu_position}-{c.shortcut}"))
+def test_projection_has_bn_only_where_the_convs_are_followed_by_bn(cfg):
+    """torchvision (BN after the convs, Fig. 4 a-d): projection = conv + BN. A pre-activation
+    unit (BN before its convs, Fig. 4e: the authors' code, timm resnetv2): a bare 1x1 conv.
+    Without BN anywhere: a conv with a bias."""
+    model = build_model(cfg)
+    projections = [m.downsample for m in model.modules()
+                   if getattr(m, "shortcut_kind", None) == "projection"]
+    if cfg.skip_span == 0:
+        assert projections == []
+        return
+    assert projections
+    bn_after = cfg.bn_position in ("after_conv", "after_add")
+    for proj in projections:
+        assert isinstance(proj[0], nn.Conv2d) and proj[0].kernel_size == (1, 1)
+        assert len(proj) == (2 if bn_after else 1)
+        if bn_after:
+            assert isinstance(proj[1], nn.BatchNorm2d)
+        assert (proj[0].bias is not None) == (cfg.bn_position == "none")
+    s = measure_summary(cfg)
+    assert s["params"] == sum(p.numel() for p in model.parameters())
 
 
 def test_pre_activation_nets_end_with_bn_relu_and_relu_only_variant_with_relu():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import explorer
+import preact_reference
 from explorer.facts.summary import measure_summary
 
 # name: (params, GMACs at 224x224), torchvision's model documentation
@@ -159,7 +160,9 @@ def test_cifar_params_and_macs(name):
 
 
 def test_wide_resnet_28_10_params():
-    assert round(measure_summary(explorer.preset("wrn28_10"))["params"] / 1e6, 1) == 36.5
+    # Paper: 36.5M; exactly 36,479,194 in the authors' structure (pre-activation, the stem's
+    # BN-ReLU shared by the first unit, bare 1x1 projections), as osmr/imgclsmob's table lists it.
+    assert measure_summary(explorer.preset("wrn28_10"))["params"] == 36_479_194
 
 
 def test_plain_nets_have_no_shortcuts_and_match_depth():
@@ -169,14 +172,81 @@ def test_plain_nets_have_no_shortcuts_and_match_depth():
         assert s["depth"] == depth
 
 
+# Pre-activation networks as their authors built them (published.md, "exact parameter counts").
+PREACT = {
+    "preact_resnet110": 1_727_962,     # fb.resnet.torch preresnet.lua, CIFAR-10, option A
+    "preact_resnet164": 1_703_258,     # KaimingHe/resnet-1k-layers resnet-pre-act.lua
+    "preact_resnet1001": 10_327_706,   # same code, 111 units a stage (paper: 10.2M)
+    "preact_resnet50": 25_549_352,     # timm resnetv2_50
+    "preact_resnet101": 44_541_480,    # timm resnetv2_101
+    "preact_resnet152": 60_185_128,    # timm resnetv2_152
+}
+
+
+@pytest.mark.parametrize("name", PREACT)
+def test_preact_params_match_the_authors_code(name):
+    s = measure_summary(explorer.preset(name))
+    assert s["params"] == PREACT[name] == explorer.PRESET_INFO[name].params
+    assert s["output_shape"] == [1, explorer.preset(name).num_classes]
+
+
 def test_preact_presets():
     s110 = measure_summary(explorer.preset("preact_resnet110"))
     s164 = measure_summary(explorer.preset("preact_resnet164"))
-    assert s110["depth"] == 110 and s164["depth"] == 164
-    # Identity Mappings paper: both about 1.7M parameters.
-    assert round(s110["params"] / 1e6, 1) == 1.7 and round(s164["params"] / 1e6, 1) == 1.7
+    s1001 = measure_summary(explorer.preset("preact_resnet1001"))
+    assert (s110["depth"], s164["depth"], s1001["depth"]) == (110, 164, 1001)
     m = meta_model("preact_resnet110")
     assert m.final_bn is not None and m.final_relu is not None
+    # The stem's BN-ReLU is the first unit's pre-activation; projections are bare 1x1 convs.
+    m = meta_model("preact_resnet164")
+    assert not hasattr(m.layer1[0], "bn1") and isinstance(m.layer1[1].bn1, torch.nn.BatchNorm2d)
+    assert len(m.layer2[0].downsample) == 1 and m.layer2[0].downsample[0].bias is None
+    # resnet-pre-act.lua puts the stage's stride on the first 1x1; timm's resnetv2 on the 3x3.
+    assert m.layer2[0].conv1.stride == (2, 2) and m.layer2[0].conv2.stride == (1, 1)
+    m = meta_model("preact_resnet50")
+    assert m.layer2[0].conv1.stride == (1, 1) and m.layer2[0].conv2.stride == (2, 2)
+
+
+def _copy_by_position(src, dst):
+    """Copy src's state_dict into dst entry by entry in registration order (both networks
+    register each layer's modules in execution order); shapes must agree everywhere."""
+    src_sd, dst_sd = src.state_dict(), dst.state_dict()
+    assert len(src_sd) == len(dst_sd)
+    with torch.no_grad():
+        for (ks, vs), (kd, vd) in zip(src_sd.items(), dst_sd.items()):
+            assert vs.shape == vd.shape, (ks, kd)
+            vd.copy_(vs)
+
+
+@pytest.mark.parametrize("name,make_reference", [
+    ("preact_resnet110", lambda: preact_reference.FbPreResNetCifar(110)),
+    ("preact_resnet164", lambda: preact_reference.PreActResNet1k(164)),
+])
+def test_preact_presets_compute_the_authors_network(name, make_reference):
+    """A transcription of the authors' Torch code (random weights and BN statistics) and our
+    preset compute the same function once the weights are copied across by position."""
+    torch.manual_seed(0)
+    ref = make_reference()
+    assert sum(p.numel() for p in ref.parameters()) == PREACT[name]
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    ref.eval()
+    ours = explorer.build_model(explorer.preset(name)).eval()
+    _copy_by_position(ref, ours)
+    x = torch.randn(2, 3, 32, 32)  # (B, C, H, W)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)
+
+
+def test_resnet_1001_transcription_has_the_published_size():
+    with torch.device("meta"):
+        ref = preact_reference.PreActResNet1k(1001)
+    assert sum(p.numel() for p in ref.parameters()) == PREACT["preact_resnet1001"]
 
 
 def test_every_preset_carries_its_source_and_builds_on_meta():

@@ -9,3 +9,11 @@ FIG4_UNITS = {
     "e": ("before_conv", "before_conv"),
     "nobn": ("none", "after_add"),
 }
+
+# Pre-activation networks (ReLU before the conv): (d), (e) and (e) without BN. The stem's
+# BN/ReLU is their first unit's pre-activation.
+PREACT_UNITS = {
+    "d": FIG4_UNITS["d"],
+    "e": FIG4_UNITS["e"],
+    "nobn_pre": ("none", "before_conv"),
+}

@@ -33,8 +33,11 @@ class ZeroPadShortcut(nn.Module):
 class ResidualUnit(nn.Module):
     """y = post(F(pre(x)) + shortcut(x)); with `residual` False, y = F(x) (a plain block).
 
-    `pre` is the first layer's pre-conv ops (pre-activation); a projection shortcut takes the
-    pre-activated input, an identity or zero-pad shortcut the raw x (He et al. 2016, Fig. 4e).
+    `pre` is the first layer's pre-conv ops (pre-activation). A shortcut that changes the shape
+    (projection or zero-pad) takes the pre-activated input, an identity the raw x (He et al.
+    2016, Fig. 4e and appendix: "these projection shortcuts are also with pre-activation"; the
+    authors' resnet-pre-act.lua and fb.resnet.torch preresnet.lua do the same for option A).
+    The network's first unit has no `pre`: the stem's BN/ReLU is its pre-activation.
     """
 
     def __init__(self, spec: UnitSpec, use_bn: bool) -> None:
@@ -56,7 +59,7 @@ class ResidualUnit(nn.Module):
         self.downsample: nn.Module | None = None
         if spec.shortcut == "projection":
             proj = [nn.Conv2d(spec.in_ch, spec.out_ch, 1, stride=spec.stride, bias=not use_bn)]
-            if use_bn:
+            if spec.shortcut_bn:  # none in pre-activation units (see plan.py)
                 proj.append(nn.BatchNorm2d(spec.out_ch))
             self.downsample = nn.Sequential(*proj)
         elif spec.shortcut == "zero_pad":
@@ -84,12 +87,7 @@ class ResidualUnit(nn.Module):
         for name in self._branch:
             out = getattr(self, name)(out)
         if self.residual:
-            if self.downsample is None:
-                identity = x
-            elif self.shortcut_kind == "projection":
-                identity = self.downsample(pre)
-            else:
-                identity = self.downsample(x)
+            identity = x if self.downsample is None else self.downsample(pre)
             if self._add_inplace:
                 out += identity
             else:

@@ -64,6 +64,8 @@ class UnitSpec:
     in_size: int                    # spatial side entering the unit
     out_size: int
     span: int                       # the requested span (layers may be fewer: a short unit)
+    shortcut_bn: bool               # a projection shortcut ends in BN (only where convs are
+                                    # followed by BN: torchvision, He et al. 2015)
 
     @property
     def short(self) -> bool:
@@ -125,6 +127,11 @@ def _make_plan(cfg: "ArchConfig") -> Plan:
     residual = span_req > 0
     span = span_req if residual else block_length(cfg.block)  # plain nets: one container a block
     pre, post = layer_ops(cfg.bn_position, cfg.relu_position)
+    # A pre-activation network (ReLU before the conv, Fig. 4 d/e) takes the stem's BN/ReLU as the
+    # first unit's pre-activation: "we adopt the first activation right after conv1 and before
+    # splitting into two paths" (He et al. 2016, Sec. 4). So the network's first weight layer
+    # has no pre-conv ops of its own, and that unit's shortcut reads the activated stem output.
+    stem_preact = cfg.relu_position == "before_conv"
     warnings: list[str] = []
 
     size = cfg.input_size
@@ -153,7 +160,8 @@ def _make_plan(cfg: "ArchConfig") -> Plan:
                 if layer[4] > 1:
                     size = _downsample(cfg, size, layer[3], f"{name} ({stage_name})", layer[4])
                 unit_stride *= layer[4]
-            units.append(_make_unit(cfg, name, chunk, residual, span, pre, post,
+            first_pre = () if stem_preact and stage_idx == 0 and unit_idx == 0 else pre
+            units.append(_make_unit(cfg, name, chunk, residual, span, (first_pre, pre), post,
                                     unit_in, unit_out, unit_stride, in_size, size))
             if units[-1].short:
                 warnings.append(
@@ -170,10 +178,12 @@ def _make_plan(cfg: "ArchConfig") -> Plan:
     return Plan(cfg.stem_width, stem_size, tuple(stages), final_ops, in_ch, tuple(warnings))
 
 
-def _make_unit(cfg, name, chunk, residual, span, pre, post, unit_in, unit_out, unit_stride,
+def _make_unit(cfg, name, chunk, residual, span, pres, post, unit_in, unit_out, unit_stride,
                in_size, out_size):
+    """`pres`: the pre-conv ops of the unit's first layer and of the others."""
     layers = []
     for i, (role, i_ch, o_ch, kernel, stride, groups, block_idx) in enumerate(chunk):
+        pre = pres[0] if i == 0 else pres[1]
         layer_post = post
         if residual and i == len(chunk) - 1:
             layer_post = tuple(
@@ -188,8 +198,13 @@ def _make_unit(cfg, name, chunk, residual, span, pre, post, unit_in, unit_out, u
             ("relu",) if cfg.relu_position == "after_add" else ()
         )
     shortcut = _shortcut_kind(cfg, name, residual, unit_in, unit_out, unit_stride)
+    # The projection matches the branch it is added to: with BN after the convs (torchvision,
+    # He et al. 2015; also (b)-(d)) it is conv + BN. A pre-activation unit, whose BN sits before
+    # its convs (Fig. 4e), ends its branch in a bare conv, and its projection is a bare 1x1 conv
+    # too (resnet-1k-layers, fb.resnet.torch preresnet.lua, timm resnetv2). Without BN, a bias.
+    shortcut_bn = shortcut == "projection" and cfg.bn_position in ("after_conv", "after_add")
     return UnitSpec(name, tuple(layers), residual, shortcut, post_add, unit_in, unit_out,
-                    unit_stride, in_size, out_size, span)
+                    unit_stride, in_size, out_size, span, shortcut_bn)
 
 
 def _shortcut_kind(cfg, name, residual, in_ch, out_ch, stride) -> str:

@@ -93,14 +93,35 @@ _add("plain56", dict(_CIFAR, depths=[9, 9, 9], skip_span=0),
 _add("resnet110_skip1", dict(_CIFAR, depths=[18, 18, 18], skip_span=1),
      PresetInfo(_HE16 + ", Table 3 (1-layer skip, original unit)", 9.90, _C10))
 
-# Identity Mappings: full pre-activation units (Fig. 4e). ResNet-164 is the bottleneck net with
-# 18 blocks a stage; its projections are 1x1 convs where the shape changes (option B).
+# Identity Mappings: full pre-activation units (Fig. 4e) as the authors built them. The stem's
+# BN-ReLU is the first unit's pre-activation; projections are bare 1x1 convs; BN-ReLU before
+# the pool. ResNet-110: fb.resnet.torch models/preresnet.lua (CIFAR-10, option A).
 _add("preact_resnet110", dict(_CIFAR, depths=[18, 18, 18], **_PREACT),
-     PresetInfo(_HE16 + ", Table 2 (e)", 6.37, _C10))
+     PresetInfo(_HE16 + ", Table 2 (e); structure: fb.resnet.torch preresnet.lua", 6.37, _C10,
+                1_727_962))
 _add("resnet164", dict(_CIFAR, block="bottleneck", depths=[18, 18, 18], shortcut="B"),
      PresetInfo(_HE16 + ", Table 2 (a) original", 5.93, _C10))
-_add("preact_resnet164", dict(_CIFAR, block="bottleneck", depths=[18, 18, 18], shortcut="B", **_PREACT),
-     PresetInfo(_HE16 + ", Table 2 (e)", 5.46, _C10))
+# ResNet-164 / 1001: KaimingHe/resnet-1k-layers resnet-pre-act.lua: bottleneck units (9n+2
+# layers), 1x1 projections where the shape changes (option B), stride on the first 1x1.
+_RESNET_1K = dict(_CIFAR, block="bottleneck", shortcut="B", stride_on="first", **_PREACT)
+_add("preact_resnet164", dict(_RESNET_1K, depths=[18, 18, 18]),
+     PresetInfo(_HE16 + ", Table 2 (e); structure: KaimingHe/resnet-1k-layers resnet-pre-act.lua",
+                5.46, _C10, 1_703_258))
+_add("preact_resnet1001", dict(_RESNET_1K, depths=[111, 111, 111]),
+     PresetInfo(_HE16 + ", Table 3 (paper: 10.2M parameters); structure: KaimingHe/resnet-1k-layers"
+                " resnet-pre-act.lua", 4.92, _C10, 10_327_706))
+
+# ImageNet pre-activation ResNets as timm builds them (resnetv2_50/101/152: stride on the 3x3,
+# option B, bare 1x1 projections). timm max-pools before the first unit's BN-ReLU; here the stem
+# is conv-BN-ReLU-max-pool (DESIGN), the same parameters. No published error for these models.
+for _n, _d, _p in [
+    ("preact_resnet50", [3, 4, 6, 3], 25_549_352),
+    ("preact_resnet101", [3, 4, 23, 3], 44_541_480),
+    ("preact_resnet152", [3, 8, 36, 3], 60_185_128),
+]:
+    _add(_n, dict(_IMAGENET, block="bottleneck", depths=_d, shortcut="B", stride_on="3x3", **_PREACT),
+         PresetInfo("timm resnetv2 (" + _n.replace("preact_resnet", "resnetv2_") + "); units: " + _HE16,
+                    None, "", _p))
 
 # Wide ResNet WRN-28-10 (Zagoruyko & Komodakis 2016): pre-activation basic blocks, widths x10.
 _add("wrn28_10", dict(_CIFAR, depths=[4, 4, 4], widths=[160, 320, 640], shortcut="B", **_PREACT),

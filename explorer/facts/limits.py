@@ -72,7 +72,8 @@ def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
                 params += 2 * u.out_ch
             if u.shortcut == "projection":
                 weights = u.in_ch * u.out_ch
-                params += weights + (2 * u.out_ch if bn else u.out_ch)
+                # BN where the plan puts one (not in pre-activation units), a bias without BN
+                params += weights + (2 * u.out_ch if u.shortcut_bn else 0 if bn else u.out_ch)
                 macs += weights * u.out_size * u.out_size
     if "bn" in plan.final_ops:
         params += 2 * plan.out_ch
