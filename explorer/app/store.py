@@ -5,7 +5,7 @@ result is shown again only for exactly those settings; each store keeps the newe
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Hashable, MutableMapping, Sequence
 
 from explorer import ArchConfig, ConfigError
@@ -37,6 +37,10 @@ class LatencySettings:
     def kwargs(self) -> dict[str, Any]:
         return asdict(self)
 
+    def profile_kwargs(self) -> dict[str, Any]:
+        """What a per-layer profile takes: hooks need the eager model, so it is never compiled."""
+        return {k: v for k, v in asdict(self).items() if k != "compile"}
+
     def sweep_kwargs(self) -> dict[str, Any]:
         """What a batch sweep takes: the batch sizes are its own, and it is never compiled."""
         return {k: v for k, v in asdict(self).items() if k not in ("batch", "compile")}
@@ -48,6 +52,11 @@ def latency_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
 
 def sweep_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
     return ("sweep", cfg, settings)
+
+
+def profile_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
+    """A profile ignores the compile toggle (it is always of the eager model)."""
+    return ("profile", cfg, replace(settings, compile=False))
 
 
 def same_architecture(a: ArchConfig, b: ArchConfig) -> bool:
@@ -72,8 +81,9 @@ def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[di
 
 
 # -- lab ---------------------------------------------------------------------------------------
-def lab_key(experiment: str, epochs: int, seed: int, configs: Sequence[ArchConfig] | None) -> tuple:
-    return (experiment, int(epochs), int(seed), tuple(configs or ()))
+def lab_key(experiment: str, epochs: int, seed: int, configs: Sequence[ArchConfig] | None,
+            seeds: int = 1) -> tuple:
+    return (experiment, int(epochs), int(seed), tuple(configs or ()), int(seeds))
 
 
 # -- the comparison set (a list of config dicts in the session) --------------------------------

@@ -1,4 +1,5 @@
-"""`latency`: measured forward-pass time on the best (or a chosen) device, or a batch sweep."""
+"""`latency`: measured forward-pass time on the best (or a chosen) device, a batch sweep, or a
+per-layer profile."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,10 @@ import json
 import sys
 
 from explorer.cli.common import add_config_args, load_config
-from explorer.timing import DEVICES, DTYPES, LatencyResult, SweepResult, batch_sweep, measure_latency
+from explorer.errors import ConfigError
+from explorer.timing import (
+    DEVICES, DTYPES, LatencyResult, ProfileResult, SweepResult, batch_sweep, measure_latency, profile_latency,
+)
 
 
 def register(sub) -> None:
@@ -18,16 +22,29 @@ def register(sub) -> None:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile first; compile time reported apart")
     p.add_argument("--budget", type=float, default=None, metavar="S",
-                   help="seconds of warm-up plus timing (default 3; 20 for --sweep)")
+                   help="seconds of warm-up plus timing (default 3; 20 for --sweep; 5 for --profile)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--sweep", action="store_true", help="batch sweep 1, 8, 32, 128, ... within the budget")
+    p.add_argument("--profile", action="store_true",
+                   help="per-layer profile: time of every module and of the residual additions")
+    p.add_argument("--top", type=int, default=15, metavar="N", help="--profile: modules listed (default 15)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
-    if args.sweep:
+    if args.profile:
+        if args.sweep or args.compile:
+            flag = "--sweep" if args.sweep else "--compile"
+            raise ConfigError(flag, True, "not with --profile",
+                              "A profile hooks the modules of one eager (uncompiled) model at one batch")
+        if args.top < 1:
+            raise ConfigError("--top", args.top, "a positive number of modules")
+        budget = 5.0 if args.budget is None else args.budget
+        result = profile_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
+                                 channels_last=args.channels_last, budget_s=budget, threads=args.threads)
+    elif args.sweep:
         budget = 20.0 if args.budget is None else args.budget
         result = batch_sweep(cfg, device=args.device, dtype=args.dtype, channels_last=args.channels_last,
                              budget_s=budget, threads=args.threads)
@@ -40,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         doc = {"config": cfg.to_dict(), **result.to_dict()}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
+    elif isinstance(result, ProfileResult):
+        print_profile(result, args.top)
     elif isinstance(result, SweepResult):
         print_sweep(cfg.name, result)
     else:
@@ -76,6 +95,28 @@ def print_sweep(name: str, s: SweepResult, out=None) -> None:
                "memory": "stopped: the next batch does not fit in memory"}
     w(f"  {reasons.get(s.stopped, s.stopped)}\n")
     for note in s.warnings:
+        w(f"  warning: {note}\n")
+
+
+def print_profile(p: ProfileResult, top: int = 15, out=None) -> None:
+    w = (out or sys.stdout).write
+    layout = ", channels_last" if p.channels_last else ""
+    w(f"{p.name} per-layer profile on {p.device} ({p.device_name}), torch {p.torch_version}\n")
+    w(f"  batch {p.batch} {p.dtype}{layout}; {p.method}; {p.passes} profiled passes between as many plain ones\n")
+    shown = p.top(top)
+    width = max([len("module"), *(len(r.module) for r in shown)])
+    w(f"  {'module':<{width}}  {'kind':<8} {'stage':<7} {'ms':>9} {'share':>7}\n")
+    for r in shown:
+        w(f"  {r.module:<{width}}  {r.kind:<8} {r.stage:<7} {r.ms:>9.3f} {r.share:>7.1%}\n")
+    if len(p.rows) > len(shown):
+        rest = sum(r.ms for r in p.rows) - sum(r.ms for r in shown)
+        w(f"  ... {len(p.rows) - len(shown)} more rows, {rest:.3f} ms ({rest / p.total_ms:.1%})\n")
+    w("  stages: " + ", ".join(f"{s} {share:.1%}" for s, _ms, share in p.stages) + "\n")
+    w(f"  sum check: rows {p.total_ms:.3f} ms = {p.coverage:.1%} of the whole-model median {p.whole_ms:.3f} ms; "
+      f"{p.unattributed_ms:.3f} ms between modules in no row; instrumentation overhead {p.overhead:+.1%}\n")
+    if p.note:
+        w(f"  note: {p.note}\n")
+    for note in p.warnings:
         w(f"  warning: {note}\n")
 
 

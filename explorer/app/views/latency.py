@@ -6,11 +6,13 @@ import os
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
-from explorer.app.store import LatencySettings, latency_key, remember, sweep_key
+from explorer.app.store import LatencySettings, latency_key, profile_key, remember, sweep_key
 from explorer.app.text import fmt_shape
 from explorer.facts.costs import MAX_BATCH
 
 BUDGET_S = 3.0  # seconds of timing per measurement
+PROFILE_BUDGET_S = 5.0  # seconds of interleaved plain and profiled passes
+PROFILE_TOP = 15  # modules listed in the profile table
 
 
 def thread_label(n: int | None) -> str:
@@ -58,7 +60,7 @@ def show_result(r: dict) -> None:
 def draw(cfg: ArchConfig, summary: dict) -> None:
     settings = settings_widgets()
     results = st.session_state.latency_results
-    b1, b2 = st.columns(2)
+    b1, b2, b3 = st.columns(3)
     if b1.button("Measure latency", type="primary", key="lat_run"):
         bar = st.progress(0.0, text="warming up…")
         try:
@@ -69,7 +71,16 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
-    if b2.button("Batch sweep", key="lat_sweep"):
+    if b2.button("Profile layers", key="lat_profile", help="time every layer of this model, and where the time goes"):
+        bar = st.progress(0.0, text="profiling layers…")
+        try:
+            profile = timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S, progress=lambda f: bar.progress(
+                fraction(f), text="profiling layers…"), **settings.profile_kwargs())
+            remember(results, profile_key(cfg, settings), profile.to_dict())
+        except (ConfigError, timing.LatencyError) as exc:
+            st.error(str(exc))
+        bar.empty()
+    if b3.button("Batch sweep", key="lat_sweep"):
         bar = st.progress(0.0, text="sweeping batch sizes…")
         try:
             sweep = timing.batch_sweep(cfg, progress=lambda f: bar.progress(fraction(f)), **settings.sweep_kwargs())
@@ -85,3 +96,30 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     rows = results.get(sweep_key(cfg, settings))
     if rows:
         st.plotly_chart(compare.sweep_figure(rows), key="sweep_chart")
+    profile = results.get(profile_key(cfg, settings))
+    if profile is not None:
+        show_profile(profile, compiled=settings.compile)
+
+
+def show_profile(p: dict, compiled: bool) -> None:
+    import plotly.express as px
+
+    st.subheader("Where the time goes")
+    st.caption(f"Per-layer profile on **{p['device_name']}** · {p['method']} · {p['passes']} profiled passes "
+               f"between as many plain ones · input {fmt_shape(p['input_shape'])} · {p['dtype']}"
+               + (" · without torch.compile (hooks need the eager model)" if compiled else ""))
+    top = sorted(p["profile"], key=lambda r: -r["ms"])[:PROFILE_TOP]
+    st.dataframe([{"module": r["module"], "kind": r["kind"], "stage": r["stage"], "ms": round(r["ms"], 4),
+                   "share %": round(100 * r["share"], 1)} for r in top], hide_index=True, key="profile_table")
+    stages = p["stages"]
+    fig = px.bar(x=[s["stage"] for s in stages], y=[100 * s["share"] for s in stages],
+                 labels={"x": "stage", "y": "share of the layers' time, %"}, title="Share of time per stage")
+    st.plotly_chart(fig, key="profile_stage_chart")
+    st.caption(f"The {len(p['profile'])} rows add up to {p['total_ms']:.3g} ms, {p['coverage']:.0%} of the "
+               f"whole-model median of {p['whole_ms']:.3g} ms measured between them; "
+               f"{p['unattributed_ms']:.3g} ms per pass fell between modules; the hooks slowed a pass by "
+               f"{p['overhead']:+.0%}.")
+    if p["note"]:
+        st.warning(p["note"])
+    for w in p["warnings"]:
+        st.warning(w)

@@ -1,0 +1,399 @@
+"""Where the time goes: a per-layer latency profile of the same model `measure_latency` times.
+
+The copy is prepared as for a latency measurement (measure.py: private, eval mode, on the device,
+in the dtype and memory format, under the device lock and the Lab gate). Forward pre/post hooks on
+each leaf module stamp entry and exit: `time.perf_counter_ns` on the CPU, `torch.cuda.Event`s on
+CUDA, read after a synchronize at the end of the pass. A module's time is exit minus entry.
+A tensor op the trace places between two modules (the residual addition, the flatten) is credited
+with the gap between them ("layer1.0.add"); every other gap (Python calling the next module, the
+hooks themselves) is in no row and reported as `unattributed_ms`.
+Profiled passes alternate with plain ones (no hooks) on the same copy: `whole_ms` is the plain
+median, `coverage` the rows' sum over it, `overhead` how much slower a profiled pass ran. Hooks
+live for one pass on the private copy; nothing global is patched. torch.profiler, measured as the
+alternative (benchmarks/bench_profile.py), records process-wide (other threads' ops too), gives
+aten ops, not module paths, and takes tens of ms per pass to tabulate.
+"""
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from explorer.arch.config import ArchConfig
+from explorer.errors import ConfigError, LatencyError
+from explorer.facts.costs import check_batch
+from explorer.facts.limits import check_limits
+from explorer.records import Trace
+from explorer.timing.devices import DTYPES, check_dtype, device_label, resolve_device
+from explorer.timing.gate import exclusive_measurement
+# The latency measurement's own preparation, so the profiled copy is the timed one.
+from explorer.timing.measure import (
+    MAX_BUDGET_S, NOISY_IQR, _input_shape, _model_name, _oom_types, _prepare, _Settings, check_number,
+)
+from explorer.timing.memory import check_cpu_memory
+from explorer.timing.passes import Clock, Progress, percentile, timing_state
+from explorer.trace import trace
+
+COVERAGE_TOLERANCE = 0.15   # rows' sum within this share of the whole-model median needs no note
+_FUNCTIONAL = ("add", "flatten")  # trace kinds that are tensor ops, not modules
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One leaf module or tensor op of the forward pass, with its median time per pass."""
+
+    module: str         # module path ("layer1.0.conv1") or scope + op ("layer1.0.add")
+    kind: str           # the trace's kind (conv bn relu add ...); the class name for other modules
+    stage: str          # "stem", "layer1" ... or "head" (the trace's stage, else its role)
+    unit: str           # enclosing residual unit ("layer1.0"), "" outside units
+    ms: float           # median per pass
+    share: float        # ms / total_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "kind": self.kind, "stage": self.stage, "unit": self.unit,
+                "ms": self.ms, "share": self.share}
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """A per-layer profile and the whole-model median it is checked against."""
+
+    name: str
+    device: str                     # "cpu" | "cuda" | "cuda:N"
+    device_name: str
+    method: str                     # how the rows were timed
+    batch: int
+    input_shape: tuple[int, ...]    # (B, C, H, W)
+    dtype: str
+    channels_last: bool
+    threads: int
+    rows: tuple[ProfileRow, ...]    # in execution order
+    stages: tuple[tuple[str, float, float], ...]  # (stage, ms, share) in network order
+    total_ms: float                 # sum of the rows
+    whole_ms: float                 # median plain pass (no hooks), interleaved with the profiled ones
+    instrumented_ms: float          # median profiled pass, first hook to last, hooks included
+    unattributed_ms: float          # median time between modules outside any traced op (not in rows)
+    coverage: float                 # total_ms / whole_ms
+    overhead: float                 # instrumented_ms / whole_ms - 1
+    passes: int                     # profiled passes (as many plain ones ran between them)
+    noisy: bool                     # the plain passes' IQR is over NOISY_IQR of their median
+    note: str                       # why the rows do not add up to the whole ("" when within 15%)
+    torch_version: str
+    budget_s: float
+    elapsed_s: float
+    warnings: tuple[str, ...] = ()
+
+    def times(self) -> dict[str, float]:
+        """Module path -> median ms per pass (what a diagram colours by)."""
+        return {r.module: r.ms for r in self.rows}
+
+    def top(self, n: int = 15) -> list[ProfileRow]:
+        """The `n` slowest rows, slowest first."""
+        return sorted(self.rows, key=lambda r: -r.ms)[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rows", "stages")}
+        d.update(input_shape=list(self.input_shape), warnings=list(self.warnings),
+                 stages=[{"stage": s, "ms": ms, "share": share} for s, ms, share in self.stages],
+                 profile=[r.to_dict() for r in self.rows])
+        return d
+
+
+def stage_shares(profile: ProfileResult | dict) -> dict[str, float]:
+    """Stage -> share of the rows' total, in network order (stem, layer1 ... head)."""
+    if isinstance(profile, dict):
+        return {s["stage"]: s["share"] for s in profile["stages"]}
+    return {s: share for s, _ms, share in profile.stages}
+
+
+def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", batch: int = 1,
+                    dtype: str = "fp32", channels_last: bool = False, threads: int | None = None,
+                    budget_s: float = 5.0, min_passes: int = 5, max_passes: int = 200,
+                    input_shape: Sequence[int] | None = None, progress: Progress | None = None) -> ProfileResult:
+    """Time every leaf module and traced tensor op of one forward pass, on the latency view's device.
+
+    Args:
+        cfg_or_model: an ArchConfig (checked against the size limits, built on the device) or a
+            module (deep-copied; the original is never hooked nor moved).
+        device, batch, dtype, channels_last, threads: as for `measure_latency`.
+        budget_s: wall-clock seconds for warm-up plus the interleaved plain and profiled passes;
+            at least `min_passes` of each run even when they overrun it.
+        min_passes, max_passes: bounds on the profiled passes.
+        input_shape: (C, H, W) of one image; read from the config when the model is a ResNet.
+        progress: called with the fraction done; returning False stops with MeasurementCancelled.
+
+    Raises:
+        ConfigError for invalid settings, LatencyError when the model cannot run,
+        MeasurementCancelled when the progress callback stops it.
+    """
+    dev = resolve_device(device)
+    check_batch(batch)
+    check_dtype(dtype, dev)
+    check_number("budget_s", budget_s, 0, MAX_BUDGET_S)
+    check_number("min_passes", min_passes, 1, 10_000, integer=True)
+    check_number("max_passes", max_passes, min_passes, 10_000, integer=True)
+    n_threads = torch.get_num_threads() if threads is None else threads
+    check_number("threads", n_threads, 1, max(os.cpu_count() or 1, 1) * 4, integer=True)
+    if not isinstance(channels_last, bool):
+        raise ConfigError("channels_last", channels_last, "true or false")
+    if not isinstance(cfg_or_model, (ArchConfig, nn.Module)):
+        raise ConfigError("model", type(cfg_or_model).__name__, "an ArchConfig or a torch.nn.Module")
+    if isinstance(cfg_or_model, ArchConfig):
+        check_limits(cfg_or_model)
+    s = _Settings(dev=dev, dtype=dtype, channels_last=channels_last, compile=False, budget_s=float(budget_s),
+                  warmup=5 if dev.type == "cuda" else 2, min_samples=min_passes, max_samples=max_passes,
+                  threads=n_threads, shape=_input_shape(cfg_or_model, input_shape))
+    name = _model_name(cfg_or_model)
+    cfg = cfg_or_model if isinstance(cfg_or_model, ArchConfig) else getattr(cfg_or_model, "config", None)
+    tr = trace(cfg) if isinstance(cfg, ArchConfig) else None  # names the ops of a ResNet
+    notes: list[str] = []
+    with exclusive_measurement() as wait:
+        if wait.timed_out:
+            notes.append(wait.note())
+        planned = isinstance(cfg_or_model, ArchConfig) and s.shape == _input_shape(cfg_or_model, None)
+        if dev.type == "cpu" and planned:
+            check_cpu_memory(cfg_or_model, name, s.shape, batch, dtype, dev)
+        try:
+            model = _prepare(cfg_or_model, s)
+        except _oom_types():
+            model = None
+        if model is None:
+            torch.cuda.empty_cache()
+            raise LatencyError(f"{name}: the weights do not fit in the memory of {device_label(dev)}")
+        if dev.type == "cpu" and not planned:
+            check_cpu_memory(model, name, s.shape, batch, dtype, dev)
+        oom = False
+        try:
+            with (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):
+                runs = _run(model, s, batch, progress)
+        except _oom_types():
+            oom = True  # leave the except block first so its frames (and tensors) are freed
+        except RuntimeError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LatencyError(f"{name}: the forward pass failed: {first[:200]}") from None
+        finally:
+            del model
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+        if oom:
+            raise LatencyError(f"{name}: batch {batch} does not fit in the memory of {device_label(dev)}; "
+                               f"try a smaller batch")
+    return _result(name, s, batch, tr, runs, notes)
+
+
+@dataclass
+class _Runs:
+    """Raw material of one profile: per pass, the leaf calls and gaps; the plain passes' times."""
+
+    leaves: list[str]                       # leaf module paths, hook slot order
+    kinds: dict[str, str]                   # leaf path -> class name, lower case
+    calls: list[list[tuple[int, float, float]]] = field(default_factory=list)  # per pass: (slot, enter, exit) ms
+    spans: list[float] = field(default_factory=list)    # per profiled pass: first enter .. last exit, ms
+    whole: list[float] = field(default_factory=list)    # plain passes, ms
+    elapsed_s: float = 0.0
+
+
+class _Stamps:
+    """Hook callbacks stamping (slot, time) on entry to and exit from each leaf of one copy."""
+
+    def __init__(self, dev: torch.device) -> None:
+        self.cuda = dev.type == "cuda"
+        self.marks: list[tuple[int, Any]] = []
+        self.pool: list[torch.cuda.Event] = []  # CUDA events, reused pass after pass
+
+    def stamp(self, slot: int) -> None:
+        if not self.cuda:
+            self.marks.append((slot, time.perf_counter_ns()))
+            return
+        if len(self.marks) == len(self.pool):
+            self.pool.append(torch.cuda.Event(enable_timing=True))
+        ev = self.pool[len(self.marks)]
+        ev.record()
+        self.marks.append((slot, ev))
+
+    def hooks(self, slot: int) -> tuple[Callable, Callable]:
+        stamp = self.stamp
+        return (lambda _mod, _args: stamp(slot)), (lambda _mod, _args, _out: stamp(slot))
+
+    def read(self) -> list[tuple[int, float]]:
+        """(slot, ms since the first mark) of the pass just run (after a CUDA synchronize)."""
+        marks, self.marks = self.marks, []
+        if not marks:
+            return []
+        first = marks[0][1]
+        if self.cuda:
+            return [(slot, first.elapsed_time(ev)) for slot, ev in marks]
+        return [(slot, (ns - first) / 1e6) for slot, ns in marks]
+
+
+def _run(model: nn.Module, s: _Settings, batch: int, progress: Progress | None) -> _Runs:
+    """Warm-up, then plain and hooked passes in turn until the budget or max_passes."""
+    dev = s.dev
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn((batch, *s.shape), generator=gen).to(device=dev, dtype=DTYPES[s.dtype])  # (B, C, H, W)
+    if s.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    leaves = [(path, m) for path, m in model.named_modules() if path and not any(True for _ in m.children())]
+    runs = _Runs(leaves=[p for p, _ in leaves], kinds={p: type(m).__name__.lower() for p, m in leaves})
+    stamps = _Stamps(dev)
+    with timing_state(dev, s.threads), torch.inference_mode():
+        clock = Clock(s.budget_s, s.max_samples, progress)
+        clock.report(0.0, force=True)
+        n = 0
+        while n < s.warmup or (clock.elapsed() < 0.1 * s.budget_s and n < 50):
+            _plain_pass(model, x, dev)
+            n += 1
+            clock.report(0.1 * min(1.0, clock.elapsed() / max(s.budget_s, 1e-9)))
+        _hooked_pass(model, x, dev, leaves, stamps)  # the hooks' own first call, untimed
+        t0 = clock.elapsed()
+        while len(runs.calls) < s.max_samples and (len(runs.calls) < s.min_samples or clock.elapsed() < s.budget_s):
+            runs.whole.append(_plain_pass(model, x, dev))
+            marks = _hooked_pass(model, x, dev, leaves, stamps)
+            runs.calls.append(_calls(marks))
+            runs.spans.append(marks[-1][1] - marks[0][1] if marks else 0.0)
+            clock.report(clock.fraction(len(runs.calls)))
+        runs.elapsed_s = clock.elapsed() - t0
+        clock.report(1.0, force=True)
+    return runs
+
+
+def _plain_pass(model: nn.Module, x: torch.Tensor, dev: torch.device) -> float:
+    """One pass without hooks, ms (CUDA: events around it after a synchronize)."""
+    if dev.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(dev)
+        start.record()
+        model(x)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+    t0 = time.perf_counter_ns()
+    model(x)
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def _hooked_pass(model: nn.Module, x: torch.Tensor, dev: torch.device, leaves: list[tuple[str, nn.Module]],
+                 stamps: _Stamps) -> list[tuple[int, float]]:
+    """One pass with entry/exit hooks on every leaf; the hooks are gone when it returns."""
+    handles = []
+    try:
+        for slot, (_path, mod) in enumerate(leaves):
+            enter, leave = stamps.hooks(slot)
+            handles.append(mod.register_forward_pre_hook(enter))
+            handles.append(mod.register_forward_hook(leave))
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        model(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+    finally:
+        for h in handles:
+            h.remove()
+    return stamps.read()
+
+
+def _calls(marks: list[tuple[int, float]]) -> list[tuple[int, float, float]]:
+    """Pair entry and exit marks into (slot, enter ms, exit ms); a leaf has no children, so no nesting."""
+    return [(slot, enter, leave) for (slot, enter), (_same, leave) in zip(marks[::2], marks[1::2])]
+
+
+def _result(name: str, s: _Settings, batch: int, tr: Trace | None, runs: _Runs, notes: list[str]) -> ProfileResult:
+    per_pass, unattributed, where = _attribute(runs, tr)
+    rows_ms = {key: percentile(sorted(p.get(key, 0.0) for p in per_pass), 50) for key in where}
+    total = sum(rows_ms.values())
+    rows = tuple(ProfileRow(module=key, kind=where[key][0], stage=where[key][1], unit=where[key][2],
+                            ms=ms, share=ms / total if total > 0 else 0.0) for key, ms in rows_ms.items())
+    ordered = sorted(runs.whole)
+    whole = percentile(ordered, 50)
+    noisy = percentile(ordered, 75) - percentile(ordered, 25) > NOISY_IQR * whole
+    spans = percentile(sorted(runs.spans), 50)
+    gap = percentile(sorted(unattributed), 50)
+    coverage = total / whole if whole > 0 else float("nan")
+    overhead = spans / whole - 1 if whole > 0 else float("nan")
+    stages: dict[str, float] = {}
+    for r in rows:  # in execution order, so the stages come in network order
+        stages[r.stage] = stages.get(r.stage, 0.0) + r.ms
+    dev = s.dev
+    return ProfileResult(
+        name=name, device=str(dev) if dev.type == "cuda" and dev.index else dev.type,
+        device_name=device_label(dev, s.threads),
+        method="forward hooks, CUDA events" if dev.type == "cuda" else "forward hooks, perf_counter_ns",
+        batch=batch, input_shape=(batch, *s.shape), dtype=s.dtype, channels_last=s.channels_last,
+        threads=s.threads, rows=rows, total_ms=total, whole_ms=whole, instrumented_ms=spans,
+        unattributed_ms=gap, coverage=coverage, overhead=overhead, passes=len(runs.calls), noisy=noisy,
+        note=_note(total, whole, gap, spans, noisy), torch_version=torch.__version__, budget_s=s.budget_s,
+        elapsed_s=runs.elapsed_s, warnings=tuple(notes),
+        stages=tuple((st, ms, ms / total if total > 0 else 0.0) for st, ms in stages.items()),
+    )
+
+
+def _attribute(runs: _Runs, tr: Trace | None) -> tuple[list[dict[str, float]], list[float], dict[str, tuple]]:
+    """Per pass: ms per row key; the unattributed gaps; each row key's (kind, stage, unit) in order.
+
+    A gap between two leaf calls goes to the traced tensor ops between those modules (split
+    evenly when there are several); gaps with none between them stay unattributed.
+    """
+    pos: dict[str, int] = {}
+    functional: list[tuple[int, str]] = []      # (trace position, node id) of tensor ops
+    info: dict[str, tuple[str, str, str]] = {}  # trace node id -> (kind, stage, unit)
+    if tr is not None:
+        for i, n in enumerate(tr.nodes):
+            pos.setdefault(n.id, i)
+            info[n.id] = (n.kind, n.stage or n.role, n.unit)
+            if n.kind in _FUNCTIONAL:
+                functional.append((i, n.id))
+    between: dict[tuple[int, int], list[str]] = {}
+    where: dict[str, tuple[str, str, str]] = {}
+    per_pass, unattributed = [], []
+    for calls in runs.calls:
+        ms: dict[str, float] = {}
+        gaps = 0.0
+        for k, (slot, enter, leave) in enumerate(calls):
+            path = runs.leaves[slot]
+            if path not in where:
+                where[path] = info.get(path) or (runs.kinds[path], path.split(".")[0], "")
+            ms[path] = ms.get(path, 0.0) + leave - enter
+            if k + 1 == len(calls):
+                break
+            nxt = calls[k + 1][0]
+            ops = between.get((slot, nxt))
+            if ops is None:
+                a, b = pos.get(path), pos.get(runs.leaves[nxt])
+                ops = between[(slot, nxt)] = ([op for i, op in functional if a < i < b]
+                                              if a is not None and b is not None else [])
+            gap = calls[k + 1][1] - leave
+            if not ops:
+                gaps += gap
+            for op in ops:
+                if op not in where:
+                    where[op] = info[op]
+                ms[op] = ms.get(op, 0.0) + gap / len(ops)
+        per_pass.append(ms)
+        unattributed.append(gaps)
+    order = {key: pos.get(key, len(pos)) for key in where}
+    where = dict(sorted(where.items(), key=lambda kv: order[kv[0]]))  # execution order (stable for others)
+    return per_pass, unattributed or [0.0], where
+
+
+def _note(total: float, whole: float, gap: float, spans: float, noisy: bool) -> str:
+    """Why the rows' sum is more than COVERAGE_TOLERANCE off the whole-model median ("" if it is not)."""
+    if whole <= 0 or abs(total / whole - 1) <= COVERAGE_TOLERANCE:
+        return ""
+    off = total / whole - 1
+    head = (f"the per-module times add up to {total:.3g} ms, {abs(off):.0%} {'below' if off < 0 else 'above'} "
+            f"the whole-model median of {whole:.3g} ms")
+    why = [f"{gap:.3g} ms per pass went between modules outside any traced op (Python calling the next "
+           f"module, the hooks themselves) and is in no row"] if gap > 0.01 * whole else []
+    slow = spans / whole - 1
+    if abs(slow) > 0.05:
+        why.append(f"the profiled pass ran {abs(slow):.0%} {'slower' if slow > 0 else 'faster'} than the plain one "
+                   f"({spans:.3g} ms){': the instrumentation overhead' if slow > 0 else ''}")
+    if noisy or not why:
+        why.append(("the passes were noisy: " if noisy else "") + "a median per module leaves out the "
+                   "interruptions by other work that the median of whole passes keeps")
+    return head + ": " + "; ".join(why)
