@@ -33,18 +33,23 @@ def layer_table_of(cfg: ArchConfig) -> str:
     return layer_table(cfg)
 
 
+# `times`: a per-layer profile's (module path, ms) pairs, for color_by "time" (a tuple: hashable).
 @st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner="Laying out the diagram…")
-def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool) -> str:
+def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, color_by: str = "none",
+                times: tuple[tuple[str, float], ...] | None = None) -> str:
     from explorer import diagram
 
-    return diagram.to_bytes(diagram.build_graph(cfg, detail, direction, shapes, fold), "svg").decode()
+    graph = diagram.build_graph(cfg, detail, direction, shapes, fold, color_by, dict(times) if times else None)
+    return diagram.to_bytes(graph, "svg").decode()
 
 
 @st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
-def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str) -> bytes:
+def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str,
+                  color_by: str = "none", times: tuple[tuple[str, float], ...] | None = None) -> bytes:
     from explorer import diagram
 
-    return diagram.to_bytes(diagram.build_graph(cfg, detail, direction, shapes, fold), fmt)
+    graph = diagram.build_graph(cfg, detail, direction, shapes, fold, color_by, dict(times) if times else None)
+    return diagram.to_bytes(graph, fmt)
 
 
 @st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)

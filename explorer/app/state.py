@@ -1,5 +1,6 @@
-"""Session state: the settings widgets <-> the config, the page address, and the callbacks that
-set several widgets at once (preset, unit variant, lesson, upload)."""
+"""Session state: the settings widgets <-> the config, the page address (the config and the
+Diagram view's selected node), and the callbacks that set several widgets at once (preset,
+unit variant, lesson, upload)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,6 +9,7 @@ import explorer
 from explorer import ArchConfig, ConfigError, lessons
 from explorer.app.inputs import (WIDGET_PREFIX as W, config_from_link, config_from_upload, config_from_widgets,
                                  lesson_config, unit_variant_key, widget_values)
+from explorer.app.inspector import NODE_PARAM, selection_from_query, selection_query
 
 
 def to_widgets(cfg: ArchConfig) -> None:
@@ -62,7 +64,9 @@ def init_state() -> None:
     st.session_state.compare = []
     st.session_state.latency_results = {}
     st.session_state.lab_results = {}
-    preset, cfg, error = config_from_link({k: st.query_params[k] for k in st.query_params})
+    params = {k: st.query_params[k] for k in st.query_params}
+    st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
+    preset, cfg, error = config_from_link({k: v for k, v in params.items() if k != NODE_PARAM})
     st.session_state.url_error = error
     st.session_state.preset = preset
     st.session_state.last_good = cfg
@@ -78,5 +82,5 @@ def current_config(slots: dict) -> tuple[ArchConfig, bool]:
         where.error(str(exc), icon="⚠️")
         return st.session_state.last_good, False
     st.session_state.last_good = cfg
-    st.query_params.from_dict(cfg.to_query())
+    st.query_params.from_dict({**cfg.to_query(), **selection_query(st.session_state.get("diagram_node"))})
     return cfg, True

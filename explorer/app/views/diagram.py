@@ -1,40 +1,105 @@
-"""Diagram tab: the traced network at three detail levels, with downloads."""
+"""Diagram tab: the traced network at three detail levels, pannable and zoomable, coloured by a
+chosen fact, with an inspector for the selected node, and downloads."""
 from __future__ import annotations
 
 import streamlit as st
 
 from explorer import ArchConfig, diagram
 from explorer.app.cache import diagram_bytes, diagram_svg
-from explorer.app.display import show_svg
-from explorer.app.text import safe_name
+from explorer.app.component import diagram_frame
+from explorer.app.inspector import drawn_candidates, node_facts, profile_times, resolve_path
+from explorer.app.text import fmt_shape, plain_text, safe_name
+from explorer.diagram.overlay import COLOR_BY
+from explorer.trace import trace
 
 MIMES = {"dot": "text/vnd.graphviz", "svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
 DIRECTION_LABELS = {"TB": "top-down", "LR": "left-right"}
+COLOR_LABELS = {"none": "none", "params": "parameters", "macs": "MACs", "memory": "activation memory",
+                "time": "measured time"}
+SHORTCUT_NAMES = {"identity": "identity", "zero_pad": "option A: subsample + zero-pad",
+                  "projection": "1x1 projection W_s", "none": "none (plain block)"}
+FRAME_HEIGHT = 720  # px of the drawing's frame
+
+
+# -- selection: callbacks run before the next run draws any widget ------------------------------
+def on_click() -> None:
+    """A node clicked in the frame becomes the selection."""
+    clicked = st.session_state["diagram_frame"]["select"]
+    if clicked:
+        st.session_state.diagram_node = clicked
+        st.session_state.diagram_find_error = ""
+
+
+def on_find(cfg: ArchConfig) -> None:
+    """The path typed in the find box becomes the selection, centred in the frame."""
+    path, why = resolve_path(trace(cfg), st.session_state.diagram_find)
+    st.session_state.diagram_find_error = why
+    if path:
+        st.session_state.diagram_node = path
+        st.session_state.diagram_focus = st.session_state.get("diagram_focus", 0) + 1
+
+
+def clear_selection() -> None:
+    st.session_state.diagram_node = None
+    st.session_state.diagram_find = ""
+    st.session_state.diagram_find_error = ""
+
+
+def open_unit(unit: str) -> None:
+    """Show `unit` in the Unit tab (its unit choice and the open tab are set before they draw)."""
+    st.session_state.unit_pick = unit
+    st.session_state.view = "Unit"
+
+
+# -- the view ----------------------------------------------------------------------------------
+def colour_times(cfg: ArchConfig, color_by: str) -> tuple[str, tuple[tuple[str, float], ...] | None]:
+    """(color_by to draw, the profile's times) — "none" while no per-layer profile exists."""
+    times = profile_times(st.session_state.get("latency_results", {}), cfg)
+    if color_by == "time" and not times:
+        st.info("Profile the layers in the Latency tab first: the diagram is coloured by their measured time.")
+        return "none", None
+    return color_by, tuple(sorted(times.items())) if times else None
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 1.5, 1.5, 1.6])
     detail = c1.radio("Detail", diagram.DETAILS, index=1, horizontal=True, key="diagram_detail")
     direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction",
                          format_func=DIRECTION_LABELS.get)
     shapes = c3.toggle("Shapes on edges", value=True, key="diagram_shapes")
-    fit = c3.toggle("Fit to width", value=False, key="diagram_fit")
     fold = c4.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers",
                      help="At layer detail, draw BN and ReLU inside their conv")
+    wanted = c5.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get,
+                          help="Fill each node by its share of a fact, on a light-to-dark scale")
+    color_by, times = colour_times(cfg, wanted)
     options = (cfg, detail, direction, shapes, fold)
+    overlay = {"color_by": color_by, "times": times}
     try:
-        svg = diagram_svg(*options)
+        svg = diagram_svg(*options, **overlay)
     except diagram.GraphvizMissing as exc:
         st.error(str(exc))
-        st.download_button("Download DOT", diagram_bytes(*options, "dot"),
+        st.download_button("Download DOT", diagram_bytes(*options, "dot", **overlay),
                            file_name=f"{safe_name(cfg)}_{detail}.dot", key="download_dot")
         return
-    show_svg(svg, height=760, fit=fit)
-    st.caption("Blue dashed arcs: identity shortcuts · orange: zero-padding (option A) · red: 1x1 projections.")
+    tr = trace(cfg)
+    selected = st.session_state.get("diagram_node")
+    left, right = st.columns([5, 2])
+    with right:
+        st.text_input("Find a node", key="diagram_find", placeholder="layer3.4 or layer3.4.conv2",
+                      on_change=on_find, args=(cfg,), help="A module path: press Enter to select and centre it")
+        if st.session_state.get("diagram_find_error"):
+            st.warning(st.session_state.diagram_find_error)
+        inspector_panel(tr, selected, dict(times) if times else None)
+    with left:
+        diagram_frame(svg, drawn_candidates(tr, selected) if selected else [],
+                      st.session_state.get("diagram_focus", 0), FRAME_HEIGHT, key="diagram_frame",
+                      on_select=on_click)
+    st.caption("Blue dashed arcs: identity shortcuts · orange: zero-padding (option A) · red: 1x1 projections. "
+               "Hover a node for its facts; click it to inspect it.")
     for col, fmt in zip(st.columns(4), diagram.FORMATS):
         col.download_button(
             f"Download {fmt.upper()}",
-            data=(lambda f=fmt: diagram_bytes(*options, f)),  # made only when downloaded
+            data=(lambda f=fmt: diagram_bytes(*options, f, **overlay)),  # made only when downloaded
             file_name=f"{safe_name(cfg)}_{detail}.{fmt}", mime=MIMES.get(fmt), key=f"download_{fmt}",
             use_container_width=True,
         )
@@ -42,3 +107,35 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if scale < 1.0:
         st.caption(f"The PNG is shrunk to {scale:.0%} of {diagram.PNG_DPI} dpi: a bitmap can be at most "
                    f"{diagram.PNG_MAX_PX:,} pixels on a side. SVG and PDF keep this diagram at full size.")
+
+
+def md_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    """A small Markdown table (values are the trace's own text: paths, shapes, numbers)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows])
+
+
+def inspector_panel(tr, selected: str | None, times: dict[str, float] | None) -> None:
+    """The selected node's facts and its unit's shape check, with a way to the Unit view."""
+    facts = node_facts(tr, selected, times) if selected else None
+    with st.container(border=True, key="diagram_inspector"):
+        if facts is None:
+            if selected:
+                st.caption(f"{plain_text(selected)} is not in this network.")
+            else:
+                st.caption("Click a node, or find one by its path, to see its facts here.")
+            return
+        st.markdown(f"**`{facts['path']}`**  \n{facts['what']}")
+        st.markdown(md_table(["fact", "value (share of the network)"],
+                             [(r["fact"], r["value"] + (f" ({r['share']})" if r["share"] else "")) for r in facts["rows"]]))
+        unit = facts["unit"]
+        if unit is not None:
+            st.markdown(f"**Unit `{unit['name']}`: shape check**")
+            st.markdown(md_table(["check", "value"], [
+                ("x (in)", fmt_shape(unit["in_shape"])), ("F(x) (out)", fmt_shape(unit["out_shape"])),
+                ("shortcut", SHORTCUT_NAMES.get(unit["shortcut"], unit["shortcut"])),
+                ("shortcut params", f"{unit['shortcut_params']:,}")]))
+            st.caption(unit["reason"])
+            st.button(f"Open {unit['name']} in the Unit view", key="inspect_open_unit", on_click=open_unit,
+                      args=(unit["name"],), use_container_width=True)
+        st.button("Clear selection", key="inspect_clear", on_click=clear_selection, use_container_width=True)

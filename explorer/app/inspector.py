@@ -1,0 +1,147 @@
+"""What the Diagram view's inspector shows: the selected node's facts, its unit's shape check,
+the drawn node that holds it, and the selection in the page address. Plain data, no streamlit.
+
+A selection is a module path of the trace (`layer3.4.conv2`), a unit or stage (`layer3.4`,
+`layer3`), or one of the drawn group ids that are not modules (`stem`, `head`,
+`layer1.0.pre`, `layer1.0.post`). Its ops are the trace's ops under that path.
+"""
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from typing import Any, Mapping
+
+from explorer import ArchConfig
+from explorer.labels import fmt_shape
+from explorer.records import Node, Trace
+
+NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
+GROUP_ROLES = ("stem", "head")      # drawn as one node at stage and unit detail
+UNIT_ROLES = ("pre", "post")        # drawn as `<unit>.pre` / `<unit>.post` at unit detail
+MAX_PATH = 200                      # longer text is no module path
+
+
+def ops_of(trace: Trace, path: str) -> list[Node]:
+    """The trace's ops a selection covers, in execution order ([] when it names nothing)."""
+    op = trace.by_id.get(path)
+    if op is not None:
+        return [op]
+    if path in GROUP_ROLES:
+        return [o for o in trace.nodes if o.role == path]
+    unit, _, role = path.rpartition(".")
+    if role in UNIT_ROLES:
+        return [o for o in trace.nodes if o.unit == unit and o.role == role]
+    prefix = path + "."
+    return [o for o in trace.nodes if o.id.startswith(prefix)]
+
+
+def drawn_candidates(trace: Trace, path: str) -> list[str]:
+    """Drawn node or cluster ids that may hold `path`, most specific first.
+
+    The diagram draws `path` itself at some detail levels; otherwise its unit's pre/post group,
+    an enclosing unit or stage (node or cluster), or the stem/head node holds it.
+    """
+    out = [path]
+    op = trace.by_id.get(path)
+    if op is not None and op.unit and op.role in UNIT_ROLES:
+        out.append(f"{op.unit}.{op.role}")
+    parts = path.split(".")
+    out += [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+    if op is not None and op.role in GROUP_ROLES:
+        out.append(op.role)
+    return list(dict.fromkeys(out))
+
+
+def known_paths(trace: Trace) -> list[str]:
+    """Every selectable path: ops, units, stages and the stem/head groups."""
+    return [*trace.by_id, *(u.name for u in trace.units), *trace.stages, *GROUP_ROLES]
+
+
+def resolve_path(trace: Trace, text: str) -> tuple[str | None, str]:
+    """(path, "") for typed text naming something in this network, else (None, why not)."""
+    path = text.strip().removeprefix("cluster_")
+    if not path:
+        return None, ""
+    if len(path) > MAX_PATH:
+        return None, f"No module path is {MAX_PATH} characters long."
+    if ops_of(trace, path):
+        return path, ""
+    close = difflib.get_close_matches(path, known_paths(trace), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    return None, f"`{path}` is not a module of {trace.name}.{hint}"
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.2%}" if whole else ""
+
+
+def _what(ops: list[Node]) -> str:
+    """"conv 3x3, 64" for one op, "7 ops: 2 conv, 2 bn, 2 relu, 1 add" for several."""
+    shown = [o for o in ops if o.kind != "flatten"] or ops
+    if len(shown) == 1:
+        return shown[0].label
+    counts = Counter(o.kind for o in shown)
+    return f"{len(shown)} ops: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def node_facts(trace: Trace, path: str, times: Mapping[str, float] | None = None) -> dict[str, Any] | None:
+    """The facts of a selection, from the trace: what it is, shapes, params, MACs, memory, shares,
+    measured time (with a per-layer profile) and the shape check of its residual unit."""
+    from explorer.diagram.overlay import fmt_bytes, fmt_ms  # the tooltips' formats (loads Graphviz)
+
+    ops = ops_of(trace, path)
+    if not ops:
+        return None
+    shown = [o for o in ops if o.kind != "flatten"] or ops
+    first, last = shown[0], shown[-1]
+    params = sum(o.params for o in ops)
+    macs = sum(o.macs for o in ops)
+    act = sum(o.act_bytes for o in ops)
+    rows = [
+        {"fact": "shape", "value": f"{fmt_shape(first.in_shapes[0]) if first.in_shapes else '-'} -> "
+                                   f"{fmt_shape(last.shape)}", "share": ""},
+        {"fact": "parameters", "value": f"{params:,}", "share": _share(params, trace.params)},
+        {"fact": "MACs", "value": f"{macs:,}", "share": _share(macs, trace.macs)},
+        {"fact": "activation memory", "value": fmt_bytes(act), "share": _share(act, trace.activation_bytes)},
+    ]
+    if times:
+        ms = sum(times.get(o.id, 0.0) for o in ops)
+        rows.append({"fact": "measured time", "value": fmt_ms(ms), "share": _share(ms, sum(times.values()))})
+    unit_names = {o.unit for o in ops}
+    unit = trace.unit(next(iter(unit_names))) if len(unit_names) == 1 and "" not in unit_names else None
+    return {"path": path, "what": _what(ops), "ops": len(shown), "rows": rows,
+            "params": params, "macs": macs, "act_bytes": act,
+            "unit": unit.to_dict() | {"residual": unit.residual} if unit else None}
+
+
+def selection_from_query(params: Mapping[str, str]) -> str | None:
+    """The selected path a page address holds, if any (checked against the network when shown)."""
+    value = params.get(NODE_PARAM)
+    value = value.strip() if isinstance(value, str) else ""
+    return value[:MAX_PATH] or None
+
+
+def selection_query(path: str | None) -> dict[str, str]:
+    """The query parameters that hold a selection: none when nothing is selected."""
+    return {NODE_PARAM: path} if path else {}
+
+
+def profile_times(results: Mapping, cfg: ArchConfig) -> dict[str, float] | None:
+    """Module path -> ms of the newest per-layer profile of `cfg`'s architecture in a session's
+    results, or None when there is none.
+
+    A profile is stored by the Latency view under a key whose first item is "profile" and second
+    the config; its value is an `explorer.timing.profile.ProfileResult` or its `to_dict()`.
+    """
+    from explorer.app.store import same_architecture
+
+    found = None
+    for key, value in results.items():
+        if (isinstance(key, tuple) and len(key) > 1 and key[0] == "profile"
+                and isinstance(key[1], ArchConfig) and same_architecture(key[1], cfg)):
+            found = value
+    if found is None:
+        return None
+    if hasattr(found, "times"):
+        return dict(found.times())
+    return {r["module"]: r["ms"] for r in found.get("profile", [])} or None
