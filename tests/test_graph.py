@@ -249,10 +249,13 @@ def test_unit_figure_follows_the_unit():
     assert ("layer1.0.add", "layer1.0.bn2") in [(s, d) for s, d, _ in edges]
     # (e) full pre-activation: x -> BN -> ReLU -> conv; nothing after the addition.
     e = preset("preact_resnet110")
-    assert equation(e, "layer1.0") == "y = F(x, {W_i}) + x"
-    _, edges = parse_dot(build_unit_figure(e, "layer1.0").source)
+    assert equation(e, "layer1.1") == "y = F(x, {W_i}) + x"
+    _, edges = parse_dot(build_unit_figure(e, "layer1.1").source)
     pairs = [(s, d) for s, d, _ in edges]
-    assert ("x", "layer1.0.bn1") in pairs and ("layer1.0.add", "y") in pairs
+    assert ("x", "layer1.1.bn1") in pairs and ("layer1.1.add", "y") in pairs
+    # The network's first unit shares the stem's BN-ReLU (He et al. 2016): x -> conv directly.
+    _, edges = parse_dot(build_unit_figure(e, "layer1.0").source)
+    assert ("x", "layer1.0.conv1") in [(s, d) for s, d, _ in edges]
     # Spans: 1 and 3 weight layers in the unit.
     for span in (1, 3):
         nodes, _ = parse_dot(build_unit_figure(base.replace(skip_span=span), "layer1.0").source)
@@ -266,8 +269,10 @@ def test_unit_figure_follows_the_unit():
     assert ws["label"].startswith("W_s: conv 1x1")
     assert [a for _, d, a in edges if _classes(a) == {"skip", "projection"}]
     # Pre-activation projection takes the pre-activated input.
-    assert equation(preset("preact_resnet164")) == "y = F(x, {W_i}) + W_s ReLU(BN(x))"
+    assert equation(preset("preact_resnet164"), "layer2.0") == "y = F(x, {W_i}) + W_s ReLU(BN(x))"
     assert equation(base.replace(shortcut="A"), "layer2.0") == "y = ReLU(F(x, {W_i}) + pad(x))"
+    # A zero-pad shortcut in a pre-activation unit pads the activated input (fb.resnet.torch).
+    assert equation(preset("preact_resnet110"), "layer2.0") == "y = F(x, {W_i}) + pad(ReLU(BN(x)))"
 
 
 def test_bad_choices_raise_config_error():

@@ -11,8 +11,9 @@ from explorer.labels import fmt_shape
 from explorer.trace import Node, Trace, Unit
 
 def _pick_unit(trace: Trace, unit: str | None) -> Unit:
-    if unit is None:
-        return next((u for u in trace.units if u.shortcut == "projection"), trace.units[0])
+    if unit is None:  # the first unit whose shortcut adapts x (projection, else zero-pad), else the first
+        return next((u for kind in ("projection", "zero_pad") for u in trace.units if u.shortcut == kind),
+                    trace.units[0])
     for u in trace.units:
         if u.name == unit:
             return u
@@ -39,7 +40,7 @@ def equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
     pre = [o for o in mine if o.role == "pre"]
     shortcut = {
         "identity": "x",
-        "zero_pad": "pad(x)",
+        "zero_pad": f"pad({_compose(pre, 'x')})",  # pre-activation units pad the activated x
         "projection": "W_s " + _compose(pre, "x"),
     }[info.shortcut]
     total = _compose([o for o in mine if o.role == "post"], f"F(x, {{W_i}}) + {shortcut}")
