@@ -151,10 +151,8 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", 
     name = _model_name(cfg_or_model)
     cfg = cfg_or_model if isinstance(cfg_or_model, ArchConfig) else getattr(cfg_or_model, "config", None)
     tr = trace(cfg) if isinstance(cfg, ArchConfig) else None  # names the ops of a ResNet
-    notes: list[str] = []
     with exclusive_measurement() as wait:
-        if wait.timed_out:
-            notes.append(wait.note())
+        notes = [wait.note()] if wait.timed_out else []
         planned = isinstance(cfg_or_model, ArchConfig) and s.shape == _input_shape(cfg_or_model, None)
         if dev.type == "cpu" and planned:
             check_cpu_memory(cfg_or_model, name, s.shape, batch, dtype, dev)
@@ -167,12 +165,12 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", 
             raise LatencyError(f"{name}: the weights do not fit in the memory of {device_label(dev)}")
         if dev.type == "cpu" and not planned:
             check_cpu_memory(model, name, s.shape, batch, dtype, dev)
-        oom = False
         try:
             with (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):
                 runs = _run(model, s, batch, progress)
-        except _oom_types():
-            oom = True  # leave the except block first so its frames (and tensors) are freed
+        except _oom_types():  # no retry at a smaller batch: the profile is of the batch asked for
+            raise LatencyError(f"{name}: batch {batch} does not fit in the memory of {device_label(dev)}; "
+                               f"try a smaller batch") from None
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise LatencyError(f"{name}: the forward pass failed: {first[:200]}") from None
@@ -180,9 +178,6 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", 
             del model
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
-        if oom:
-            raise LatencyError(f"{name}: batch {batch} does not fit in the memory of {device_label(dev)}; "
-                               f"try a smaller batch")
     return _result(name, s, batch, tr, runs, notes)
 
 
@@ -355,8 +350,7 @@ def _attribute(runs: _Runs, tr: Trace | None) -> tuple[list[dict[str, float]], l
         gaps = 0.0
         for k, (slot, enter, leave) in enumerate(calls):
             path = runs.leaves[slot]
-            if path not in where:
-                where[path] = info.get(path) or (runs.kinds[path], path.split(".")[0], "")
+            where.setdefault(path, info.get(path) or (runs.kinds[path], path.split(".")[0], ""))
             ms[path] = ms.get(path, 0.0) + leave - enter
             if k + 1 == len(calls):
                 break
@@ -370,8 +364,7 @@ def _attribute(runs: _Runs, tr: Trace | None) -> tuple[list[dict[str, float]], l
             if not ops:
                 gaps += gap
             for op in ops:
-                if op not in where:
-                    where[op] = info[op]
+                where.setdefault(op, info[op])
                 ms[op] = ms.get(op, 0.0) + gap / len(ops)
         per_pass.append(ms)
         unattributed.append(gaps)
@@ -381,19 +374,26 @@ def _attribute(runs: _Runs, tr: Trace | None) -> tuple[list[dict[str, float]], l
 
 
 def _note(total: float, whole: float, gap: float, spans: float, noisy: bool) -> str:
-    """Why the rows' sum is more than COVERAGE_TOLERANCE off the whole-model median ("" if it is not)."""
+    """Why the rows' sum is more than COVERAGE_TOLERANCE off the whole-model median ("" if it is not).
+
+    whole - total = gap + (spans - total - gap) - (spans - whole): time in no row, time the
+    per-module medians leave out, and the hooks' overhead; each part is named when it matters.
+    """
     if whole <= 0 or abs(total / whole - 1) <= COVERAGE_TOLERANCE:
         return ""
-    off = total / whole - 1
-    head = (f"the per-module times add up to {total:.3g} ms, {abs(off):.0%} {'below' if off < 0 else 'above'} "
-            f"the whole-model median of {whole:.3g} ms")
+    off, rest, slow = total / whole - 1, spans - total - gap, spans / whole - 1
     why = [f"{gap:.3g} ms per pass went between modules outside any traced op (Python calling the next "
            f"module, the hooks themselves) and is in no row"] if gap > 0.01 * whole else []
-    slow = spans / whole - 1
+    if rest > 0.05 * whole:
+        why.append(f"{rest:.3g} ms per profiled pass landed on different modules in different passes "
+                   f"(other work on the machine interrupting this one{', the passes were noisy' if noisy else ''}): "
+                   f"a median per module leaves it out, the median of whole passes keeps it")
+    elif rest < -0.05 * whole:
+        why.append(f"the per-module medians add up to {-rest:.3g} ms more than a typical profiled pass"
+                   f"{' (the passes were noisy)' if noisy else ''}")
     if abs(slow) > 0.05:
-        why.append(f"the profiled pass ran {abs(slow):.0%} {'slower' if slow > 0 else 'faster'} than the plain one "
-                   f"({spans:.3g} ms){': the instrumentation overhead' if slow > 0 else ''}")
-    if noisy or not why:
-        why.append(("the passes were noisy: " if noisy else "") + "a median per module leaves out the "
-                   "interruptions by other work that the median of whole passes keeps")
-    return head + ": " + "; ".join(why)
+        cause = "the hooks' overhead" if slow > 0 else "the load on the machine changed"
+        why.append(f"a profiled pass ran {abs(slow):.0%} {'slower' if slow > 0 else 'faster'} than a plain one "
+                   f"({spans:.3g} ms: {cause})")
+    return (f"the per-module times add up to {total:.3g} ms, {abs(off):.0%} {'below' if off < 0 else 'above'} "
+            f"the whole-model median of {whole:.3g} ms: " + "; ".join(why or ["the passes varied"]))
