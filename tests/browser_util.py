@@ -19,7 +19,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "-
 MAIN = '[data-testid="stMain"]'
 EXCEPTION = '[data-testid="stException"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-IMG = ".diagram img"
+IMG = ".diagram img"               # a static SVG (Unit and Compare views)
+DIAGRAM = ".dv-stage svg"          # the Diagram view's interactive drawing
+FRAME = ".dv"                      # its frame: data-version (of the SVG), data-selected (drawn id)
 
 
 def chromium_path() -> str:
@@ -105,3 +107,28 @@ def settle(pg, timeout_ms: int = 120_000) -> None:
 
 def title(pg) -> str:
     return pg.locator(f"{MAIN} h3").first.inner_text().strip()
+
+
+def diagram_version(pg) -> str | None:
+    """The version (a checksum) of the SVG the Diagram view shows, None before it shows one."""
+    frame = pg.locator(FRAME)
+    return frame.first.get_attribute("data-version") if frame.count() else None
+
+
+def wait_diagram_change(pg, before: str | None, timeout: int = 60_000) -> float:
+    """Seconds until the Diagram view shows an SVG other than version `before`."""
+    t0 = time.perf_counter()
+    pg.wait_for_function(
+        "v => { const f = document.querySelector('.dv'); return f && f.querySelector('svg') && f.dataset.version !== v; }",
+        arg=before, timeout=timeout)
+    return time.perf_counter() - t0
+
+
+def diagram_node(pg, node_id: str):
+    """The drawn node (a Graphviz <g class="node">) whose id is `node_id`."""
+    return pg.locator(f"xpath=//*[contains(@class,'dv-stage')]//*[local-name()='g'][contains(@class,'node')]"
+                      f"[*[local-name()='title' and text()='{node_id}']]")
+
+
+def view_box(pg) -> list[float]:
+    return [float(v) for v in pg.locator(DIAGRAM).get_attribute("viewBox").split()]

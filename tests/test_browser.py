@@ -1,16 +1,17 @@
-"""One real-browser journey: `streamlit run app.py` driven by Playwright in headless Chromium.
+"""Real-browser tests: `streamlit run app.py` driven by Playwright in headless Chromium.
 
-Open the app, choose a preset, change the skip span and see the diagram change, add two configs
-to Compare, download an SVG and parse it. Saves the README screenshots to assets/ and the
-measured update times to test-results/browser_timings.json (reported, never asserted).
+The journey: open the app, choose a preset, change the skip span and see the diagram change, add
+two configs to Compare, download an SVG and parse it. The inspection: hover, click, zoom, pan and
+find nodes in the Diagram view. Saves the README screenshots to assets/ and the measured update
+times to test-results/browser_timings.json (reported, never asserted).
 """
 import json
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from browser_util import CHROMIUM_FLAGS, IMG, ROOT, choose, chromium_path, settle, streamlit_server, title
+from browser_util import (CHROMIUM_FLAGS, DIAGRAM, FRAME, IMG, ROOT, choose, chromium_path, diagram_node,
+                          diagram_version, settle, streamlit_server, title, view_box, wait_diagram_change)
 from playwright.sync_api import sync_playwright
 
 ASSETS = ROOT / "assets"
@@ -33,19 +34,6 @@ def page(server):
         browser.close()
 
 
-def diagram_src(pg):
-    return pg.locator(IMG).first.get_attribute("src")
-
-
-def wait_diagram_change(pg, before, timeout=60_000):
-    """Seconds until the diagram image differs from `before`."""
-    t0 = time.perf_counter()
-    pg.wait_for_function(
-        "s => { const i = document.querySelector('.diagram img'); return i && i.getAttribute('src') !== s; }",
-        arg=before, timeout=timeout)
-    return time.perf_counter() - t0
-
-
 def test_journey(page, server):
     timings = {}
     pg = page
@@ -53,12 +41,12 @@ def test_journey(page, server):
     RESULTS.mkdir(exist_ok=True)
 
     pg.goto(server)
-    pg.wait_for_selector(IMG)
+    pg.wait_for_selector(DIAGRAM)
     settle(pg)
     assert "resnet50" in title(pg)
 
     # A setting change on resnet50 redraws the diagram.
-    before = diagram_src(pg)
+    before = diagram_version(pg)
     pg.locator(".st-key-cfg_shortcut input").click()
     pg.get_by_role("option", name="C", exact=True).click()
     timings["resnet50_setting_change_s"] = wait_diagram_change(pg, before)
@@ -66,12 +54,12 @@ def test_journey(page, server):
     pg.screenshot(path=str(ASSETS / "diagram.png"))
 
     # Choose a preset, then change the skip span: the diagram changes each time.
-    before = diagram_src(pg)
+    before = diagram_version(pg)
     choose(pg, "preset", "resnet18")
     wait_diagram_change(pg, before)
     settle(pg)
     assert "resnet18" in title(pg)
-    before = diagram_src(pg)
+    before = diagram_version(pg)
     span = pg.locator(".st-key-cfg_skip_span input")
     span.fill("1")
     span.press("Enter")
@@ -109,18 +97,106 @@ def test_journey(page, server):
 
     # A large network at layer detail: resnet152.
     pg.get_by_role("tab", name="Diagram").click()
-    pg.wait_for_selector(IMG)
+    pg.wait_for_selector(DIAGRAM)
     settle(pg)
-    before = diagram_src(pg)
+    before = diagram_version(pg)
     choose(pg, "preset", "resnet152")
     wait_diagram_change(pg, before)
     settle(pg)
-    before = diagram_src(pg)
+    before = diagram_version(pg)
     pg.locator(".st-key-diagram_detail").get_by_text("layers").click()
     timings["resnet152_layers_render_s"] = wait_diagram_change(pg, before, timeout=120_000)
     settle(pg)
-    box = pg.locator(IMG).first.bounding_box()
-    assert box["height"] > 2000  # drawn at a legible size, inside a scrolling frame
+    assert pg.locator(f"{DIAGRAM} g.node").count() > 500  # every conv, BN, ReLU and add
+    zoom = int(pg.locator(".dv-zoom").inner_text().rstrip("%"))
+    assert 50 <= zoom <= 100  # opens at a legible size, panned from its start
 
     (RESULTS / "browser_timings.json").write_text(json.dumps(timings, indent=2))
     print("browser timings:", timings)
+
+
+def test_inspect_the_diagram(page, server):
+    """Hover a node for its facts, click it to inspect it, zoom and pan, find a node by its path,
+    reopen the selection from the page address, and open the selected unit in the Unit view."""
+    pg = page
+    pg.goto(server + "/?preset=resnet18")
+    pg.wait_for_selector(DIAGRAM)
+    settle(pg)
+    before = diagram_version(pg)
+    pg.locator(".st-key-diagram_detail").get_by_text("layers").click()
+    wait_diagram_change(pg, before)
+    settle(pg)
+
+    conv = diagram_node(pg, "layer1.0.conv1")
+    conv.hover()
+    tip = pg.locator(".dv-tip")
+    assert tip.is_visible() and "params 36,864" in tip.inner_text()
+    assert "layer1.0.conv1" in conv.locator("[data-tip]").get_attribute("data-tip")  # also kept in the SVG
+
+    conv.click()
+    settle(pg)
+    panel = pg.locator(".st-key-diagram_inspector")
+    assert "36,864" in panel.inner_text() and "layer1.0: shape check" in panel.inner_text()
+    assert "node=layer1.0.conv1" in pg.url
+    assert pg.locator(FRAME).get_attribute("data-selected") == "layer1.0.conv1"
+    assert pg.locator(f"{DIAGRAM} g.dv-selected").count() == 1
+
+    # Colour by parameters: the drawing changes, the selection stays.
+    before = diagram_version(pg)
+    choose(pg, "diagram_color_by", "parameters")
+    wait_diagram_change(pg, before)
+    settle(pg)
+    assert pg.locator(f"{DIAGRAM} g.node.legend").count() == 1
+    assert pg.locator(FRAME).get_attribute("data-selected") == "layer1.0.conv1"
+    diagram_node(pg, "layer2.0.downsample.0").hover()
+    pg.screenshot(path=str(ASSETS / "inspect.png"))
+
+    # Zoom with the wheel and the buttons, pan by dragging: the viewBox follows, nothing reruns.
+    box = view_box(pg)
+    stage = pg.locator(".dv-stage").bounding_box()
+    pg.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    pg.mouse.wheel(0, -400)
+    pg.wait_for_function("b => document.querySelector('.dv-stage svg').getAttribute('viewBox') !== b",
+                         arg=" ".join(map(str, box)))
+    zoomed = view_box(pg)
+    assert zoomed[2] < box[2] and zoomed[3] < box[3]  # zoomed in: a smaller window on the drawing
+    pg.mouse.down()
+    pg.mouse.move(stage["x"] + stage["width"] / 2 + 120, stage["y"] + stage["height"] / 2 + 60, steps=5)
+    pg.mouse.up()
+    pg.wait_for_timeout(100)
+    panned = view_box(pg)
+    assert panned[0] < zoomed[0] and panned[2] == pytest.approx(zoomed[2])
+    pg.locator(".dv-fit").click()
+    pg.wait_for_timeout(100)
+    fitted = view_box(pg)
+    assert fitted[3] > box[3]  # the whole (tall) drawing in view
+    pg.locator(".dv-100").click()
+    pg.wait_for_timeout(100)
+    assert pg.locator(".dv-zoom").inner_text() == "100%"
+    assert pg.locator(FRAME).get_attribute("data-selected") == "layer1.0.conv1"  # a drag is no click
+
+    # Find a node by its path: selected, outlined and centred.
+    find = pg.locator(".st-key-diagram_find input")
+    find.fill("layer3.1")
+    find.press("Enter")
+    pg.wait_for_function("() => document.querySelector('.dv')?.dataset.selected === 'layer3.1'")
+    settle(pg)
+    assert "node=layer3.1" in pg.url and "layer3.1: shape check" in panel.inner_text()
+    sel = pg.locator(f"{DIAGRAM} g.dv-selected").bounding_box()
+    stage = pg.locator(".dv-stage").bounding_box()
+    assert abs(sel["y"] + sel["height"] / 2 - (stage["y"] + stage["height"] / 2)) < stage["height"] / 4
+
+    # A shared link reopens the same selection.
+    pg.goto(pg.url)
+    pg.wait_for_function("() => document.querySelector('.dv')?.dataset.selected === 'layer3.1'", timeout=120_000)
+    settle(pg)
+    assert "layer3.1: shape check" in pg.locator(".st-key-diagram_inspector").inner_text()
+
+    # The selected unit in the Unit view.
+    pg.locator(".st-key-inspect_open_unit button").click()
+    pg.wait_for_selector(IMG)
+    settle(pg)
+    assert pg.get_by_role("tab", name="Unit").get_attribute("aria-selected") == "true"
+    picked = pg.locator(".st-key-unit_pick").evaluate(
+        "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+    assert "layer3.1" in picked

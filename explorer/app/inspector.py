@@ -18,6 +18,7 @@ from explorer.records import Node, Trace
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
 GROUP_ROLES = ("stem", "head")      # drawn as one node at stage and unit detail
 UNIT_ROLES = ("pre", "post")        # drawn as `<unit>.pre` / `<unit>.post` at unit detail
+FOLDED = ("bn", "relu", "flatten")  # kinds drawn inside the op before them (fold; flatten always)
 MAX_PATH = 200                      # longer text is no module path
 
 
@@ -39,12 +40,20 @@ def drawn_candidates(trace: Trace, path: str) -> list[str]:
     """Drawn node or cluster ids that may hold `path`, most specific first.
 
     The diagram draws `path` itself at some detail levels; otherwise its unit's pre/post group,
-    an enclosing unit or stage (node or cluster), or the stem/head node holds it.
+    the op it is folded into, an enclosing unit or stage (node or cluster), or the stem/head
+    node holds it.
     """
     out = [path]
     op = trace.by_id.get(path)
     if op is not None and op.unit and op.role in UNIT_ROLES:
         out.append(f"{op.unit}.{op.role}")
+    walk = op
+    while walk is not None and walk.kind in FOLDED and len(walk.inputs) == 1:
+        # a folded BN/ReLU is drawn in the conv before it, a flatten in the pool before it
+        walk = trace.by_id.get(walk.inputs[0])
+        if walk is None or walk.unit != op.unit:
+            break
+        out.append(walk.id)
     parts = path.split(".")
     out += [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
     if op is not None and op.role in GROUP_ROLES:
