@@ -169,6 +169,15 @@ def test_channels_last_and_bf16_profile():
     assert_consistent(p)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_profile_with_events_and_the_model_stays_on_cpu():
+    model = explorer.build_model(explorer.preset("resnet20"))
+    p = profile_latency(model, device="cuda", budget_s=0.0, min_passes=3)
+    assert p.device.startswith("cuda") and "CUDA events" in p.method
+    assert_consistent(p)
+    assert next(model.parameters()).device.type == "cpu"
+
+
 # -- command line ----------------------------------------------------------------------------
 def test_cli_profile_json(capsys):
     rc = main(["latency", "resnet20", "--profile", "--json", "--device", "cpu", "--threads", "1", "--budget", "0"])
