@@ -5,6 +5,7 @@ import streamlit as st
 
 import explorer
 from explorer import ArchConfig, lessons
+from explorer.app.cache import summary_of
 from explorer.app.inputs import WIDGET_PREFIX as W
 from explorer.app.state import apply_uploaded, on_position, on_preset, on_unit_variant
 from explorer.app.text import safe_name
@@ -82,10 +83,36 @@ def settings_sidebar() -> dict:
     return slots
 
 
+def export_bytes(cfg: ArchConfig, fmt: str) -> bytes:
+    """The PyTorch code or ONNX file of `cfg`, made when its button is clicked."""
+    from explorer import export  # loads the writers (and torch.onnx) only when asked
+
+    return export.to_bytes(cfg, fmt)
+
+
+def export_buttons(cfg: ArchConfig) -> None:
+    """Download the network as standalone PyTorch code (torch only) or as ONNX (Netron, ONNX Runtime)."""
+    from explorer.export.limits import onnx_size_problem
+
+    st.download_button("Download PyTorch code", data=lambda: export_bytes(cfg, "pytorch"),  # made on click
+                       file_name=f"{safe_name(cfg)}.py", mime="text/x-python", key="download_pytorch",
+                       help="One .py file that needs torch alone: build_model() returns this network, and "
+                            "this app's state_dict loads into it with strict=True.")
+    problem = onnx_size_problem(cfg.name, 4 * summary_of(cfg)["params"])
+    if problem:
+        st.caption(problem)
+        return
+    st.download_button("Download ONNX", data=lambda: export_bytes(cfg, "onnx"),
+                       file_name=f"{safe_name(cfg)}.onnx", mime="application/octet-stream", key="download_onnx",
+                       help="Opens in Netron, runs in ONNX Runtime: input (B, C, H, W) at this input size, "
+                            "fresh weights, inference mode. Takes a few seconds for ResNet-50.")
+
+
 def config_io(cfg: ArchConfig) -> None:
     with st.sidebar.expander("Import / export config"):
         st.download_button("Download config JSON", cfg.to_json(), file_name=f"{safe_name(cfg)}.json",
                            mime="application/json", key="download_config")
+        export_buttons(cfg)
         st.file_uploader("Load a config JSON", type=["json"],
                          key="upload_config", on_change=apply_uploaded, max_upload_size=UPLOAD_MB)
         if st.session_state.get("upload_error"):

@@ -1,0 +1,316 @@
+"""Standalone PyTorch code for a config: one readable .py file that imports torch alone.
+
+The code is written by walking the module `build_model` builds (on the meta device, so no
+weights are made) and reading each module's own settings; the plan only supplies comments
+(layer roles, shapes). So the file has the same modules under the same names as the built
+network, and a state_dict saved from `explorer.build_model(cfg)` loads into it with strict=True.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.config import ArchConfig
+from explorer.arch.plan import Plan, UnitSpec, last_branch_bn, make_plan
+from explorer.export.limits import ExportError
+
+INDENT = "    "
+
+_HEADER = '''\
+"""{title}: standalone PyTorch code written by ResNet Explorer.
+
+It needs torch and nothing else. build_model() returns the network in training mode, initialised
+as torchvision initialises ResNets. A state_dict saved from ResNet Explorer's
+explorer.build_model(cfg) for the config below loads into it with strict=True (module names
+follow torchvision: conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc).
+
+Run it (python {file_hint}) to push one random {input_desc} image through the network.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+'''
+
+_SHARED = '''
+class ZeroPadShortcut(nn.Module):
+    """Shortcut option A (He et al. 2015): identity with strided subsampling and zero-padded
+    extra channels; no parameters."""
+
+    def __init__(self, in_ch, out_ch, stride):
+        super().__init__()
+        self.in_ch, self.out_ch, self.stride = in_ch, out_ch, stride
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]  # (B, C, H/s, W/s)
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_ch - self.in_ch))  # zeros after the C channels
+
+
+class ResidualUnit(nn.Module):
+    """One residual unit, y = post(F(pre(x)) + shortcut), or y = F(x) in a plain network.
+
+    pre:        ops before the split (a pre-activation unit's BN / ReLU, He et al. 2016, Fig. 4e);
+                a shape-changing shortcut reads their output, an identity shortcut the raw x
+    branch:     F(x), the residual function: weight layers (convs) and their BN / ReLU
+    post:       ops after the addition (e.g. the original unit's ReLU, Fig. 4a)
+    downsample: the shortcut where the shape changes: a 1x1 projection W_s (options B, C) or
+                ZeroPadShortcut (option A); None is the identity
+    zero_init:  the BN whose gamma starts at zero, so the unit starts as an identity
+    """
+
+    def __init__(self, pre=(), branch=(), post=(), downsample=None, residual=True, zero_init=None):
+        super().__init__()
+        for name, module in (*pre, *branch, *post):
+            self.add_module(name, module)
+        self.downsample = downsample
+        self.residual = residual
+        self.zero_init = zero_init
+        self._pre = [name for name, _ in pre]
+        self._branch = [name for name, _ in branch]
+        self._post = [name for name, _ in post]
+
+    def forward(self, x):
+        pre = x
+        for name in self._pre:
+            pre = getattr(self, name)(pre)
+        out = pre
+        for name in self._branch:
+            out = getattr(self, name)(out)
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(pre))
+        for name in self._post:
+            out = getattr(self, name)(out)
+        return out
+
+'''
+
+_FOOTER = '''
+
+def init_weights(model):
+    """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    # zero_init_residual: each branch's last BN starts at zero (Goyal et al. 2017)
+    for m in model.modules():
+        if isinstance(m, ResidualUnit) and m.zero_init is not None:
+            nn.init.zeros_(getattr(m, m.zero_init).weight)
+
+
+def build_model():
+    """The network of the config at the top of this file."""
+    model = ResNet()
+    init_weights(model)
+    return model
+
+
+if __name__ == "__main__":
+    model = build_model().eval()
+    x = torch.randn(1, {in_channels}, {size}, {size})  # (B, C, H, W)
+    with torch.no_grad():
+        print(model(x).shape)  # (1, {num_classes})
+'''
+
+
+def to_pytorch_code(cfg: ArchConfig, file_hint: str = "model.py") -> str:
+    """Standalone source of a module defining `build_model()` for `cfg`; imports torch only."""
+    plan = make_plan(cfg)
+    with torch.device("meta"):
+        model = build_model(cfg)
+    header = _HEADER.format(
+        title=_comment_safe(cfg.name) or "ResNet",
+        file_hint=_comment_safe(file_hint),
+        input_desc=f"{cfg.in_channels}x{cfg.input_size}x{cfg.input_size}",
+    )
+    parts = [_config_comment(cfg), header, _SHARED, _network_class(model, plan, cfg),
+             _FOOTER.format(in_channels=cfg.in_channels, size=cfg.input_size, num_classes=cfg.num_classes)]
+    return "".join(parts)
+
+
+def _comment_safe(text: str) -> str:
+    return "".join(ch if ch.isprintable() and ch not in "\"'\\" else "_" for ch in text)
+
+
+def _config_comment(cfg: ArchConfig) -> str:
+    """The config as JSON, one key a line, each line commented out."""
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in cfg.to_dict().items()]
+    body = "{\n" + ",\n".join(items) + "\n}"
+    lines = ["# Config (ResNet Explorer JSON; strip the '# ' to load it again):"]
+    lines += ["# " + line for line in body.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _network_class(model: ResNet, plan: Plan, cfg: ArchConfig) -> str:
+    """class ResNet: the stem, the stages unit by unit, the head; forward in the builder's order."""
+    i1, i2 = INDENT, INDENT * 2
+    init = [f"{i1}def __init__(self):", f"{i2}super().__init__()"]
+    fwd = [f"{i1}def forward(self, x):  # x: (B, {cfg.in_channels}, {cfg.input_size}, {cfg.input_size})"]
+    stem = [("conv1", model.conv1), ("bn1", model.bn1), ("relu", model.relu), ("maxpool", model.maxpool)]
+    for name, module in stem:
+        if module is not None:
+            init.append(f"{i2}self.{name} = {module_code(module)}")
+            fwd.append(f"{i2}x = self.{name}(x)")
+    fwd[-1] += f"  # (B, {plan.stem_out}, {plan.stem_size}, {plan.stem_size})"
+    for stage_name, units in zip(model.stage_names, plan.stages):
+        stage = getattr(model, stage_name)
+        if not isinstance(stage, nn.Sequential) or len(stage) != len(units):
+            raise ExportError(f"{stage_name} is not a sequence of the plan's {len(units)} units")
+        init.append("")
+        init += _stage_code(stage_name, stage, units, cfg.zero_init_residual)
+        last = units[-1]
+        fwd.append(f"{i2}x = self.{stage_name}(x)  # (B, {last.out_ch}, {last.out_size}, {last.out_size})")
+    init.append("")
+    head = [("final_bn", model.final_bn), ("final_relu", model.final_relu),
+            ("avgpool", model.avgpool), ("fc", model.fc)]
+    if model.final_bn is not None or model.final_relu is not None:
+        init.append(f"{i2}# pre-activation: the last unit's output gets the pre-conv ops once more "
+                    "(He et al. 2016)")
+    for name, module in head:
+        if module is not None:
+            init.append(f"{i2}self.{name} = {module_code(module)}")
+    for name, module in head[:2]:
+        if module is not None:
+            fwd.append(f"{i2}x = self.{name}(x)")
+    fwd += [f"{i2}x = self.avgpool(x)  # (B, {plan.out_ch}, 1, 1)",
+            f"{i2}x = torch.flatten(x, 1)",
+            f"{i2}return self.fc(x)  # (B, {cfg.num_classes})"]
+    doc = f'{i1}"""Stem -> {len(plan.stages)} stages of residual units -> global average pool -> fc."""'
+    return "\n".join(["", "class ResNet(nn.Module):", doc, "", *init, "", *fwd]) + "\n\n"
+
+
+def _stage_code(stage_name: str, stage: nn.Sequential, units: tuple[UnitSpec, ...],
+                zero_init: bool) -> list[str]:
+    """self.layerN = nn.Sequential(...), runs of identical units written once with a loop."""
+    i2, i3 = INDENT * 2, INDENT * 3
+    codes = [_unit_code(unit, spec, zero_init) for unit, spec in zip(stage, units)]
+    lines = [f"{i2}self.{stage_name} = nn.Sequential("]
+    start = 0
+    while start < len(codes):
+        end = start + 1
+        while end < len(codes) and codes[end] == codes[start]:
+            end += 1
+        spec, count = units[start], end - start
+        if count == 1:
+            lines.append(f"{i3}# {spec.name}: {_unit_caption(spec)}")
+            lines += [i3 + line for line in codes[start]]
+            lines[-1] += ","
+        else:
+            lines.append(f"{i3}# {spec.name} to {units[end - 1].name}, {count} identical units: "
+                         f"{_unit_caption(spec)}")
+            lines += [i3 + "*(" + codes[start][0]] + [i3 + line for line in codes[start][1:]]
+            lines[-1] += f" for _ in range({count})),"
+        start = end
+    lines.append(f"{i2})")
+    return lines
+
+
+def _unit_caption(spec: UnitSpec) -> str:
+    size = (f"{spec.in_size}x{spec.in_size}" if spec.in_size == spec.out_size
+            else f"{spec.in_size}x{spec.in_size} -> {spec.out_size}x{spec.out_size}")
+    shortcut = {"identity": "identity shortcut", "zero_pad": "zero-padding shortcut (option A)",
+                "projection": "projection shortcut", "none": "no shortcut (plain)"}[spec.shortcut]
+    return f"{spec.in_ch} -> {spec.out_ch} channels, {size}, {shortcut}"
+
+
+def _unit_code(unit: nn.Module, spec: UnitSpec, zero_init: bool) -> list[str]:
+    """ResidualUnit(...) for one built unit, as lines without the outer indent."""
+    if not isinstance(unit, ResidualUnit):
+        raise ExportError(f"{spec.name} is a {type(unit).__name__}, not a residual unit")
+    roles = {f"conv{j}": layer.role for j, layer in enumerate(spec.layers, start=1)}
+    lines = ["ResidualUnit("]
+    for arg, names in (("pre", unit._pre), ("branch", unit._branch), ("post", unit._post)):
+        if not names:
+            continue
+        ops = [f"({json.dumps(name)}, {module_code(getattr(unit, name))})" for name in names]
+        if len(ops) == 1 and names[0] not in roles:
+            lines.append(f"{INDENT}{arg}=[{ops[0]}],")
+            continue
+        lines.append(f"{INDENT}{arg}=[")
+        for name, op in zip(names, ops):
+            role = f"  # {roles[name]}" if name in roles else ""
+            lines.append(f"{INDENT * 2}{op},{role}")
+        lines.append(f"{INDENT}],")
+    if unit.downsample is not None:
+        lines.append(f"{INDENT}downsample={module_code(unit.downsample)},")
+    if not unit.residual:
+        lines.append(f"{INDENT}residual=False,")
+    bn = last_branch_bn(spec) if zero_init and spec.residual else None
+    if bn is not None:
+        lines.append(f'{INDENT}zero_init="bn{bn}",')
+    lines.append(")")
+    return lines
+
+
+def _pair(value) -> int | tuple:
+    """A square kernel/stride/padding as one int, as torchvision writes it."""
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        return value[0]
+    return value
+
+
+def _conv(m: nn.Conv2d) -> str:
+    if _pair(m.dilation) != 1 or m.padding_mode != "zeros":
+        raise ExportError(f"a conv with dilation {m.dilation} / padding_mode {m.padding_mode!r}")
+    args = [str(m.in_channels), str(m.out_channels), f"kernel_size={_pair(m.kernel_size)!r}"]
+    for key, default in (("stride", 1), ("padding", 0), ("groups", 1)):
+        value = _pair(getattr(m, key))
+        if value != default:
+            args.append(f"{key}={value!r}")
+    if m.bias is None:
+        args.append("bias=False")
+    return f"nn.Conv2d({', '.join(args)})"
+
+
+def _bn(m: nn.BatchNorm2d) -> str:
+    args = [str(m.num_features)]
+    for key, default in (("eps", 1e-5), ("momentum", 0.1), ("affine", True), ("track_running_stats", True)):
+        if getattr(m, key) != default:
+            args.append(f"{key}={getattr(m, key)!r}")
+    return f"nn.BatchNorm2d({', '.join(args)})"
+
+
+def _linear(m: nn.Linear) -> str:
+    return f"nn.Linear({m.in_features}, {m.out_features}{'' if m.bias is not None else ', bias=False'})"
+
+
+def _maxpool(m: nn.MaxPool2d) -> str:
+    if _pair(m.dilation) != 1 or m.ceil_mode or m.return_indices:
+        raise ExportError("a max-pool with dilation, ceil_mode or return_indices")
+    return (f"nn.MaxPool2d(kernel_size={_pair(m.kernel_size)!r}, stride={_pair(m.stride)!r}, "
+            f"padding={_pair(m.padding)!r})")
+
+
+def _sequential(m: nn.Sequential) -> str:
+    return f"nn.Sequential({', '.join(module_code(child) for child in m)})"
+
+
+# Exact types: a subclass could change what the module computes.
+_WRITERS: dict[type, Callable[[nn.Module], str]] = {
+    nn.Conv2d: _conv,
+    nn.BatchNorm2d: _bn,
+    nn.ReLU: lambda m: "nn.ReLU(inplace=True)" if m.inplace else "nn.ReLU()",
+    nn.MaxPool2d: _maxpool,
+    nn.AdaptiveAvgPool2d: lambda m: f"nn.AdaptiveAvgPool2d({m.output_size!r})",
+    nn.Linear: _linear,
+    nn.Sequential: _sequential,
+    nn.Identity: lambda m: "nn.Identity()",
+    ZeroPadShortcut: lambda m: f"ZeroPadShortcut({m.in_ch}, {m.out_ch}, stride={m.stride})",
+}
+
+
+def module_code(module: nn.Module) -> str:
+    """The constructor call that makes an equal module, e.g. nn.Conv2d(64, 64, kernel_size=3, ...)."""
+    writer = _WRITERS.get(type(module))
+    if writer is None:
+        raise ExportError(f"no code writer for {type(module).__name__}")
+    return writer(module)
