@@ -37,6 +37,7 @@ bench: setup-dev system
 	$(PY) benchmarks/bench_summary.py
 	$(PY) benchmarks/bench_graph.py
 	$(PY) benchmarks/bench_latency_overhead.py --threads 1
+	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_lab.py
 	$(PY) benchmarks/bench_cold_start.py
 
