@@ -93,3 +93,14 @@ def test_cli_colour_by_writes_a_coloured_svg(tmp_path, capsys):
     assert main(["graph", "resnet18", "--detail", "layers", "--color-by", "macs", "-o", str(out)]) == 0
     svg = html.unescape(out.read_text())
     assert "multiply-adds" in svg and diagram.overlay.SCALE[-1] in svg and "xlink:title" in svg
+
+
+@needs_dot
+def test_cli_colour_by_time_profiles_the_model_first(tmp_path, capsys):
+    out = tmp_path / "r20.svg"
+    assert main(["graph", "resnet20", "--detail", "layers", "--color-by", "time", "--device", "cpu",
+                 "-o", str(out)]) == 0
+    svg = html.unescape(out.read_text())
+    assert "measured time per node" in svg and "profiled on" in capsys.readouterr().err
+    tips = dict((m[2], html.unescape(m[3] or "")) for m in _NODE.finditer(out.read_text()))
+    assert "time " in tips["layer1.0.conv1"]  # each node's measured time is in its facts
