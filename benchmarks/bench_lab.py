@@ -1,6 +1,9 @@
 """Run the lab's ready experiments at their defaults; print wall time and final numbers per run.
 
-    python benchmarks/bench_lab.py [EXPERIMENT ...] [--seed S]
+    python benchmarks/bench_lab.py [EXPERIMENT ...] [--seed S] [--seeds N]
+
+Each variant trains at N seeds (default lab.DEFAULT_SEEDS) in parallel worker processes where
+there are cores; the table gives mean ± std over the seeds, and the conclusions under it.
 
 Also prints this machine's calibration (the rates behind `estimate_seconds`; on the 2-core
 reference machine they are the figures to store as `explorer.lab.estimate.REFERENCE`) and,
@@ -29,10 +32,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiments", nargs="*", default=READY, help="default: " + " ".join(READY))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=lab.DEFAULT_SEEDS)
     args = parser.parse_args()
 
     data = lab.load_digits()
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {lab.TRAIN_THREADS} training thread(s)")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {lab.TRAIN_THREADS} training thread(s) "
+          f"per run, {args.seeds} seeds on {lab.workers_for(args.seeds)} worker(s)")
     start = time.perf_counter()
     cal = lab.calibrate()
     print(f"calibration ({time.perf_counter() - start:.2f} s): {cal.seconds_per_mac:.3g} s per MAC, "
@@ -42,24 +47,26 @@ def main() -> int:
     ratios = []
     for name in args.experiments:
         exp = lab.get_experiment(name)
-        expected = lab.estimate_seconds(name, seed=args.seed)
+        expected = lab.estimate_seconds(name, seed=args.seed, seeds=args.seeds)
         start = time.perf_counter()
-        res = lab.run_experiment(name, seed=args.seed)
+        res = lab.run_experiment(name, seed=args.seed, seeds=args.seeds)
         wall = time.perf_counter() - start
         ratios.append(expected / wall)
         s = res.settings
-        runs = lab.prepare_runs(name, seed=args.seed)
+        runs = lab.prepare_runs(name, seed=args.seed, seeds=args.seeds)
         print(f"\n{name}: {exp.title}")
         print(f"  {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
-              f"{s.epochs} epochs, seed {s.seed}")
-        print(f"  {'run':<30}{'depth':>6}{'train_loss':>12}{'train_acc':>11}{'val_acc':>9}"
-              f"{'best_val':>10}{'seconds':>9}{'estimate':>10}")
+              f"{s.epochs} epochs, seeds {', '.join(map(str, res.seeds))}")
+        print(f"  {'run':<30}{'depth':>6}{'train_loss':>20}{'val_acc':>16}{'run s':>8}{'estimate':>10}")
         for row, size in zip(res.to_rows(), runs.sizes):
             est = run_seconds(size, s, len(data.x_train), len(data.x_val), cal)
-            print(f"  {row['run']:<30}{row['depth']:>6}{row['train_loss']:>12.4f}"
-                  f"{100 * row['train_acc']:>10.1f}%{100 * row['val_acc']:>8.1f}%"
-                  f"{100 * row['best_val_acc']:>9.1f}%{row['seconds']:>9.1f}{est:>10.1f}"
+            loss = lab.format_spread(res.spread_of(row["run"], "train_loss"), "train_loss")
+            acc = lab.format_spread(res.spread_of(row["run"], "val_acc"), "val_acc")
+            print(f"  {row['run']:<30}{row['depth']:>6}{loss:>20}{acc:>16}"
+                  f"{row['seconds'] / max(row['seeds'], 1):>8.1f}{est:>10.1f}"
                   f"{'  diverged' if row['diverged'] else ''}")
+        for line in res.conclusion_lines():
+            print(f"  {line}")
         stored = exp.expected_seconds
         print(f"  wall {wall:.1f} s; estimate {expected:.1f} s (estimate / wall {expected / wall:.2f}); "
               f"reference machine {stored} s (this machine / reference "

@@ -221,12 +221,37 @@ def test_lab_runs_a_custom_experiment_from_the_compare_set():
     at.button(key="compare_add").click().run()
     at = show(at, "Lab")
     at.selectbox(key="lab_experiment").select("custom").run()
-    at.number_input(key="lab_epochs").set_value(1).run()
+    assert at.selectbox(key="lab_seeds").value == explorer.lab.DEFAULT_SEEDS == 3
+    at.number_input(key="lab_epochs").set_value(2).run()
+    at.selectbox(key="lab_seeds").select(2).run()
     at.button(key="lab_run").click().run()
     assert not at.exception
     results = table_with(at, "val_acc")
     assert list(results["run"]) == ["resnet20"]
-    assert {b.label for b in at.get("download_button")} >= {"Download CSV", "Download JSON"}
+    assert list(results["seeds"]) == [2] and results["train_loss_std"].notna().all()
+    assert list(table_with(at, "seed")["seed"]) == [0, 1]  # each seed's own row
+    assert {b.label for b in at.get("download_button")} >= {"Download CSV", "Download per-seed CSV",
+                                                              "Download JSON"}
+    # the curves: the mean over the seeds as a line, inside a shaded band of mean ± std
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    curves = [c for c in charts if c["layout"]["title"]["text"] in ("Training loss", "Validation accuracy")]
+    assert len(curves) == 2
+    for chart in curves:
+        assert [(t["name"], t.get("fill")) for t in chart["data"]] == [("resnet20 band", "toself"), ("resnet20", None)]
+        band, mean = chart["data"]
+        assert len(band["y"]) == 2 * len(mean["y"]) == 4
+        assert all(hi >= m >= lo for hi, m, lo in zip(band["y"][:2], mean["y"], band["y"][:1:-1]))
+    assert any("mean ± one standard deviation" in c.value for c in at.caption)
+
+
+def test_lab_seeds_choice_changes_the_estimate_and_the_result_key():
+    at = show(fresh(), "Lab")
+    assert at.selectbox(key="lab_seeds").options == ["1", "2", "3", "4", "5"]
+    three = next(c.value for c in at.caption if c.value.startswith("Expected to take"))
+    at.selectbox(key="lab_seeds").select(1).run()
+    one = next(c.value for c in at.caption if c.value.startswith("Expected to take"))
+    assert not at.exception and one != three and "worker processes" not in one
+    assert store.lab_key("units", 2, 0, None, 1) != store.lab_key("units", 2, 0, None, 3)
 
 
 def test_lab_refuses_runs_over_the_time_limit(monkeypatch):

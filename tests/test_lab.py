@@ -7,6 +7,9 @@ import dataclasses
 import io
 import json
 import math
+import os
+import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -216,7 +219,7 @@ def test_experiments_vary_what_they_claim_to():
 def test_run_experiment_on_a_config_list():
     cfgs = [TINY, TINY.replace(skip_span=0)]  # same name twice: told apart by a suffix
     events, updates = [], []
-    res = lab.run_experiment(cfgs, epochs=1, max_train=60, batch_size=30,
+    res = lab.run_experiment(cfgs, epochs=1, max_train=60, batch_size=30, seeds=1,
                              progress=lambda *a: events.append(a),
                              on_update=lambda r: updates.append(len(r.runs)))
     assert res.experiment == "custom" and not res.cancelled
@@ -241,7 +244,7 @@ def test_run_experiment_on_a_config_list():
 def test_run_experiment_cancel_between_runs():
     seen = []
     res = lab.run_experiment([TINY, TINY.replace(name="b"), TINY.replace(name="c")], epochs=1,
-                             max_train=60, batch_size=30,
+                             max_train=60, batch_size=30, seeds=1,
                              progress=lambda done, total, epoch, name: seen.append(done),
                              should_stop=lambda: bool(seen) and seen[-1] >= 1)
     assert res.cancelled and res.total_runs == 3
@@ -271,7 +274,8 @@ def test_nan_results_export_as_null():
                         "val_loss": float("inf"), "val_acc": 0.1, "seconds": 0.1, "elapsed": 0.1})
     res.runs.append(run)
     doc = json.loads(res.to_json_bytes())  # strict JSON: would fail on NaN
-    assert doc["runs"][0]["history"][0]["train_loss"] is None
+    assert doc["runs"][0]["per_seed"][0]["history"][0]["train_loss"] is None
+    assert doc["runs"][0]["mean"]["train_loss"] is None and doc["results"][0]["train_loss"] is None
 
 
 def test_estimate_grows_with_epochs_and_model_size():
@@ -311,8 +315,8 @@ def test_estimate_is_within_a_sane_factor_of_a_real_run(monkeypatch):
     settings = dict(epochs=3, max_train=512)
     lab.train(TINY, epochs=1, max_train=60, batch_size=30)  # one-time costs of a first run
     monkeypatch.setattr(estimate, "_calibration", [])  # calibrated under the run's load
-    expected = lab.estimate_seconds([cfg], **settings)
-    actual = lab.run_experiment([cfg], **settings).seconds
+    expected = lab.estimate_seconds([cfg], seeds=1, **settings)
+    actual = lab.run_experiment([cfg], seeds=1, **settings).seconds
     ratio = expected / actual
     print(f"estimate {expected:.2f} s, actual {actual:.2f} s, ratio {ratio:.2f}")
     assert 1 / 5 < ratio < 5  # a sanity bound on the model, not a speed target
@@ -366,7 +370,7 @@ def test_lab_modules_are_small_and_export_explicitly():
 # -- CLI ---------------------------------------------------------------------------------------
 def test_cli_json_and_progress(capsys):
     rc = main(["lab", "custom", "--config", "resnet20", "--set", "depths=[1,1,1]", "--epochs", "1",
-               "--max-train", "60", "--batch-size", "30", "--seed", "2", "--json"])
+               "--max-train", "60", "--batch-size", "30", "--seed", "2", "--seeds", "1", "--json"])
     out, err = capsys.readouterr()
     assert rc == 0
     doc = json.loads(out)
@@ -376,15 +380,16 @@ def test_cli_json_and_progress(capsys):
 
 
 def test_cli_table(capsys):
-    rc = main(["lab", "custom", "--config", "resnet20", "--set", "depths=[1,1,1]", "--epochs", "1",
-               "--max-train", "60", "--batch-size", "30"])
+    rc = main(["lab", "custom", "--config", "resnet20", "--config", "plain20", "--set", "depths=[1,1,1]",
+               "--epochs", "1", "--max-train", "60", "--batch-size", "30", "--seeds", "1"])
     out, _ = capsys.readouterr()
     assert rc == 0
     assert "val_acc" in out and "resnet20" in out
+    assert "resnet20 vs plain20 — training loss: no difference at this budget (one seed" in out
 
 
 @pytest.mark.parametrize("argv", [["lab", "nope"], ["lab", "custom"], ["lab", "units", "--epochs", "0"],
-                                  ["lab", "units", "--optimizer", "rmsprop"]])
+                                  ["lab", "units", "--optimizer", "rmsprop"], ["lab", "units", "--seeds", "0"]])
 def test_cli_bad_input_is_one_line_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -484,3 +489,255 @@ def test_cancel_while_paused_for_a_measurement_ends_the_run():
         assert not trainer.is_alive()
     r = results[0]
     assert r.cancelled and r.history == [] and len(polls) == 6
+
+
+# -- seeds: per-seed results, their spread, and the rule that reads them ----------------------
+def _finals(run: lab.RunResult) -> tuple:
+    last = run.history[-1]
+    return last["train_loss"], last["train_acc"], last["val_loss"], last["val_acc"]
+
+
+def test_seeds_give_per_seed_results_with_their_mean_and_std():
+    cfgs = [TINY, TINY.replace(name="plain", skip_span=0)]
+    res = lab.run_experiment(cfgs, seeds=3, seed=5, **FAST)
+    assert res.seeds == (5, 6, 7) and res.total_runs == 6 and not res.cancelled
+    assert res.workers == lab.workers_for(3) == min(3, len(os.sched_getaffinity(0)))
+    assert res.variants() == ["tiny", "plain"]
+    for cfg in cfgs:
+        runs = res.runs_of(cfg.name)
+        assert [r.settings.seed for r in runs] == [5, 6, 7]
+        # each seed in a worker trains exactly as it does in this process (one thread, fixed seeds)
+        for r in runs:
+            alone = lab.train(cfg, seed=r.settings.seed, **FAST)
+            assert _finals(r) == _finals(alone)
+            assert [g["grad_norm"] for g in r.grad_norms] == [g["grad_norm"] for g in alone.grad_norms]
+        assert len({_finals(r) for r in runs}) == 3  # the seeds differ
+    for row in res.to_rows():
+        runs = res.runs_of(row["run"])
+        losses = [r.history[-1]["train_loss"] for r in runs]
+        accs = [r.history[-1]["val_acc"] for r in runs]
+        assert row["seeds"] == 3 and row["epochs"] == 1
+        assert row["train_loss"] == pytest.approx(statistics.fmean(losses))
+        assert row["train_loss_std"] == pytest.approx(statistics.stdev(losses))
+        assert row["val_acc"] == pytest.approx(statistics.fmean(accs))
+        assert row["val_acc_std"] == pytest.approx(statistics.stdev(accs))
+    band = [b for b in res.history_band_rows() if b["run"] == "tiny"]
+    assert len(band) == 1 and band[0]["seeds"] == 3
+    assert band[0]["train_loss_min"] <= band[0]["train_loss"] <= band[0]["train_loss_max"]
+    assert len(res.seed_rows()) == 6 and {r["seed"] for r in res.seed_rows()} == {5, 6, 7}
+    doc = json.loads(res.to_json_bytes())
+    assert doc["seeds"] == [5, 6, 7]
+    first = doc["runs"][0]
+    assert first["run"] == "tiny" and first["seeds"] == [5, 6, 7]
+    assert [p["final"]["train_loss"] for p in first["per_seed"]] == pytest.approx(
+        [r.history[-1]["train_loss"] for r in res.runs_of("tiny")])
+    assert first["mean"]["val_acc"] == pytest.approx(doc["results"][0]["val_acc"])
+    assert first["std"]["train_loss"] == pytest.approx(doc["results"][0]["train_loss_std"])
+
+
+def test_one_seed_is_the_single_run_of_before(tiny_run):
+    res = lab.run_experiment([TINY], seeds=1, **FAST)
+    assert res.seeds == (0,) and res.workers == 1 and len(res.runs) == 1
+    run = res.runs[0]
+    assert _finals(run) == _finals(tiny_run)
+    assert [g["grad_norm"] for g in run.grad_norms] == [g["grad_norm"] for g in tiny_run.grad_norms]
+    row = res.to_rows()[0]
+    old = tiny_run.summary_row()
+    for key in ("run", "depth", "params", "epochs", "train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc"):
+        assert row[key] == old[key], key
+    assert row["seeds"] == 1 and row["train_loss_std"] is None and row["val_acc_std"] is None
+
+
+def _fake(name: str, seed: int, loss: float, acc: float) -> lab.RunResult:
+    run = lab.RunResult(TINY.replace(name=name), lab.TrainSettings(seed=seed), 1, 8, 100, 10)
+    run.history.append({"run": name, "seed": seed, "epoch": 1, "train_loss": loss, "train_acc": acc,
+                        "val_loss": loss, "val_acc": acc, "seconds": 0.1, "elapsed": 0.1})
+    return run
+
+
+def _fake_result(table: dict[str, list[tuple[float, float]]], **kwargs) -> lab.ExperimentResult:
+    res = lab.ExperimentResult("x", "x", lab.TrainSettings(), seeds=(0, 1, 2), **kwargs)
+    res.runs = [_fake(name, seed, loss, acc) for name, pairs in table.items()
+                for seed, (loss, acc) in enumerate(pairs)]
+    return res
+
+
+def test_conclusion_rule_names_a_winner_only_beyond_the_spread():
+    close = lab.judge("a", lab.spread([0.50, 0.60, 0.70]), "b", lab.spread([0.55, 0.65, 0.75]), "train_loss")
+    assert close.better is None and lab.NO_DIFFERENCE in close.text
+    clear = lab.judge("a", lab.spread([0.10, 0.12, 0.11]), "b", lab.spread([0.50, 0.55, 0.45]), "train_loss")
+    assert clear.better == "a" and clear.text.startswith("training loss: a lower")
+    acc = lab.judge("a", lab.spread([0.90, 0.91, 0.92]), "b", lab.spread([0.95, 0.96, 0.97]), "val_acc")
+    assert acc.better == "b" and "b higher" in acc.text and "96.0 ± 1.0%" in acc.text
+    # the boundary: a gap equal to the sum of the stds (bands that touch) is no difference
+    a, b = lab.spread([0.0, 1.0, 2.0]), lab.spread([4.0, 5.0, 6.0])  # std 1 each, gap 4 > 2
+    assert lab.judge("a", a, "b", b, "train_loss").better == "a"
+    a, b = lab.spread([0.0, 1.0, 2.0]), lab.spread([2.0, 3.0, 4.0])  # gap 2 == 1 + 1
+    assert lab.judge("a", a, "b", b, "train_loss").better is None
+    # one seed has no spread: nothing is called better, however large the gap
+    single = lab.judge("a", lab.spread([0.1]), "b", lab.spread([2.0]), "train_loss")
+    assert single.better is None and "one seed" in single.text
+    nan = lab.judge("a", lab.spread([0.1, float("nan")]), "b", lab.spread([2.0, 2.1]), "train_loss")
+    assert nan.better is None and "diverged" in nan.text
+
+
+def test_conclusions_of_an_experiment_result():
+    res = _fake_result({
+        "(a)": [(0.10, 0.95), (0.12, 0.96), (0.11, 0.94)],
+        "(b)": [(0.11, 0.95), (0.10, 0.94), (0.13, 0.96)],   # within the spread of (a)
+        "(e)": [(0.01, 0.99), (0.02, 0.99), (0.015, 0.98)],  # clearly better on loss and accuracy
+    }, comparisons=(("(a)", "(b)"), ("(a)", "(e)")))
+    verdicts = {(v.b, v.metric): v for v in res.conclusions()}
+    assert verdicts[("(b)", "train_loss")].better is None and verdicts[("(b)", "val_acc")].better is None
+    assert verdicts[("(e)", "train_loss")].better == "(e)" and verdicts[("(e)", "val_acc")].better == "(e)"
+    lines = res.conclusion_lines()
+    assert lines[0] == ("(a) vs (b) — training loss: no difference at this budget (0.1100 ± 0.0100 vs "
+                        "0.1133 ± 0.0153); validation accuracy: no difference at this budget "
+                        "(95.0 ± 1.0% vs 95.0 ± 1.0%)")
+    assert lines[1].startswith("(a) vs (e) — training loss: (e) lower")
+    # without comparisons given (custom): each variant against the first
+    res = _fake_result({"x": [(0.1, 0.9)] * 3, "y": [(0.1, 0.9)] * 3})
+    assert [(v.a, v.b) for v in res.conclusions()] == [("x", "y"), ("x", "y")]
+    assert json.loads(res.to_json_bytes())["conclusions"] == res.conclusion_lines()
+
+
+def test_ready_experiments_compare_runs_they_have():
+    for exp in lab.EXPERIMENTS.values():
+        names = {c.name for c in exp.configs}
+        assert all(a in names and b in names for a, b in exp.comparisons)
+        assert bool(exp.comparisons) == bool(exp.configs)
+
+
+def test_cancel_during_a_multi_seed_run_keeps_partial_results():
+    epochs_seen: list[tuple] = []
+    res = lab.run_experiment([TINY, TINY.replace(name="b")], seeds=2, epochs=200, max_train=100, batch_size=10,
+                             progress=lambda done, total, epoch, name: epoch and epochs_seen.append(epoch),
+                             should_stop=lambda: len(epochs_seen) >= 3)
+    assert res.cancelled and not res.timed_out and res.total_runs == 4
+    assert res.runs and all(len(r.history) < 200 for r in res.runs)
+    assert sum(len(r.history) for r in res.runs) >= 3  # what finished is kept
+    for r in res.runs:  # each run's epochs in order, none lost in between
+        assert [h["epoch"] for h in r.history] == list(range(1, len(r.history) + 1))
+    assert any(r.cancelled for r in res.runs)
+    assert res.to_rows() and json.loads(res.to_json_bytes())["cancelled"] is True
+
+
+def test_a_latency_measurement_pauses_training_in_worker_processes():
+    from explorer.timing import exclusive_measurement, measure_latency
+
+    lock = threading.Lock()
+    rows: list[int] = []
+    stop = threading.Event()
+    results: list[lab.ExperimentResult] = []
+
+    def on_update(partial: lab.ExperimentResult) -> None:
+        with lock:
+            rows[:] = [len(partial.history_rows())]
+
+    def count() -> int:
+        with lock:
+            return rows[0] if rows else 0
+
+    trainer = threading.Thread(target=lambda: results.append(lab.run_experiment(
+        [TINY], seeds=2, epochs=1000, max_train=40, batch_size=20, on_update=on_update, should_stop=stop.is_set)))
+    trainer.start()
+    try:
+        while count() < 4 and trainer.is_alive():  # both workers are training
+            time.sleep(0.05)
+        assert trainer.is_alive()
+        with exclusive_measurement() as wait:
+            assert not wait.timed_out and wait.steps_running == 0  # the workers' steps drained first
+            time.sleep(0.5)  # an epoch's evaluation in flight may still report
+            paused = count()
+            time.sleep(1.5)
+            assert count() == paused  # no worker finished a step, so no epoch, while it held the cores
+            _TimedPasses.spans.clear()
+            measure_latency(_TimedPasses(), device="cpu", threads=1, budget_s=0.2, warmup=2, min_samples=5,
+                            input_shape=(4,))  # a real measurement inside: the gate is re-entrant
+            assert count() == paused
+        deadline = time.monotonic() + 60
+        while count() <= paused and time.monotonic() < deadline:  # ... and went on after it
+            time.sleep(0.05)
+        assert count() > paused
+    finally:
+        stop.set()
+        trainer.join(timeout=60)
+    assert not trainer.is_alive() and results[0].cancelled
+
+
+def test_cancel_while_workers_wait_for_a_measurement_ends_the_run():
+    from explorer.timing import exclusive_measurement
+
+    polls: list[int] = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return len(polls) > 40  # about 2 s of the parent's polling
+
+    with exclusive_measurement():  # the workers cannot take a step
+        res = lab.run_experiment([TINY], seeds=2, epochs=2, max_train=100, batch_size=50, should_stop=stop)
+    assert res.cancelled
+    assert all(r.cancelled and r.history == [] for r in res.runs)
+
+
+def test_estimate_schedules_seeds_across_workers(monkeypatch):
+    from explorer.lab import experiments
+
+    assert estimate.schedule_seconds([3, 1, 1, 1], 2) == 3
+    assert estimate.schedule_seconds([1, 1, 1, 1], 2) == 2
+    assert estimate.schedule_seconds([1, 1, 1], 1) == 3
+    monkeypatch.setattr(estimate, "calibrate", lambda: lab.REFERENCE)
+    monkeypatch.setattr(estimate, "server_running", lambda: True)
+    monkeypatch.setitem(sys.modules, "torch._dynamo", sys.modules.get("torch._dynamo", object()))
+    one = lab.estimate_seconds([TINY], seeds=1, epochs=2)
+    for workers in (1, 2, 4):
+        monkeypatch.setattr(experiments, "workers_for", lambda n, w=workers: min(n, w))
+        four = lab.estimate_seconds([TINY], seeds=4, epochs=2)
+        if workers == 1:
+            assert four == pytest.approx(4 * one)  # one after the other, in this process
+        else:
+            rounds = 4 // workers
+            assert four == pytest.approx(estimate.WORKER_START_S + estimate.PARALLEL_SLOWDOWN * rounds * one)
+
+
+def test_cli_seeds_json_shape(capsys):
+    rc = main(["lab", "custom", "--config", "resnet20", "--config", "plain20", "--set", "depths=[1,1,1]",
+               "--epochs", "1", "--max-train", "60", "--batch-size", "30", "--seeds", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    doc = json.loads(out)
+    assert doc["seeds"] == [0, 1] and doc["total_runs"] == 4 and not doc["cancelled"]
+    assert [r["run"] for r in doc["runs"]] == ["resnet20", "plain20"]
+    for variant, row in zip(doc["runs"], doc["results"]):
+        assert variant["seeds"] == [0, 1] and [p["seed"] for p in variant["per_seed"]] == [0, 1]
+        finals = [p["final"]["train_loss"] for p in variant["per_seed"]]
+        assert variant["mean"]["train_loss"] == pytest.approx(statistics.fmean(finals)) == row["train_loss"]
+        assert variant["std"]["train_loss"] == pytest.approx(statistics.stdev(finals)) == row["train_loss_std"]
+        assert set(variant["mean"]) == set(variant["std"]) >= {"train_loss", "val_acc"}
+        assert all(p["history"] and p["grad_norms"] for p in variant["per_seed"])
+    assert doc["rule"] == lab.RULE and doc["conclusions"][0].startswith("resnet20 vs plain20 — training loss: ")
+    assert "seed 1 epoch 1/1" in err and " x 2 seeds" in err
+
+
+def test_cli_ctrl_c_stops_a_multi_seed_run_and_prints_what_finished():
+    cmd = [sys.executable, "-m", "explorer", "lab", "custom", "--config", "resnet20", "--set", "depths=[1,1,1]",
+           "--epochs", "500", "--max-train", "60", "--batch-size", "30", "--seeds", "2", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        lines = []
+        for line in proc.stderr:  # wait until training is under way
+            lines.append(line)
+            if " epoch 2/500" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(lines) + err
+    doc = json.loads(out)
+    assert doc["cancelled"] is True
+    histories = [p["history"] for v in doc["runs"] for p in v["per_seed"]]
+    assert any(len(h) >= 2 for h in histories) and all(len(h) < 500 for h in histories)
+    assert "stopped (Ctrl-C)" in err

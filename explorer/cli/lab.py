@@ -1,24 +1,35 @@
-"""`lab`: train an experiment's variants on the digits and report the papers' claims tested."""
+"""`lab`: train an experiment's variants on the digits at several seeds and report the papers'
+claims tested, each with its spread."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import Any
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from explorer.cli.common import load_config
-from explorer.lab import (EXPERIMENTS, ExperimentResult, RunResult, estimate_time, get_experiment,
-                          run_experiment)
+from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, ExperimentResult, RunResult, estimate_time,
+                          format_spread, get_experiment, prepare_runs, run_experiment)
+
+INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT), with the partial results printed
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "lab", help="train variants on handwritten digits: " + ", ".join(EXPERIMENTS),
-        description="Train an experiment's networks on scikit-learn's 8x8 digits and print "
-                    "the final loss and accuracies. Progress goes to stderr.",
+        description="Train an experiment's networks on scikit-learn's 8x8 digits at several seeds "
+                    "and print the mean and standard deviation of the final loss and accuracies, "
+                    "and which differences exceed the spread. Progress goes to stderr; Ctrl-C "
+                    "stops and prints what finished.",
     )
     p.add_argument("experiment", help="one of " + ", ".join(EXPERIMENTS))
     p.add_argument("--epochs", type=int, help="epochs per run (default: the experiment's)")
-    p.add_argument("--seed", type=int, help="initialisation and batch-order seed (default 0)")
+    p.add_argument("--seed", type=int, help="first initialisation and batch-order seed (default 0)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"seeds per variant: --seed, --seed + 1, ... (default {DEFAULT_SEEDS}); "
+                        "they train in parallel processes, one per core")
     p.add_argument("--optimizer", help="sgd (momentum 0.9) or adam")
     p.add_argument("--lr", type=float, help="learning rate (default 0.1 for sgd, 0.001 for adam)")
     p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size")
@@ -38,32 +49,67 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(epochs=args.epochs, seed=args.seed, optimizer=args.optimizer, lr=args.lr,
                      batch_size=args.batch_size, max_train=args.max_train)
     # Checks every config and setting (and the size limits) before the header and any training.
-    expected = estimate_time(exp, configs=configs, **overrides)
-    total = len(configs or exp.configs)
-    print(f"{exp.title}: {total} run{'s' if total != 1 else ''}, expected {expected.label}",
+    runs = prepare_runs(exp, configs=configs, seeds=args.seeds, **overrides)
+    expected = estimate_time(exp, configs=configs, seeds=args.seeds, **overrides)
+    print(_header(exp.title, len(runs.configs), len(runs.seeds), runs.workers) + f", expected {expected.label}",
           file=sys.stderr, flush=True)
-    shown: set[tuple[str, int]] = set()
+    shown: set[tuple[str, int, int]] = set()
 
     def on_update(partial: ExperimentResult) -> None:
-        """One stderr line per finished epoch."""
-        run = partial.runs[-1] if partial.runs else None
-        if run is None or not run.history or (run.name, len(run.history)) in shown:
-            return
-        shown.add((run.name, len(run.history)))
-        print(_progress_line(run, len(partial.runs), partial.total_runs), file=sys.stderr, flush=True)
+        """One stderr line per finished epoch of any run."""
+        for run in partial.runs:
+            for row in run.history:
+                if (run.name, run.settings.seed, row["epoch"]) not in shown:
+                    shown.add((run.name, run.settings.seed, row["epoch"]))
+                    print(_progress_line(partial, run, row), file=sys.stderr, flush=True)
 
-    result = run_experiment(exp, configs=configs, on_update=on_update, **overrides)
+    with _ctrl_c_stops() as interrupted:
+        result = run_experiment(exp, configs=configs, seeds=args.seeds, on_update=on_update,
+                                should_stop=interrupted.is_set, **overrides)
+    if interrupted.is_set():
+        print("stopped (Ctrl-C): the results so far", file=sys.stderr, flush=True)
     if args.json:
         sys.stdout.buffer.write(result.to_json_bytes() + b"\n")
         sys.stdout.flush()
     else:
         print_results(result)
-    return 0
+    return INTERRUPTED if interrupted.is_set() else 0
 
 
-def _progress_line(run: RunResult, number: int, total: int) -> str:
-    row = run.history[-1]
-    return (f"[{number}/{total}] {row['run']} epoch {row['epoch']}/{run.settings.epochs}: "
+@contextmanager
+def _ctrl_c_stops() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event (the run stops at its next batch and keeps its results);
+    a second one interrupts as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _header(title: str, variants: int, seeds: int, workers: int) -> str:
+    text = f"{title}: {variants} run{'s' if variants != 1 else ''}"
+    if seeds > 1:
+        text += (f" x {seeds} seeds on {workers} worker process{'es' if workers != 1 else ''}"
+                 if workers > 1 else f" x {seeds} seeds")
+    return text
+
+
+def _progress_line(result: ExperimentResult, run: RunResult, row: dict[str, Any]) -> str:
+    n_seeds = len(result.seeds)
+    variant = result.variants().index(run.name)
+    number = variant * n_seeds + result.seeds.index(run.settings.seed) + 1
+    seed = f" seed {run.settings.seed}" if n_seeds > 1 else ""
+    return (f"[{number}/{result.total_runs}] {row['run']}{seed} epoch {row['epoch']}/{run.settings.epochs}: "
             f"loss {row['train_loss']:.4f}  train {_pct(row['train_acc'])}  "
             f"val {_pct(row['val_acc'])}  ({row['seconds']:.1f} s)")
 
@@ -72,22 +118,28 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _num(value: Any, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def print_results(result: ExperimentResult, out=None) -> None:
     s = result.settings
     w = (out or sys.stdout).write
+    seeds = ", ".join(map(str, result.seeds))
     w(f"{result.title}\n")
     w(f"  {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
-      f"{s.epochs} epochs, seed {s.seed}; {result.seconds:.1f} s"
+      f"{s.epochs} epochs, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {result.seconds:.1f} s"
+      f"{' on ' + str(result.workers) + ' worker processes' if result.workers > 1 else ''}"
       f"{' (cancelled)' if result.cancelled else ''}\n\n")
     rows = result.to_rows()
     width = max([len(r["run"]) for r in rows] + [3])
-    w(f"  {'run':<{width}}  depth  span     params  train_loss  train_acc  val_acc  best_val  seconds\n")
+    w(f"  {'run':<{width}}  depth  span     params  seeds        train_loss  train_acc        val_acc"
+      f"  best_val  seconds\n")
     for r in rows:
         note = " diverged" if r["diverged"] else (" cancelled" if r["cancelled"] else "")
-        w(f"  {r['run']:<{width}}  {r['depth']:>5}  {r['skip_span']:>4}  {r['params']:>9,}  "
-          f"{_num(r['train_loss'], '10.4f')}  {_pct(r['train_acc']):>9}  {_pct(r['val_acc']):>7}  "
-          f"{_pct(r['best_val_acc']):>8}  {r['seconds']:>7.1f}{note}\n")
+        loss = format_spread(result.spread_of(r["run"], "train_loss"), "train_loss")
+        acc = format_spread(result.spread_of(r["run"], "val_acc"), "val_acc")
+        w(f"  {r['run']:<{width}}  {r['depth']:>5}  {r['skip_span']:>4}  {r['params']:>9,}  {r['seeds']:>5}  "
+          f"{loss:>16}  {_pct(r['train_acc']):>9}  {acc:>13}  {_pct(r['best_val_acc']):>8}  "
+          f"{r['seconds']:>7.1f}{note}\n")
+    lines = result.conclusion_lines()
+    if lines:
+        w("\n  mean ± std over seeds. " + RULE + "\n")
+        for line in lines:
+            w(f"  {line}\n")

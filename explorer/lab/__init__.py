@@ -4,7 +4,10 @@
     settings     TrainSettings: how a run trains
     training     one run (`train`), evaluation, the training step
     gradients    gradient norms per residual unit at initialisation
-    experiments  the ready experiments, `run_experiment`, results and their export
+    experiments  the ready experiments, `run_experiment` (every variant at several seeds)
+    results      ExperimentResult: per-seed results, mean and std per variant, export
+    spread       mean and std across seeds, and the rule that calls a variant better
+    workers      seeds trained in parallel worker processes, cancellable, yielding to measurements
     estimate     how long an experiment will take on this machine
 
 Importing the Lab loads neither the data (nor scikit-learn) nor anything of torch._dynamo.
@@ -13,18 +16,24 @@ from explorer.lab.data import (DATASET, IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, SP
                                VAL_FRACTION, Digits, lab_config, load_digits)
 from explorer.lab.estimate import (REFERENCE, Calibration, TimeEstimate, calibrate,
                                    estimate_seconds, estimate_time)
-from explorer.lab.experiments import (EXPERIMENTS, Experiment, ExperimentResult, PreparedRuns,
-                                      ProgressFn, get_experiment, prepare_runs, run_experiment)
+from explorer.lab.experiments import (EXPERIMENTS, Experiment, PreparedRuns, ProgressFn,
+                                      get_experiment, prepare_runs, run_experiment)
 from explorer.lab.gradients import measure_grad_norms
-from explorer.lab.settings import DEFAULT_LR, MAX_EPOCHS, Optimizer, Schedule, TrainSettings
-from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, RunResult, StopFn, evaluate, train,
-                                   train_step)
+from explorer.lab.results import ExperimentResult
+from explorer.lab.settings import (DEFAULT_LR, DEFAULT_SEEDS, MAX_EPOCHS, MAX_SEEDS, Optimizer,
+                                   Schedule, TrainSettings)
+from explorer.lab.spread import NO_DIFFERENCE, RULE, Spread, Verdict, format_spread, judge, spread
+from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, RunResult, StepGate, StopFn, evaluate,
+                                   train, train_step)
+from explorer.lab.workers import workers_for
 
 __all__ = [
-    "Calibration", "DATASET", "DEFAULT_LR", "Digits", "EVAL_BATCH", "EXPERIMENTS", "Experiment",
-    "ExperimentResult", "IN_CHANNELS", "INPUT_SIZE", "MAX_EPOCHS", "NUM_CLASSES", "Optimizer",
-    "PreparedRuns", "ProgressFn", "REFERENCE", "RunResult", "SPLIT_SEED", "Schedule", "StopFn",
-    "TRAIN_THREADS", "TimeEstimate", "TrainSettings", "VAL_FRACTION", "calibrate", "estimate_seconds",
-    "estimate_time", "evaluate", "get_experiment", "lab_config", "load_digits", "measure_grad_norms",
-    "prepare_runs", "run_experiment", "train", "train_step",
+    "Calibration", "DATASET", "DEFAULT_LR", "DEFAULT_SEEDS", "Digits", "EVAL_BATCH", "EXPERIMENTS",
+    "Experiment", "ExperimentResult", "IN_CHANNELS", "INPUT_SIZE", "MAX_EPOCHS", "MAX_SEEDS",
+    "NO_DIFFERENCE", "NUM_CLASSES", "Optimizer", "PreparedRuns", "ProgressFn", "REFERENCE", "RULE",
+    "RunResult", "SPLIT_SEED", "Schedule", "Spread", "StepGate", "StopFn", "TRAIN_THREADS",
+    "TimeEstimate", "TrainSettings", "VAL_FRACTION", "Verdict", "calibrate", "estimate_seconds",
+    "estimate_time", "evaluate", "format_spread", "get_experiment", "judge", "lab_config", "load_digits",
+    "measure_grad_norms", "prepare_runs", "run_experiment", "spread", "train", "train_step",
+    "workers_for",
 ]

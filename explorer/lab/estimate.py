@@ -8,6 +8,12 @@ layer and optimiser step (per-op overhead, which dominates the Lab's small nets)
 rates come from `calibrate()`: a few timed training steps of two small reference networks,
 once per process. When this machine cannot be timed, the reference machine's rates stand in
 and the estimate says it is a guess.
+
+Seeds: each config trains once per seed. In one process the runs add up; across W worker
+processes they are scheduled as the pool takes them (each free worker takes the next run, in
+config-major order), so the time is that schedule's longest worker, plus the workers' start
+(and, the first time in a process, their fork server's), at a rate slowed by the cores they
+share (PARALLEL_SLOWDOWN).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, 
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
 from explorer.lab.training import EVAL_BATCH, train_step, training_threads
+from explorer.lab.workers import server_running
 from explorer.timing.gate import begin_training_step, end_training_step
 
 PASSES_PER_TRAIN_SAMPLE = 3   # forward, backward to the inputs, backward to the weights
@@ -40,6 +47,12 @@ CALIBRATION_WAIT_S = 1.0      # longest wait for a latency measurement to finish
 # The first torch.optim optimizer of a process imports torch._dynamo: 1 s on the reference
 # machine, scaled to this one by the per-op rate (both are Python-bound).
 FIRST_OPTIMIZER_S = 1.0
+# Worker processes, on the reference machine (scaled like FIRST_OPTIMIZER_S): the fork server's
+# start, once per process (it imports torch, the Lab, scikit-learn and torch._dynamo), and each
+# worker's start from it (fork, the digits loaded); runs in parallel each go this much slower.
+SERVER_START_S = 6.0
+WORKER_START_S = 0.5
+PARALLEL_SLOWDOWN = 1.1
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,8 @@ def estimate_time(
         experiment, configs: as `run_experiment`.
         settings: all training settings at once; otherwise `overrides` (epochs, seed, lr,
             optimizer, batch_size, max_train) change the experiment's defaults.
+        seeds (in `overrides`): seeds per config, as `run_experiment` (default DEFAULT_SEEDS);
+            they train across `workers_for(seeds)` processes.
 
     Raises:
         ConfigError: as `run_experiment` (every config is checked against the size limits).
@@ -96,10 +111,27 @@ def estimate_time(
     n_train = len(data.x_train)
     if runs.settings.max_train is not None:
         n_train = min(runs.settings.max_train, n_train)
-    total = sum(run_seconds(size, runs.settings, n_train, len(data.x_val), cal) for size in runs.sizes)
-    if "torch._dynamo" not in sys.modules:  # no optimizer built in this process yet
-        total += FIRST_OPTIMIZER_S * cal.seconds_per_layer_step / REFERENCE.seconds_per_layer_step
+    per_run = [run_seconds(size, runs.settings, n_train, len(data.x_val), cal)
+               for size in runs.sizes for _ in runs.seeds]  # config-major, as they are taken
+    scale = cal.seconds_per_layer_step / REFERENCE.seconds_per_layer_step  # Python-bound costs
+    if runs.workers == 1:
+        total = sum(per_run)
+        if "torch._dynamo" not in sys.modules:  # no optimizer built in this process yet
+            total += FIRST_OPTIMIZER_S * scale
+    else:
+        total = (WORKER_START_S + (0 if server_running() else SERVER_START_S)) * scale \
+            + PARALLEL_SLOWDOWN * schedule_seconds(per_run, runs.workers)
     return TimeEstimate(total, cal.measured)
+
+
+def schedule_seconds(durations: Sequence[float], workers: int) -> float:
+    """Wall time of `durations` taken in order by `workers` workers, each taking the next one
+    as soon as it is free (what a process pool does)."""
+    free_at = [0.0] * max(workers, 1)
+    for d in durations:
+        i = min(range(len(free_at)), key=free_at.__getitem__)
+        free_at[i] += d
+    return max(free_at)
 
 
 def estimate_seconds(

@@ -1,30 +1,28 @@
-"""Lab experiments: ready comparisons that test the papers' claims, run one config at a time.
+"""Lab experiments: ready comparisons that test the papers' claims, each variant at several seeds.
 
-Results are plain dicts and row lists, ready for pandas and plotly:
+    result = run_experiment("degradation", seeds=3, progress=print)
+    result.to_rows()           # one row per variant: mean and std over seeds (explorer.lab.results)
+    result.conclusion_lines()  # which variant is better, only where the gap exceeds the spread
 
-    result = run_experiment("degradation", progress=print)
-    result.to_rows()           # one row per run: final loss, accuracies, wall time
-    result.history_rows()      # one row per run and epoch
-    result.grad_norm_rows()    # one row per run and residual unit, at initialisation
+With more than one seed, the seeds train in parallel worker processes (one per core, see
+`explorer.lab.workers`); with one, in this process.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
 
 from explorer.arch.config import ArchConfig
 from explorer.arch.presets import preset
 from explorer.labels import distinct_labels
 from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
-from explorer.lab.data import DATASET, lab_config
-from explorer.lab.settings import Optimizer, TrainSettings
+from explorer.lab.data import lab_config
+from explorer.lab.results import ExperimentResult
+from explorer.lab.settings import Optimizer, TrainSettings, check_seeds
 from explorer.lab.training import RunResult, StopFn, train
+from explorer.lab.workers import Task, run_in_workers, workers_for
 
 ProgressFn = Callable[[int, int, int, str], None]   # (done_runs, total_runs, epoch, run_name)
 
@@ -40,9 +38,11 @@ class Experiment:
     source: str                          # where the claim is made
     configs: tuple[ArchConfig, ...]      # empty for `custom` (the caller gives them)
     settings: TrainSettings
-    # Wall time of the default run measured by benchmarks/bench_lab.py on the 2-core reference
-    # machine: a record to compare against, not the estimate (see explorer.lab.estimate).
+    # Wall time of the default run (DEFAULT_SEEDS seeds) measured by benchmarks/bench_lab.py on
+    # the 2-core reference machine: a record to compare against, not the estimate.
     expected_seconds: float | None = None
+    # (a, b) run names whose comparison the conclusions report; empty: each run against the first
+    comparisons: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,53 +50,8 @@ class Experiment:
             "claim": self.claim, "source": self.source,
             "configs": [c.to_dict() for c in self.configs],
             "settings": self.settings.to_dict(), "expected_seconds": self.expected_seconds,
+            "comparisons": [list(p) for p in self.comparisons],
         }
-
-
-@dataclass
-class ExperimentResult:
-    """All runs of an experiment (the finished ones, and a partial last one if cancelled)."""
-
-    experiment: str
-    title: str
-    settings: TrainSettings
-    runs: list[RunResult] = field(default_factory=list)
-    total_runs: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-    timed_out: bool = False             # stopped by `time_limit_s`
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        """The results table: one row per run."""
-        return [r.summary_row() for r in self.runs]
-
-    def history_rows(self) -> list[dict[str, Any]]:
-        """Long-format curves: one row per run and epoch (train_loss, val_acc, ...)."""
-        return [dict(row) for r in self.runs for row in r.history]
-
-    def grad_norm_rows(self) -> list[dict[str, Any]]:
-        """Long-format gradient norms at initialisation: one row per run and residual unit."""
-        return [dict(row) for r in self.runs for row in r.grad_norms]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "experiment": self.experiment, "title": self.title, "dataset": DATASET,
-            "settings": self.settings.to_dict(), "total_runs": self.total_runs,
-            "seconds": round(self.seconds, 3), "cancelled": self.cancelled, "timed_out": self.timed_out,
-            "results": self.to_rows(), "runs": [r.to_dict() for r in self.runs],
-        }
-
-    def to_json_bytes(self) -> bytes:
-        """The whole result as UTF-8 JSON (non-finite numbers as null)."""
-        return json.dumps(_json_safe(self.to_dict()), indent=2, ensure_ascii=False).encode()
-
-    def to_csv_bytes(self, table: Literal["results", "history", "grad_norms"] = "results") -> bytes:
-        """One table as UTF-8 CSV."""
-        rows = {"results": self.to_rows, "history": self.history_rows,
-                "grad_norms": self.grad_norm_rows}
-        if table not in rows:
-            raise ConfigError("table", table, "one of " + ", ".join(rows))
-        return _csv_bytes(rows[table]())
 
 
 def run_experiment(
@@ -104,6 +59,7 @@ def run_experiment(
     *,
     epochs: int | None = None,
     seed: int | None = None,
+    seeds: int | None = None,
     lr: float | None = None,
     optimizer: Optimizer | None = None,
     batch_size: int | None = None,
@@ -114,60 +70,91 @@ def run_experiment(
     should_stop: StopFn | None = None,
     time_limit_s: float | None = None,
 ) -> ExperimentResult:
-    """Train every config of an experiment in turn, with the same settings.
+    """Train every config of an experiment at each seed, with the same settings.
 
     Args:
         experiment: a name in EXPERIMENTS, an Experiment, or a list of configs (run as `custom`).
         epochs, seed, lr, optimizer, batch_size, max_train: override the experiment's defaults
             (None keeps the default).
+        seeds: how many seeds each config trains at (default DEFAULT_SEEDS): `seed`, `seed` + 1,
+            ... With more than one, they run in parallel worker processes, one per core
+            (`explorer.lab.workers`); with one, in this process, as a single run always did.
         configs: the configs for `custom` (or to replace an experiment's own).
-        progress: called as progress(done_runs, total_runs, epoch, run_name) when a run starts
-            (epoch 0, after its gradient norms are measured) and after each of its epochs.
-        on_update: called with the partial ExperimentResult at the same moments (live curves);
-            the current run is its last entry.
-        should_stop: polled before every batch; True ends the experiment, keeping what finished.
+        progress: called as progress(done_runs, total_runs, epoch, run_name) when a run (one
+            config at one seed) starts (epoch 0, after its gradient norms are measured) and
+            after each of its epochs; runs are counted over configs x seeds.
+        on_update: called with the partial ExperimentResult at the same moments (live curves).
+        should_stop: polled before every batch (in a worker, relayed by this process at least
+            every 0.05 s); True ends the experiment, keeping what finished and the partial runs.
         time_limit_s: wall-time bound; past it the experiment ends as if stopped (`timed_out`).
 
     Raises:
         ConfigError: unknown experiment, no configs, an invalid config or setting, or a
             config over the server's size limits (every config is checked before any trains).
     """
-    runs = prepare_runs(experiment, configs=configs, epochs=epochs, seed=seed, lr=lr,
+    runs = prepare_runs(experiment, configs=configs, seeds=seeds, epochs=epochs, seed=seed, lr=lr,
                         optimizer=optimizer, batch_size=batch_size, max_train=max_train)
-    exp, settings, cfgs = runs.experiment, runs.settings, list(runs.configs)
-    result = ExperimentResult(exp.name, exp.title, settings, total_runs=len(cfgs))
+    exp, settings, tasks = runs.experiment, runs.settings, runs.tasks()
+    result = ExperimentResult(exp.name, exp.title, settings, total_runs=len(tasks), seeds=runs.seeds,
+                              workers=runs.workers, comparisons=exp.comparisons)
     start = time.perf_counter()
-    if time_limit_s is not None:
-        deadline, asked = time.monotonic() + time_limit_s, should_stop
+    asked = should_stop
+    deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
 
-        def should_stop() -> bool:
-            if time.monotonic() > deadline:
-                result.timed_out = True
-                return True
-            return bool(asked is not None and asked())
+    def should_stop() -> bool:
+        if deadline is not None and time.monotonic() > deadline:
+            result.timed_out = True
+            return True
+        return bool(asked is not None and asked())
 
-    def notify(done_runs: int, epoch: int, name: str) -> None:
+    live: dict[int, RunResult] = {}   # task index -> its run, as far as it got
+    done = [0]
+
+    def place(index: int, run: RunResult) -> None:
+        live[index] = run
+        result.runs = [live[i] for i in sorted(live)]
+
+    def notify(epoch: int, name: str) -> None:
         result.seconds = time.perf_counter() - start
         if progress is not None:
-            progress(done_runs, len(cfgs), epoch, name)
+            progress(done[0], len(tasks), epoch, name)
         if on_update is not None:
             on_update(result)
 
-    for done, cfg in enumerate(cfgs):
-        if should_stop is not None and should_stop():
-            result.cancelled = True
-            break
-        run = train(
-            cfg, settings=settings, should_stop=should_stop,
-            on_start=lambda run, done=done: (result.runs.append(run), notify(done, 0, run.name)),
-            progress=lambda row, done=done: notify(done, row["epoch"], row["run"]),
-        )
-        if run.cancelled:
-            result.cancelled = True
-            break
-    result.seconds = time.perf_counter() - start
+    try:
+        if runs.workers == 1:
+            for task in tasks:
+                if should_stop():
+                    result.cancelled = True
+                    break
+                run = train(
+                    task.config, settings=task.settings, should_stop=should_stop,
+                    on_start=lambda run, i=task.index: (place(i, run), notify(0, run.name)),
+                    progress=lambda row: notify(row["epoch"], row["run"]),
+                )
+                done[0] += 1
+                if run.cancelled:
+                    result.cancelled = True
+                    break
+        else:
+            def finish(index: int, run: RunResult) -> None:
+                place(index, run)
+                done[0] += 1
+                notify(len(run.history), run.name)
+
+            result.cancelled = run_in_workers(
+                tasks, runs.workers, should_stop=should_stop,
+                on_start=lambda i, run: (place(i, run), notify(0, run.name)),
+                on_epoch=lambda i, row: (live[i].history.append(row), notify(row["epoch"], row["run"])),
+                on_finish=finish,
+            )
+    except BaseException:  # a rerun of the app, Ctrl-C: what finished stays, marked as stopped
+        result.cancelled = True
+        raise
+    finally:
+        result.seconds = time.perf_counter() - start
     if not result.cancelled:
-        notify(len(cfgs), settings.epochs, cfgs[-1].name)
+        notify(settings.epochs, tasks[-1].config.name)
     return result
 
 
@@ -176,9 +163,16 @@ class PreparedRuns:
     """What an experiment will train, validated and checked against the limits, nothing built."""
 
     experiment: Experiment
-    settings: TrainSettings
+    settings: TrainSettings              # its seed is the first of `seeds`
     configs: tuple[ArchConfig, ...]      # adapted to the data, names made distinct
     sizes: tuple[Estimate, ...]          # per config: weight layers, params, MACs (plan arithmetic)
+    seeds: tuple[int, ...] = (0,)        # every config trains once at each
+    workers: int = 1                     # processes they train in (1: this one)
+
+    def tasks(self) -> list[Task]:
+        """One run per config and seed, config-major (a variant's seeds next to each other)."""
+        return [Task(i * len(self.seeds) + j, cfg, replace(self.settings, seed=seed))
+                for i, cfg in enumerate(self.configs) for j, seed in enumerate(self.seeds)]
 
 
 def prepare_runs(
@@ -186,26 +180,30 @@ def prepare_runs(
     *,
     configs: Sequence[ArchConfig] | None = None,
     settings: TrainSettings | None = None,
+    seeds: int | None = None,
     **overrides: Any,
 ) -> PreparedRuns:
     """The runs `run_experiment` would make: settings (`overrides` apply unless `settings` is
-    given), and every config adapted to the data and checked against the server's limits.
+    given), the seeds and workers, and every config adapted to the data and checked against the
+    server's limits.
 
     Raises:
         ConfigError: as `run_experiment`, before anything is built.
     """
     exp = get_experiment(experiment)
     if configs is not None:
-        exp = replace(exp, configs=tuple(configs))
+        exp = replace(exp, configs=tuple(configs), comparisons=())
     if not exp.configs:
         raise ConfigError("configs", [], f"at least one config for the {exp.name!r} experiment")
     if settings is None:
         settings = exp.settings.with_overrides(**overrides)
     elif not isinstance(settings, TrainSettings):
         raise ConfigError("settings", settings, "a TrainSettings")
+    n_seeds = check_seeds(seeds)
     cfgs = _unique_names([lab_config(c) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
-    return PreparedRuns(exp, settings, tuple(cfgs), sizes)
+    all_seeds = tuple(settings.seed + k for k in range(n_seeds))
+    return PreparedRuns(exp, settings, tuple(cfgs), sizes, all_seeds, workers_for(n_seeds))
 
 
 def get_experiment(experiment: str | Experiment | Sequence[ArchConfig]) -> Experiment:
@@ -228,26 +226,6 @@ def _unique_names(cfgs: list[ArchConfig]) -> list[ArchConfig]:
     """Runs are told apart by name: a repeated name gets a ' (2)', ' (3)' suffix."""
     names = distinct_labels([c.name for c in cfgs], repeat="{name} ({n})")
     return [c if c.name == name else c.replace(name=name) for c, name in zip(cfgs, names)]
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buf.getvalue().encode()
 
 
 # -- the ready experiments -----------------------------------------------------------------------
@@ -290,6 +268,8 @@ _register(Experiment(
     ),
     settings=_DEFAULTS,
     expected_seconds=50.0,  # measured: python benchmarks/bench_lab.py
+    comparisons=(("plain20", "plain56"), ("resnet20", "resnet56"), ("plain20", "resnet20"),
+                 ("plain56", "resnet56")),
 ))
 
 _register(Experiment(
@@ -310,6 +290,7 @@ _register(Experiment(
                   for k in range(4)),
     settings=_DEFAULTS,
     expected_seconds=44.0,  # measured: python benchmarks/bench_lab.py
+    comparisons=(("span2", "span0"), ("span2", "span1"), ("span2", "span3")),
 ))
 
 _UNITS = [
@@ -338,6 +319,7 @@ _register(Experiment(
                   for label, bn, relu in _UNITS),
     settings=_DEFAULTS,
     expected_seconds=50.0,  # measured: python benchmarks/bench_lab.py
+    comparisons=tuple((_UNITS[0][0], label) for label, _, _ in _UNITS[1:]),
 ))
 
 _register(Experiment(

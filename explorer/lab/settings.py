@@ -11,6 +11,8 @@ Optimizer = Literal["sgd", "adam"]
 Schedule = Literal["step", "constant"]
 
 MAX_EPOCHS = 1000
+DEFAULT_SEEDS = 3   # seeds per variant: enough for a mean and a spread
+MAX_SEEDS = 20
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}  # SGD: He et al. 2015, Sec. 4.2; Adam: Kingma & Ba
 
 
@@ -62,6 +64,14 @@ class TrainSettings:
             key = sorted(unknown)[0]
             raise ConfigError(key, changes[key], "one of " + ", ".join(self.__dataclass_fields__))
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_seeds(seeds: Any) -> int:
+    """The number of seeds per variant (None: DEFAULT_SEEDS), validated."""
+    if seeds is None:
+        return DEFAULT_SEEDS
+    check_int("seeds", seeds, 1, MAX_SEEDS)
+    return int(seeds)
 
 
 def _check_float(key: str, value: Any, lo: float, hi: float, lo_open: bool = True,

@@ -6,7 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,14 @@ TRAIN_THREADS = 1
 EVAL_BATCH = 512
 
 StopFn = Callable[[], bool]
+
+
+class StepGate(Protocol):
+    """Who may take a training step now: `begin` waits for leave (False: stopped while waiting),
+    `end` reports the step done. The default is the in-process gate of `explorer.timing.gate`."""
+
+    def begin(self, should_stop: StopFn | None) -> bool: ...
+    def end(self) -> None: ...
 
 
 @dataclass
@@ -62,6 +70,7 @@ class RunResult:
         vals = [r["val_acc"] for r in self.history if _finite(r["val_acc"])]
         return {
             "run": self.name,
+            "seed": self.settings.seed,
             "depth": self.depth,
             "skip_span": effective_span(self.config),
             "bn_position": self.config.bn_position,
@@ -108,6 +117,7 @@ def train(
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: StopFn | None = None,
     on_start: Callable[[RunResult], None] | None = None,
+    step_gate: StepGate | None = None,
 ) -> RunResult:
     """Train one config on the digits and record what happened.
 
@@ -122,6 +132,9 @@ def train(
             `cancelled` set and the finished epochs kept.
         on_start: called once the model is built and its gradient norms measured, with the
             RunResult that the run then fills in epoch by epoch (for live views).
+        step_gate: what every training step passes (default: this process's gate, which
+            pauses training while a latency measurement runs; a worker process gets one
+            that its parent opens and closes, see `explorer.lab.workers`).
 
     Returns:
         A RunResult. The same config and settings give the same losses (fixed seeds, fixed
@@ -150,7 +163,7 @@ def train(
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         result = RunResult(cfg, settings, params, size.weight_layers, len(x_train), len(data.x_val))
         probe = slice(0, min(settings.batch_size, len(x_train)))
-        result.grad_norms = [{"run": cfg.name, **row}
+        result.grad_norms = [{"run": cfg.name, "seed": settings.seed, **row}
                              for row in measure_grad_norms(model, x_train[probe], y_train[probe])]
         if on_start is not None:
             on_start(result)
@@ -160,7 +173,8 @@ def train(
             t0 = time.perf_counter()
             for group in opt.param_groups:
                 group["lr"] = settings.lr_at(epoch)
-            stats = _train_epoch(model, opt, x_train, y_train, settings.batch_size, order, should_stop)
+            stats = _train_epoch(model, opt, x_train, y_train, settings.batch_size, order, should_stop,
+                                 step_gate)
             if stats is None:
                 result.cancelled = True
                 break
@@ -168,7 +182,7 @@ def train(
             val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
             now = time.perf_counter()
             row = {
-                "run": cfg.name, "epoch": epoch, "lr": settings.lr_at(epoch),
+                "run": cfg.name, "seed": settings.seed, "epoch": epoch, "lr": settings.lr_at(epoch),
                 "train_loss": train_loss, "train_acc": train_acc,
                 "val_loss": val_loss, "val_acc": val_acc,
                 "seconds": round(now - t0, 4), "elapsed": round(now - start, 4),
@@ -190,8 +204,12 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
                            weight_decay=s.weight_decay)
 
 
-def _train_epoch(model, opt, x, y, batch_size, gen, should_stop) -> tuple[float, float] | None:
+def _train_epoch(model, opt, x, y, batch_size, gen, should_stop,
+                 step_gate: StepGate | None = None) -> tuple[float, float] | None:
     """One pass in a seeded random order: (mean loss, accuracy), or None when stopped."""
+    # Looked up per call, so the in-process gate functions can be replaced (tests do).
+    enter = step_gate.begin if step_gate is not None else begin_training_step
+    leave = step_gate.end if step_gate is not None else end_training_step
     model.train()
     perm = torch.randperm(len(x), generator=gen)
     loss_sum, correct, seen = 0.0, 0, 0
@@ -201,12 +219,12 @@ def _train_epoch(model, opt, x, y, batch_size, gen, should_stop) -> tuple[float,
         idx = perm[begin: begin + batch_size]
         if len(idx) < 2:  # BatchNorm cannot normalise a batch of one
             continue
-        if not begin_training_step(should_stop):  # waits while a latency measurement runs
+        if not enter(should_stop):  # waits while a latency measurement runs
             return None
         try:
             logits, loss = train_step(model, opt, x[idx], y[idx])
         finally:
-            end_training_step()
+            leave()
         loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y[idx]).sum())
         seen += len(idx)

@@ -1,4 +1,5 @@
-"""Lab tab: train the ready experiments (or the Compare set) on the bundled digits, live curves.
+"""Lab tab: train the ready experiments (or the Compare set) on the bundled digits at several
+seeds, live curves of the mean with a band of one standard deviation, and the conclusions.
 
 Switching tab or changing a setting reruns the page, which stops a run in progress at its next
 progress call; the epochs finished so far are kept.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, lab
@@ -14,40 +16,81 @@ from explorer.app.store import configs_of, lab_key, remember
 from explorer.facts.limits import Limits
 
 MAX_EPOCHS = 50  # a bound for this page; the library allows up to lab.MAX_EPOCHS
+SEED_CHOICES = [1, 2, 3, 4, 5]
+BAND = "mean ± one standard deviation across seeds (sample std)"
+_MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~$"
 
 
-def curves(hist: pd.DataFrame, keyed: bool) -> None:
-    """Training loss and validation accuracy per epoch, one line per run."""
+def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = False,
+                log_y: bool = False) -> go.Figure:
+    """One line per run (the mean over seeds) inside a shaded band of mean ± std."""
+    fig = go.Figure()
+    colors = px.colors.qualitative.Plotly
+    scale = 100.0 if pct else 1.0
+    for i, (run, g) in enumerate(rows.groupby("run", sort=False)):
+        color, g = colors[i % len(colors)], g.sort_values(x)
+        mean, std = g[y] * scale, g[y + "_std"].astype(float) * scale
+        if std.notna().any():
+            lo, hi = (mean - std.fillna(0)), (mean + std.fillna(0))
+            if log_y:  # a log axis cannot show the band's part at or below zero
+                lo = lo.where(lo > 0, g[y + "_min"] * scale)
+            fig.add_trace(go.Scatter(
+                x=list(g[x]) + list(g[x])[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+                fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip",
+                legendgroup=run, showlegend=False, name=f"{run} band"))
+        fig.add_trace(go.Scatter(
+            x=list(g[x]), y=list(mean), mode="lines+markers", name=run, legendgroup=run, line=dict(color=color),
+            customdata=list(zip(std.fillna(0), g["seeds"])),
+            # one point has no band to draw: error bars show its spread instead
+            error_y=dict(array=list(std.fillna(0)), visible=len(g) == 1),
+            hovertemplate=f"{run}<br>{x} %{{x}}: %{{y:.4g}} ± %{{customdata[0]:.2g}} "
+                          "(%{customdata[1]} seeds)<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y + (" (%)" if pct else ""),
+                      legend_title_text="run")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def curves(res: lab.ExperimentResult, keyed: bool) -> None:
+    """Training loss and validation accuracy per epoch: mean over seeds with a band."""
+    bands = pd.DataFrame(res.history_band_rows())
+    if bands.empty:
+        return
     a, b = st.columns(2)
-    loss = px.line(hist, x="epoch", y="train_loss", color="run", markers=True, title="Training loss")
-    acc = px.line(hist, x="epoch", y="val_acc", color="run", markers=True, title="Validation accuracy")
-    a.plotly_chart(loss, key="lab_loss" if keyed else None)
-    b.plotly_chart(acc, key="lab_acc" if keyed else None)
+    a.plotly_chart(band_figure(bands, "epoch", "train_loss", "Training loss"),
+                   key="lab_loss" if keyed else None)
+    b.plotly_chart(band_figure(bands, "epoch", "val_acc", "Validation accuracy", pct=True),
+                   key="lab_acc" if keyed else None)
+    n = len(res.seeds)
+    st.caption(f"Lines: mean over {n} seed{'s' if n != 1 else ''}; shaded band: {BAND}"
+               + (" (one seed: no band)." if n == 1 else "."))
 
 
-def run(exp_name: str, epochs: int, seed: int, custom: list[ArchConfig] | None, key: tuple, limit: float) -> None:
+def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
+        limit: float) -> None:
     """Train with a progress bar, live curves and a Cancel button; keep the result under `key`."""
     results = st.session_state.lab_results
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
     bar = st.progress(0.0, text="preparing…")
     live = st.empty()
-    drawn = [0]
+    drawn, text = [0], ["starting…"]
 
     def progress(done, total, epoch, run_name):
-        frac = (done + epoch / max(epochs, 1)) / max(total, 1)
-        bar.progress(min(frac, 1.0), text=f"{run_name}: epoch {epoch}/{epochs}")
+        text[0] = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{epochs}"
 
     def on_update(partial):
         remember(results, key, partial)  # kept if the run is cancelled
+        bar.progress(partial.fraction_done(), text=text[0])
         rows = partial.history_rows()
         if len(rows) > drawn[0]:  # live curves, redrawn once per finished epoch
             drawn[0] = len(rows)
             with live.container():
-                curves(pd.DataFrame(rows), keyed=False)
+                curves(partial, keyed=False)
 
     try:
-        res = lab.run_experiment(exp_name, epochs=epochs, seed=seed, configs=custom,
+        res = lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
                                  progress=progress, on_update=on_update, time_limit_s=limit)
         remember(results, key, res)
         if res.timed_out:
@@ -59,19 +102,37 @@ def run(exp_name: str, epochs: int, seed: int, custom: list[ArchConfig] | None, 
     cancel.empty()
 
 
-def show_result(res, exp_name: str) -> None:
-    hist = pd.DataFrame(res.history_rows())
-    grads = pd.DataFrame(res.grad_norm_rows())
-    if not hist.empty:
-        curves(hist, keyed=True)
+def conclusions(res: lab.ExperimentResult) -> None:
+    lines = res.conclusion_lines()
+    if not lines:
+        return
+    st.markdown("**What this run shows** (mean ± std over seeds)\n\n"
+                + "\n".join(f"- {_md(line)}" for line in lines))
+    st.caption(lab.RULE)
+
+
+def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
+    n, w = len(res.seeds), res.workers
+    v = len(res.variants())
+    st.caption(f"{v} variant{'s' if v != 1 else ''} × {n} seed{'s' if n != 1 else ''} "
+               f"({', '.join(map(str, res.seeds))}) in {res.seconds:.0f} s"
+               + (f" on {w} worker processes" if w > 1 else "")
+               + (" — stopped early: partial results" if res.cancelled else ""))
+    conclusions(res)
+    curves(res, keyed=True)
+    grads = pd.DataFrame(res.grad_norm_band_rows())
     if not grads.empty:
-        st.plotly_chart(px.line(grads, x="layer", y="grad_norm", color="run", log_y=True, markers=True,
-                                title="Gradient norm per residual unit at initialisation"), key="lab_grads")
+        st.plotly_chart(band_figure(grads, "layer", "grad_norm", "Gradient norm per residual unit at "
+                                    "initialisation", log_y=True), key="lab_grads")
     st.dataframe(pd.DataFrame(res.to_rows()), hide_index=True, key="lab_table")
-    d1, d2 = st.columns(2)
+    with st.expander("Each seed"):
+        st.dataframe(pd.DataFrame(res.seed_rows()), hide_index=True, key="lab_seed_table")
+    d1, d2, d3 = st.columns(3)
     d1.download_button("Download CSV", res.to_csv_bytes(), file_name=f"lab_{exp_name}.csv", mime="text/csv",
                        key="lab_csv")
-    d2.download_button("Download JSON", res.to_json_bytes(), file_name=f"lab_{exp_name}.json",
+    d2.download_button("Download per-seed CSV", res.to_csv_bytes("seeds"), file_name=f"lab_{exp_name}_seeds.csv",
+                       mime="text/csv", key="lab_csv_seeds")
+    d3.download_button("Download JSON", res.to_json_bytes(), file_name=f"lab_{exp_name}.json",
                        mime="application/json", key="lab_json")
 
 
@@ -85,21 +146,37 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if exp_name == "custom" and not custom:
         st.info("The custom experiment trains the configs of the Compare tab: add some there first.")
         return
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     epochs = int(c1.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=exp.settings.epochs,
                                  key="lab_epochs"))
-    seed = int(c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=exp.settings.seed, key="lab_seed"))
-    est = lab.estimate_seconds(exp_name, configs=custom, epochs=epochs, seed=seed)
+    seed = int(c2.number_input("First seed", min_value=0, max_value=2**31 - 1, value=exp.settings.seed,
+                               key="lab_seed"))
+    seeds = int(c3.selectbox("Seeds", SEED_CHOICES, index=SEED_CHOICES.index(lab.DEFAULT_SEEDS), key="lab_seeds",
+                             help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
+                                  "parallel processes, one per core. Results show mean ± std."))
+    est = lab.estimate_seconds(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
     limit = Limits.from_env().max_lab_seconds
-    st.caption(f"Expected to take about {est:.0f} s on a 2-core CPU (at most {limit} s are allowed; "
-               "switching tabs or changing a setting cancels the run).")
+    workers = lab.workers_for(seeds)
+    st.caption(f"Expected to take about {est:.0f} s on this machine"
+               + (f" ({workers} worker processes)" if workers > 1 else "")
+               + f" (at most {limit} s are allowed; switching tabs or changing a setting cancels the run).")
     too_long = est > limit
     if too_long:
         st.error(f"This run would take about {est:.0f} s, over the {limit} s limit of this server "
-                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs or smaller networks.")
-    key = lab_key(exp_name, epochs, seed, custom)
+                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks.")
+    key = lab_key(exp_name, epochs, seed, custom, seeds)
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
-        run(exp_name, epochs, seed, custom, key, limit)
+        run(exp_name, epochs, seed, seeds, custom, key, limit)
     res = st.session_state.lab_results.get(key)
     if res is not None:
         show_result(res, exp_name)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i: i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _md(text: str) -> str:
+    """`text` with markdown's special characters escaped (run names are the user's)."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)

@@ -1,0 +1,206 @@
+"""An experiment's results: every variant trained at every seed, summarised with its spread.
+
+Plain dicts and row lists, ready for pandas and plotly:
+
+    result.to_rows()             # one row per variant: mean and std over seeds of the final numbers
+    result.seed_rows()           # one row per variant and seed
+    result.history_rows()        # one row per variant, seed and epoch
+    result.history_band_rows()   # one row per variant and epoch: mean, std, min, max over seeds
+    result.grad_norm_rows()      # one row per variant, seed and residual unit, at initialisation
+    result.conclusions()         # the verdicts of `explorer.lab.spread.judge`
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+from explorer.errors import ConfigError
+from explorer.lab.data import DATASET
+from explorer.lab.settings import TrainSettings
+from explorer.lab.spread import METRICS, RULE, Spread, Verdict, judge, spread
+from explorer.lab.training import RunResult
+
+SUMMARY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc")
+BAND_KEYS = ("train_loss", "val_acc")
+
+
+@dataclass
+class ExperimentResult:
+    """All runs of an experiment, one per variant and seed: the finished ones, and partial ones
+    when it was cancelled. `runs` is in variant order, each variant's seeds in seed order."""
+
+    experiment: str
+    title: str
+    settings: TrainSettings              # as trained; its seed is the first of `seeds`
+    runs: list[RunResult] = field(default_factory=list)
+    total_runs: int = 0                  # variants x seeds
+    seconds: float = 0.0
+    cancelled: bool = False
+    timed_out: bool = False              # stopped by `time_limit_s`
+    seeds: tuple[int, ...] = ()          # every variant trains once at each of these
+    workers: int = 1                     # processes that trained them (1: this one)
+    comparisons: tuple[tuple[str, str], ...] = ()  # (a, b) pairs the conclusions judge
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            self.seeds = (self.settings.seed,)
+
+    # -- grouping ---------------------------------------------------------------------------
+    def variants(self) -> list[str]:
+        """Variant names in training order."""
+        return list(dict.fromkeys(r.name for r in self.runs))
+
+    def runs_of(self, variant: str) -> list[RunResult]:
+        return [r for r in self.runs if r.name == variant]
+
+    def counted_runs(self, variant: str) -> list[RunResult]:
+        """The runs a variant's summary averages: those that finished (or diverged); when none
+        has, the partial ones that finished an epoch."""
+        with_epochs = [r for r in self.runs_of(variant) if r.final is not None]
+        return [r for r in with_epochs if not r.cancelled] or with_epochs
+
+    def spread_of(self, variant: str, key: str) -> Spread:
+        """`key` of the final epoch (or best_val_acc) across the counted seeds of `variant`."""
+        return spread([r.summary_row()[key] for r in self.counted_runs(variant)])
+
+    # -- tables -----------------------------------------------------------------------------
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The results table: one row per variant, mean (`train_loss`) and standard deviation
+        (`train_loss_std`, None below two seeds) over its seeds."""
+        rows = []
+        for name in self.variants():
+            runs, counted = self.runs_of(name), self.counted_runs(name)
+            first = runs[0].summary_row()
+            row = {k: first[k] for k in ("run", "depth", "skip_span", "bn_position", "relu_position", "params")}
+            row["seeds"] = len(counted)
+            row["epochs"] = min((len(r.history) for r in counted), default=0)
+            for key in SUMMARY_KEYS:
+                s = self.spread_of(name, key)
+                row[key] = s.mean
+                if key in BAND_KEYS:
+                    row[key + "_std"] = s.std
+            row["seconds"] = round(sum(r.seconds for r in runs), 2)
+            row["cancelled"] = any(r.cancelled for r in runs)
+            row["diverged"] = any(r.diverged for r in runs)
+            rows.append(row)
+        return rows
+
+    def seed_rows(self) -> list[dict[str, Any]]:
+        """One row per variant and seed (its final numbers)."""
+        return [r.summary_row() for r in self.runs]
+
+    def history_rows(self) -> list[dict[str, Any]]:
+        """Long-format curves: one row per variant, seed and epoch (train_loss, val_acc, ...)."""
+        return [dict(row) for r in self.runs for row in r.history]
+
+    def history_band_rows(self) -> list[dict[str, Any]]:
+        """Per variant and epoch over the seeds that reached it: `train_loss` (mean),
+        `train_loss_std`, `train_loss_min`, `train_loss_max`, the same for `val_acc`, `seeds`."""
+        return _band(self.history_rows(), "epoch", BAND_KEYS)
+
+    def grad_norm_rows(self) -> list[dict[str, Any]]:
+        """Long-format gradient norms at initialisation: one row per variant, seed and unit."""
+        return [dict(row) for r in self.runs for row in r.grad_norms]
+
+    def grad_norm_band_rows(self) -> list[dict[str, Any]]:
+        """Per variant and residual unit: `grad_norm` mean, std, min, max over seeds."""
+        return _band(self.grad_norm_rows(), "layer", ("grad_norm",))
+
+    # -- what it shows ----------------------------------------------------------------------
+    def conclusions(self) -> list[Verdict]:
+        """For each compared pair that both trained, one verdict per metric (RULE)."""
+        names = self.variants()
+        pairs = self.comparisons or tuple((names[0], n) for n in names[1:])
+        out = []
+        for a, b in pairs:
+            if a in names and b in names and self.counted_runs(a) and self.counted_runs(b):
+                for metric in METRICS:
+                    out.append(judge(a, self.spread_of(a, metric), b, self.spread_of(b, metric), metric))
+        return out
+
+    def conclusion_lines(self) -> list[str]:
+        """One line per compared pair: 'a vs b — training loss: ...; validation accuracy: ...',
+        the numbers in the same order (a's, then b's)."""
+        by_pair: dict[tuple[str, str], list[str]] = {}
+        for v in self.conclusions():
+            by_pair.setdefault((v.a, v.b), []).append(v.text)
+        return [f"{a} vs {b} — " + "; ".join(texts) for (a, b), texts in by_pair.items()]
+
+    def fraction_done(self) -> float:
+        """Share of all epochs of all runs finished (a diverged run counts whole)."""
+        total = max(self.total_runs * self.settings.epochs, 1)
+        done = sum(self.settings.epochs if r.diverged else len(r.history) for r in self.runs)
+        return min(done / total, 1.0)
+
+    # -- export -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        variants = []
+        for name in self.variants():
+            runs = self.runs_of(name)
+            spreads = {k: self.spread_of(name, k) for k in SUMMARY_KEYS}
+            variants.append({
+                "run": name, "config": runs[0].config.to_dict(), "params": runs[0].params,
+                "depth": runs[0].depth, "seeds": [r.settings.seed for r in runs],
+                "per_seed": [{"seed": r.settings.seed, **r.to_dict()} for r in runs],
+                "mean": {k: s.mean for k, s in spreads.items()},
+                "std": {k: s.std for k, s in spreads.items()},
+                "counted_seeds": [r.settings.seed for r in self.counted_runs(name)],
+            })
+        return {
+            "experiment": self.experiment, "title": self.title, "dataset": DATASET,
+            "settings": self.settings.to_dict(), "seeds": list(self.seeds), "workers": self.workers,
+            "total_runs": self.total_runs, "seconds": round(self.seconds, 3),
+            "cancelled": self.cancelled, "timed_out": self.timed_out,
+            "results": self.to_rows(), "runs": variants,
+            "rule": RULE, "conclusions": self.conclusion_lines(),
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """The whole result as UTF-8 JSON (non-finite numbers as null)."""
+        return json.dumps(_json_safe(self.to_dict()), indent=2, ensure_ascii=False).encode()
+
+    def to_csv_bytes(self, table: Literal["results", "seeds", "history", "grad_norms"] = "results") -> bytes:
+        """One table as UTF-8 CSV."""
+        rows = {"results": self.to_rows, "seeds": self.seed_rows, "history": self.history_rows,
+                "grad_norms": self.grad_norm_rows}
+        if table not in rows:
+            raise ConfigError("table", table, "one of " + ", ".join(rows))
+        return _csv_bytes(rows[table]())
+
+
+def _band(rows: list[dict[str, Any]], x: str, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Group long rows by (run, x) and summarise `keys` over the seeds."""
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["run"], row[x]), []).append(row)
+    out = []
+    for (run, at), group in groups.items():
+        band = {"run": run, x: at, "seeds": len(group)}
+        for key in keys:
+            s = spread([r[key] for r in group])
+            band |= {key: s.mean, key + "_std": s.std, key + "_min": s.min, key + "_max": s.max}
+        out.append(band)
+    return out
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue().encode()

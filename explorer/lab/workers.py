@@ -1,0 +1,238 @@
+"""Runs in parallel: seeds trained in worker processes, one torch thread each.
+
+The parent process stays in charge. It polls `should_stop` (Cancel, the time limit, Ctrl-C) and
+relays it to the workers, which look at it before every batch; it receives each run's start and
+epochs as they happen; and it keeps latency measurements in this process exclusive: a relay
+thread holds one training step of this process's gate (`explorer.timing.gate`) on the workers'
+behalf, and while anything holds the device lock it closes the workers' gate, waits for their
+steps in flight to finish and hands the step back, so a measurement here waits for the workers
+exactly as it waits for training in this process.
+
+Workers start by `forkserver` where the platform has it (a server process that imported torch
+once forks each worker), else by `spawn`; never by plain `fork`, which would copy a threaded
+server. Ctrl-C reaches the whole process group: workers ignore it and the parent decides.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+from explorer.arch.config import ArchConfig
+from explorer.lab.settings import TrainSettings
+from explorer.lab.training import RunResult, StopFn, train
+from explorer.timing.gate import begin_training_step, device_lock, end_training_step
+
+POLL_S = 0.01          # how often the relay looks for a measurement wanting the cores
+EVENT_WAIT_S = 0.05    # the parent's longest wait for a worker's message between looks at stop
+WORKER_WAIT_S = 0.1    # a paused worker's longest wait before it looks at stop again
+# Imported once by the fork server, so each worker starts with them loaded.
+PRELOAD = ["explorer.lab.workers", "sklearn.datasets", "torch._dynamo"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run: a variant at one seed. `index` orders the runs (variant-major)."""
+
+    index: int
+    config: ArchConfig
+    settings: TrainSettings
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(seeds: int) -> int:
+    """Worker processes for `seeds` seeds: one per seed, at most one per core (1: in-process)."""
+    return max(1, min(seeds, available_cores()))
+
+
+_pools_run = threading.Event()  # set once a pool has run here: the fork server is up
+
+
+def server_running() -> bool:
+    """Whether this process has started its workers' fork server already (later pools skip
+    its start-up, the import of torch and the Lab)."""
+    return _pools_run.is_set() and "forkserver" in mp.get_all_start_methods()
+
+
+def context() -> mp.context.BaseContext:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)  # no effect once the server runs
+        return ctx
+    return mp.get_context("spawn")
+
+
+class SharedGate:
+    """The parent's gate as the workers see it (a `StepGate`): a step may begin only while the
+    parent has it open; `in_flight` counts the steps running, and its lock guards both."""
+
+    def __init__(self, ctx: mp.context.BaseContext) -> None:
+        self.in_flight = ctx.Value("i", 0)
+        self.allowed = ctx.RawValue("b", 0)
+        self.resume = ctx.Event()        # set while open: paused workers wake on it
+        self.stop = ctx.Event()          # the run is over: every worker stops at its next batch
+
+    # -- in a worker ----------------------------------------------------------------------------
+    def begin(self, should_stop: StopFn | None) -> bool:
+        while True:
+            with self.in_flight.get_lock():  # checked and counted at once: the parent cannot close between
+                if self.allowed.value:
+                    self.in_flight.value += 1
+                    return True
+            if should_stop is not None and should_stop():
+                return False
+            self.resume.wait(WORKER_WAIT_S)
+
+    def end(self) -> None:
+        with self.in_flight.get_lock():
+            self.in_flight.value -= 1
+
+    # -- in the parent --------------------------------------------------------------------------
+    def open(self) -> None:
+        with self.in_flight.get_lock():
+            self.allowed.value = 1
+            self.resume.set()
+
+    def close(self) -> None:
+        with self.in_flight.get_lock():
+            self.allowed.value = 0
+            self.resume.clear()
+
+    def steps_running(self) -> int:
+        return self.in_flight.value
+
+
+class GateRelay(threading.Thread):
+    """Holds one training step of this process's gate for the workers while no one holds the
+    device lock; gives it back (after the workers' steps drain) while someone does."""
+
+    def __init__(self, gate: SharedGate) -> None:
+        super().__init__(name="lab-gate-relay", daemon=True)
+        self.gate = gate
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        lock, holding = device_lock(), False
+        try:
+            while not self.done.is_set():
+                if not holding:
+                    if not begin_training_step(self.done.is_set):  # waits while a measurement runs
+                        break
+                    holding = True
+                    self.gate.open()
+                if lock.acquire(blocking=False):  # free: no measurement
+                    lock.release()
+                    self.done.wait(POLL_S)
+                    continue
+                self.gate.close()  # a measurement holds the device lock: workers stop between steps
+                while self.gate.steps_running() and not self.done.is_set():
+                    time.sleep(0.001)
+                end_training_step()
+                holding = False
+                while not self.done.is_set():  # until the measurement is over
+                    if lock.acquire(timeout=POLL_S):
+                        lock.release()
+                        break
+        finally:
+            if holding:
+                end_training_step()
+
+
+def run_in_workers(
+    tasks: Sequence[Task],
+    workers: int,
+    *,
+    should_stop: StopFn,
+    on_start: Callable[[int, RunResult], None],
+    on_epoch: Callable[[int, dict[str, Any]], None],
+    on_finish: Callable[[int, RunResult], None],
+) -> bool:
+    """Train `tasks` on `workers` processes, calling back in this thread as runs start, finish
+    epochs and end. Returns True when `should_stop` ended it early (the runs in flight end at
+    their next batch, cancelled, and are passed to `on_finish`; the rest never start).
+    A worker's exception is raised here once the others have stopped."""
+    ctx = context()
+    events = ctx.Queue()
+    gate = SharedGate(ctx)
+    relay = GateRelay(gate)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(events, gate))
+    finished: set[int] = set()
+    stopped = False
+    try:
+        relay.start()
+        pending = {pool.submit(_train_task, t): t.index for t in tasks}
+        _pools_run.set()
+        while pending:
+            if not stopped and should_stop():
+                stopped = True
+                gate.stop.set()
+                for future in pending:
+                    future.cancel()  # those not yet handed to a worker
+            for kind, index, payload in _drain(events):
+                if index in finished:
+                    continue
+                if kind == "start":
+                    on_start(index, payload)
+                else:
+                    on_epoch(index, payload)
+            for future in [f for f in pending if f.done()]:
+                index = pending.pop(future)
+                if future.cancelled():
+                    continue
+                run = future.result()  # raises the worker's exception
+                finished.add(index)
+                if run is not None:
+                    on_finish(index, run)
+    finally:
+        gate.stop.set()
+        relay.done.set()
+        relay.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+        events.close()
+    return stopped
+
+
+def _drain(events) -> list[tuple[str, int, Any]]:
+    """The messages waiting (after at most EVENT_WAIT_S for the first)."""
+    out = []
+    try:
+        out.append(events.get(timeout=EVENT_WAIT_S))
+        while True:
+            out.append(events.get_nowait())
+    except queue.Empty:
+        pass
+    return out
+
+
+# -- in a worker ------------------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(events, gate: SharedGate) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _worker.update(events=events, gate=gate)
+
+
+def _train_task(task: Task) -> RunResult | None:
+    events, gate = _worker["events"], _worker["gate"]
+    if gate.stop.is_set():
+        return None
+    return train(
+        task.config, settings=task.settings, should_stop=gate.stop.is_set, step_gate=gate,
+        # a snapshot: the queue pickles later, when the run may have moved on
+        on_start=lambda run: events.put(("start", task.index, replace(run, history=[]))),
+        progress=lambda row: events.put(("epoch", task.index, row)),
+    )
