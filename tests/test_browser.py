@@ -148,7 +148,7 @@ def test_inspect_the_diagram(page, server):
     settle(pg)
     assert pg.locator(f"{DIAGRAM} g.node.legend").count() == 1
     assert pg.locator(FRAME).get_attribute("data-selected") == "layer1.0.conv1"
-    diagram_node(pg, "layer2.0.downsample.0").hover()
+    diagram_node(pg, "layer1.0.conv1").hover()
     pg.screenshot(path=str(ASSETS / "inspect.png"))
 
     # Zoom with the wheel and the buttons, pan by dragging: the viewBox follows, nothing reruns.

@@ -139,8 +139,8 @@ def profile_times(results: Mapping, cfg: ArchConfig) -> dict[str, float] | None:
     """Module path -> ms of the newest per-layer profile of `cfg`'s architecture in a session's
     results, or None when there is none.
 
-    A profile is stored by the Latency view under a key whose first item is "profile" and second
-    the config; its value is an `explorer.timing.profile.ProfileResult` or its `to_dict()`.
+    The Latency view's *Profile layers* stores one under `store.profile_key(cfg, settings)`
+    ("profile", config, settings) as `ProfileResult.to_dict()`; a `ProfileResult` itself also serves.
     """
     from explorer.app.store import same_architecture
 

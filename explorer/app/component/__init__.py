@@ -5,6 +5,7 @@ the selected node and reports a clicked node's id to Python as the trigger "sele
 """
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from pathlib import Path
@@ -33,7 +34,7 @@ def diagram_frame(svg: str, candidates: Sequence[str], focus: int, height: int, 
     whenever `focus` changes; `on_select` runs when a node is clicked (its id in
     st.session_state[key]["select"])."""
     body = svg_element(svg)
-    _frame(key=key, height=height + 40,
-           data={"svg": body, "version": f"{zlib.crc32(body.encode()):08x}", "candidates": list(candidates),
-                 "focus": focus, "height": height},
-           on_select_change=on_select)
+    data = {"svg": body, "version": f"{zlib.crc32(body.encode()):08x}", "candidates": list(candidates),
+            "focus": focus, "height": height}
+    # As JSON bytes: a dict would be scanned for dataframes, which imports pandas on the first page.
+    _frame(key=key, height=height + 40, data=json.dumps(data).encode(), on_select_change=on_select)

@@ -3,7 +3,7 @@
 // and click to select. The selected node (chosen in Python: click, find box or page address)
 // is outlined and, when `focus` changes, centred.
 //
-// data: {svg, version, candidates, focus, height}; triggers: "select" (the clicked node's id).
+// data: JSON bytes of {svg, version, candidates, focus, height}; trigger "select": a clicked node's id.
 // View state lives on the host element, so a rerun with the same SVG keeps the pan and zoom.
 
 const PT = 4 / 3;           // CSS px per SVG point: Graphviz draws in points; 100% is natural size
@@ -228,7 +228,8 @@ function showTip(v, e) {
   v.tip.style.top = `${top}px`;
 }
 
-export default function ({data, parentElement, setTriggerValue}) {
+export default function ({data: raw, parentElement, setTriggerValue}) {
+  const data = ArrayBuffer.isView(raw) || raw instanceof ArrayBuffer ? JSON.parse(new TextDecoder().decode(raw)) : raw;
   const host = parentElement;
   let v = host.__diagramView;
   if (!v || !v.root.isConnected) v = host.__diagramView = makeView(host);
