@@ -77,8 +77,10 @@ def to_onnx_bytes(cfg: ArchConfig, model: nn.Module | None = None) -> bytes:
 
 def _with_metadata(data: bytes, cfg: ArchConfig) -> bytes:
     """Store the config in the model's metadata (Netron shows it under the model properties)."""
-    import onnx
-
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ExportError("ONNX export needs the onnx package: pip install -r requirements.txt") from exc
     proto = onnx.load_from_string(data)
     proto.producer_name = "ResNet Explorer"
     proto.doc_string = f"{cfg.name}: input {INPUT_NAME} (B, {cfg.in_channels}, {cfg.input_size}, " \

@@ -28,7 +28,7 @@ as torchvision initialises ResNets. A state_dict saved from ResNet Explorer's
 explorer.build_model(cfg) for the config below loads into it with strict=True (module names
 follow torchvision: conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc).
 
-Run it (python {file_hint}) to push one random {input_desc} image through the network.
+Run this file to push one random {input_desc} image through the network.
 """
 import torch
 import torch.nn.functional as F
@@ -122,14 +122,13 @@ if __name__ == "__main__":
 '''
 
 
-def to_pytorch_code(cfg: ArchConfig, file_hint: str = "model.py") -> str:
+def to_pytorch_code(cfg: ArchConfig) -> str:
     """Standalone source of a module defining `build_model()` for `cfg`; imports torch only."""
     plan = make_plan(cfg)
     with torch.device("meta"):
         model = build_model(cfg)
     header = _HEADER.format(
         title=_comment_safe(cfg.name) or "ResNet",
-        file_hint=_comment_safe(file_hint),
         input_desc=f"{cfg.in_channels}x{cfg.input_size}x{cfg.input_size}",
     )
     parts = [_config_comment(cfg), header, _SHARED, _network_class(model, plan, cfg),
@@ -184,7 +183,8 @@ def _network_class(model: ResNet, plan: Plan, cfg: ArchConfig) -> str:
     fwd += [f"{i2}x = self.avgpool(x)  # (B, {plan.out_ch}, 1, 1)",
             f"{i2}x = torch.flatten(x, 1)",
             f"{i2}return self.fc(x)  # (B, {cfg.num_classes})"]
-    doc = f'{i1}"""Stem -> {len(plan.stages)} stages of residual units -> global average pool -> fc."""'
+    kind = "residual units" if any(u.residual for units in plan.stages for u in units) else "plain blocks"
+    doc = f'{i1}"""Stem -> {len(plan.stages)} stages of {kind} -> global average pool -> fc."""'
     return "\n".join(["", "class ResNet(nn.Module):", doc, "", *init, "", *fwd]) + "\n\n"
 
 
