@@ -35,7 +35,7 @@ def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = Fals
             if log_y:  # a log axis cannot show the band's part at or below zero
                 lo = lo.where(lo > 0, g[y + "_min"] * scale)
             fig.add_trace(go.Scatter(
-                x=list(g[x]) + list(g[x])[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+                x=list(g[x]) + list(g[x])[::-1], y=list(hi) + list(lo)[::-1], fill="toself", mode="lines",
                 fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip",
                 legendgroup=run, showlegend=False, name=f"{run} band"))
         fig.add_trace(go.Scatter(
@@ -49,6 +49,8 @@ def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = Fals
                       legend_title_text="run")
     if log_y:
         fig.update_yaxes(type="log")
+    if x == "epoch":  # whole epochs only
+        fig.update_xaxes(tick0=1, dtick=max(1, round(rows[x].nunique() / 10)))
     return fig
 
 
@@ -124,6 +126,7 @@ def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
     if not grads.empty:
         st.plotly_chart(band_figure(grads, "layer", "grad_norm", "Gradient norm per residual unit at "
                                     "initialisation", log_y=True), key="lab_grads")
+        st.caption(f"Mean over the seeds; band: {BAND}, on the log axis clipped at the lowest seed.")
     st.dataframe(pd.DataFrame(res.to_rows()), hide_index=True, key="lab_table")
     with st.expander("Each seed"):
         st.dataframe(pd.DataFrame(res.seed_rows()), hide_index=True, key="lab_seed_table")
