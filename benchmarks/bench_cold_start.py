@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_util import CHROMIUM_FLAGS, IMG, chromium_path, streamlit_server  # noqa: E402
+from browser_util import CHROMIUM_FLAGS, DIAGRAM, chromium_path, streamlit_server  # noqa: E402
 
 CLI_TARGET = 1.5        # whole process / `import torch`
 BROWSER_TARGET_S = 4.0  # page.goto -> first diagram visible
@@ -102,7 +102,7 @@ def bench_browser(rounds: int) -> None:
         hello.write_text(HELLO)
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         try:
-            apps = {"app.py (diagram)": (ROOT / "app.py", IMG), "hello (torch+graphviz)": (hello, HELLO_SELECTOR)}
+            apps = {"app.py (diagram)": (ROOT / "app.py", DIAGRAM), "hello (torch+graphviz)": (hello, HELLO_SELECTOR)}
             times: dict[str, list[float]] = {k: [] for k in apps}
             for i in range(rounds):
                 order = list(apps) if i % 2 == 0 else list(reversed(apps))  # neither always goes first

@@ -41,8 +41,9 @@ OPEN_TRIES = 3                 # page loads per session before it gives up
 HAS_TITLE = ("n => { const h = document.querySelector('[data-testid=\"stMain\"] h3');"
              " return !!h && h.innerText.trim() === n; }")
 HAS_TEXT = "t => (document.querySelector('[data-testid=\"stMain\"]') || {innerText: ''}).innerText.includes(t)"
-NEW_DIAGRAM = ("s => { const i = document.querySelector('.diagram img');"
-               " return !!i && i.getAttribute('src') !== s; }")
+# The Diagram view's interactive frame carries the version (a checksum) of the SVG it shows.
+NEW_DIAGRAM = ("v => { const f = document.querySelector('.dv');"
+               " return !!f && !!f.querySelector('svg') && f.dataset.version !== v; }")
 
 
 # -- server memory from /proc --------------------------------------------------------------
@@ -177,7 +178,7 @@ async def change_span(pg, span: int) -> None:
 async def change_detail(pg, current: str) -> str:
     """Switch the diagram to the next detail level after `current`; returns the new level."""
     detail = DETAILS[(DETAILS.index(current) + 1) % len(DETAILS)]
-    before = await pg.locator(".diagram img").first.get_attribute("src")
+    before = await pg.locator(".dv").first.get_attribute("data-version")
     await pg.locator(".st-key-diagram_detail").get_by_text(detail, exact=True).click()
     await shown(pg, NEW_DIAGRAM, before)
     return detail
@@ -201,7 +202,7 @@ async def run_session(browser, url: str, s: Session, deadline: float) -> None:
         try:
             await pg.goto(f"{url}/?{urlencode({'preset': first})}", timeout=CHANGE_TIMEOUT_S * 1000)
             await shown(pg, HAS_TITLE, first)
-            await pg.wait_for_selector(".diagram img", timeout=CHANGE_TIMEOUT_S * 1000)
+            await pg.wait_for_selector(".dv-stage svg", timeout=CHANGE_TIMEOUT_S * 1000)
             await idle(pg)
             break
         except Exception as exc:  # counted as an error
