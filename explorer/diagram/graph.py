@@ -291,7 +291,8 @@ def _skip_label(detail: str) -> Callable[[Unit], str]:
 
 def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str = "TB", shapes: bool = True,
                 fold: bool = False, color_by: str = "none",
-                times: Mapping[str, float] | None = None) -> graphviz.Digraph:
+                times: Mapping[str, float] | None = None,
+                highlight: Mapping[str, str] | None = None) -> graphviz.Digraph:
     """The network `cfg` builds, drawn from its traced module.
 
     Args:
@@ -307,6 +308,9 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
             bytes) or measured "time" on a sequential scale, with a legend.
         times: module path -> ms of a per-layer profile (needed for color_by "time"; also
             adds each node's time to its tooltip).
+        highlight: drawn node id -> the kind of change there ("shortcut", "unit_added", ...;
+            several kinds separated by spaces), as `explorer.diff.highlights` gives them: those
+            nodes get the class ``changed`` and a coloured outline, and the graph a legend.
 
     Returns:
         A ``graphviz.Digraph``; node ids are module paths, nodes and edges carry a ``class``
@@ -327,6 +331,7 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
     title = f"{text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
     _annotate(trace, groups, color_by, times)
+    accents = _highlight(groups, highlight) if highlight else set()
     g = new_graph(lbl(title), direction, len(groups))
     labels = {}
     for u in trace.units:
@@ -336,7 +341,43 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     if color_by != "none":
         shown = [node_value(grp.ops, color_by, times) for grp in groups if grp.ops[0].role != "io"]
         g.body.append(legend(color_by, min(shown, default=0), max(shown, default=0)))
+    if accents:
+        g.body.append(_highlight_legend(accents))
     return g
+
+
+# Outline of a node that differs from the other variant of a diff (colour, legend text), by what happened to it.
+ACCENTS = {"changed": ("#c2255c", "differs in the other variant"), "added": ("#2f9e44", "only in this variant"),
+           "removed": ("#e8590c", "only in this variant (removed in the other)")}
+
+
+def _accent(kind: str) -> str:
+    return next((w[5:] for w in kind.split() if w in ("unit_added", "unit_removed")), "changed")
+
+
+def _highlight(groups: list[Group], highlight: Mapping[str, str]) -> set[str]:
+    """Outline the nodes that differ, name the change in their class and tooltip; the accents used."""
+    used = set()
+    for grp in (grp for grp in groups if highlight.get(grp.id)):
+        kind = highlight[grp.id]
+        accent = _accent(kind)
+        grp.cls = " ".join([grp.cls, "changed", *([accent] if accent != "changed" else []),
+                            *(f"diff-{k}" for k in kind.split())])
+        extra = dict(grp.extra or {})
+        extra.update(color=ACCENTS[accent][0], penwidth="3.5")
+        extra["tooltip"] = tip(f"{accent}: {kind.replace('_', ' ')}\n") + extra.get("tooltip", "")
+        grp.extra = extra
+        used.add(accent)
+    return used
+
+
+def _highlight_legend(accents: set[str]) -> str:
+    """A DOT node statement: one outlined swatch per kind of highlight shown."""
+    rows = "".join(f'<tr><td border="3" color="{colour}" width="22" height="12"></td>'
+                   f'<td align="left"><font point-size="10">{text}</font></td></tr>'
+                   for a, (colour, text) in ACCENTS.items() if a in accents)
+    label = f'<<table border="0" cellborder="0" cellspacing="3">{rows}</table>>'
+    return f'\t"diff_legend" [shape=plaintext class="legend" tooltip="outlined: differs from the other variant" label={label}]\n'
 
 
 def tip(text: str) -> str:
