@@ -342,8 +342,10 @@ def _shape_change(name: str, na, nb, ua: Unit | None, ub: Unit | None, params: i
 
 
 # -- what the two diagrams highlight ---------------------------------------------------------------
-def highlights(changes: Sequence[Change], t: Trace, side: str) -> dict[str, str]:
-    """Node ids of the units-detail diagram of one side ("a" or "b") -> the kinds of change there."""
+def highlights(changes: Sequence[Change], source: ArchConfig | Trace, side: str) -> dict[str, str]:
+    """Node ids of the units-detail diagram of one side ("a" or "b") -> the kinds of change there
+    (space-separated), for `build_graph(..., highlight=...)`."""
+    t = source if isinstance(source, Trace) else trace(source)
     units = {u.name: u for u in t.units}
     roles = {(n.unit, n.role) for n in t.nodes if n.unit}
     out: dict[str, list[str]] = {}

@@ -71,3 +71,11 @@ def compare_rows(cfgs: tuple[ArchConfig, ...]) -> list[dict]:
     from explorer import compare
 
     return compare.compare_table(list(cfgs))
+
+
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner="Laying out the diagram…")
+def highlighted_units_svg(cfg: ArchConfig, highlight: tuple[tuple[str, str], ...]) -> str:
+    """The units diagram of `cfg` with a diff's changed nodes outlined (node id, kind of change)."""
+    from explorer import diagram
+
+    return diagram.to_bytes(diagram.build_graph(cfg, "units", highlight=dict(highlight)), "svg").decode()

@@ -5,8 +5,11 @@ import argparse
 import json
 import sys
 
+from explorer.arch.config import ArchConfig
 from explorer.cli.common import load_config
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
+from explorer.diff import diff_configs, total, total_line
+from explorer.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -20,22 +23,45 @@ def register(sub) -> None:
     p.add_argument("--budget", type=float, default=2.0, metavar="S", help="seconds of timing per config")
     p.add_argument("--json", action="store_true", help="print rows as JSON")
     p.add_argument("--csv", action="store_true", help="print rows as CSV")
+    p.add_argument("--diff", action="store_true",
+                   help="with two configs: list what changes from the first to the second, unit by unit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfgs = [load_config(source, args.set) for source in args.configs]
+    if args.diff and len(cfgs) != 2:
+        raise ConfigError("--diff", f"{len(cfgs)} configs", "exactly two configs (A B)")
     latency = {"device": args.device, "budget_s": args.budget} if args.latency else None
     rows = compare_table(cfgs, latency=latency, batch=args.batch)
     if args.json:
         doc = {"differing_keys": differing_keys(cfgs), "rows": rows}
+        if args.diff:
+            doc["diff"] = [c.to_dict() for c in diff_configs(*cfgs)]
+            doc["diff_total"] = total(*cfgs)
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     elif args.csv:
         sys.stdout.write(to_csv_bytes(rows).decode("utf-8"))
     else:
         print_table(rows, differing_keys(cfgs))
+        if args.diff:
+            print_diff(*cfgs)
     return 0
+
+
+def print_diff(a: ArchConfig, b: ArchConfig, out=None) -> None:
+    """The changes from `a` to `b`, one line each, then the total."""
+    w = (out or sys.stdout).write
+    changes = diff_configs(a, b)
+    w(f"\n{a.name} -> {b.name}: ")
+    if not changes:
+        w("no structural differences (the same network is built)\n")
+        return
+    w(f"{len(changes)} change{'s' * (len(changes) != 1)}\n")
+    for c in changes:
+        w(f"  {c.text()}  [{c.kind}]\n")
+    w("  " + total_line(a, b) + "\n")
 
 
 def print_table(rows, differing, out=None) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import ArchConfig, compare, diagram
+from explorer import ArchConfig, compare, diagram, diff
 from explorer.app.store import (MAX_COMPARE, add_config, configs_of, latency_rows, remove_config,
                                  rename_config)
-from explorer.app.cache import compare_rows, unit_figure_svg
+from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.display import show_svg
+from explorer.labels import distinct_labels
 
 DIFF_COLOUR = "background-color: #fff3bf"
 BAR_METRICS = ("params", "macs", "activation_bytes")
@@ -64,6 +65,42 @@ def units(cfgs: list[ArchConfig]) -> None:
                 st.error(str(exc))
 
 
+def pick_pair(cfgs: list[ArchConfig]) -> tuple[int, int]:
+    """The two compared configs to diff: select boxes over their names, the first two by default."""
+    labels = distinct_labels([c.name for c in cfgs])
+    for key, default in (("diff_a", 0), ("diff_b", 1)):
+        if st.session_state.get(key) not in labels:  # renamed or removed since
+            st.session_state[key] = labels[default]
+    left, right = st.columns(2)
+    left.selectbox("Variant A", labels, key="diff_a")
+    right.selectbox("Variant B", labels, key="diff_b")
+    return labels.index(st.session_state.diff_a), labels.index(st.session_state.diff_b)
+
+
+def diff_view(cfgs: list[ArchConfig]) -> None:
+    """What changes from A to B, unit by unit, and both unit diagrams with the changes outlined."""
+    st.markdown("**Diff two variants**")
+    i, j = pick_pair(cfgs)
+    a, b = cfgs[i], cfgs[j]
+    changes = diff.diff_configs(a, b)
+    if not changes:
+        st.success("No structural differences: both configs build the same network.")
+    else:
+        rows = [{"unit": c.unit, "change": c.change, "params": f"{c.params:+,}", "MACs": f"{c.macs:+,}",
+                 "kind": c.kind} for c in changes]
+        st.dataframe(rows, hide_index=True, key="diff_table")
+        st.caption(f"{len(changes)} change{'s' * (len(changes) != 1)} from A to B; "
+                   + diff.total_line(a, b) + ". Changed units are outlined in both diagrams.")
+    for col, c, side in zip(st.columns(2), (a, b), "ab"):
+        with col:
+            st.caption(f"{side.upper()}: {c.name}")
+            highlight = tuple(sorted(diff.highlights(changes, c, side).items()))
+            try:
+                show_svg(highlighted_units_svg(c, highlight), height=720, fit=True)
+            except diagram.GraphvizMissing as exc:
+                st.error(str(exc))
+
+
 def draw(cfg: ArchConfig, summary: dict) -> None:
     entries = st.session_state.compare
     st.button(f"Add current config ({cfg.name})", on_click=on_add, args=(cfg,), type="primary",
@@ -84,3 +121,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                        key="compare_csv")
     d2.download_button("Download JSON", compare.to_json_bytes(rows), file_name="comparison.json",
                        mime="application/json", key="compare_json")
+    if len(cfgs) > 1:
+        diff_view(cfgs)
+    else:
+        st.caption("Add a second config to diff two variants unit by unit.")
