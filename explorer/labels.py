@@ -1,6 +1,7 @@
 """How shapes, ops and shortcuts are written, once for every view (diagrams, tables, CLI, app)."""
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Sequence
 
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
@@ -64,3 +65,66 @@ def distinct_labels(names: Sequence[str], repeat: str = "{name} #{n}") -> list[s
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else repeat.format(name=name, n=seen[name]))
     return out
+
+
+# -- numbers in engineering units: three significant figures, thousands separators, no exponent --
+def fmt_num(x: float) -> str:
+    """A measured or derived number to three significant figures: 1.2715 -> "1.27", 2980.4 -> "2,980"."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 99.95:
+        return f"{x:,.0f}"
+    if a >= 9.995:
+        return f"{x:.1f}"
+    if a >= 0.9995:
+        return f"{x:.2f}"
+    return f"{x:.{1 - math.floor(math.log10(a))}f}"  # two significant figures, never an exponent
+
+
+def fmt_ms(ms: float) -> str:
+    """A duration given in milliseconds, in the unit that reads best: "2.98 s", "57.3 ms", "812 µs"."""
+    a = abs(ms)  # thresholds just under a unit step, so 999.9 ms reads "1.00 s", not "1,000 ms"
+    if a >= 999.5:
+        return f"{fmt_num(ms / 1000)} s"
+    if a >= 0.9995 or a == 0:
+        return f"{fmt_num(ms)} ms"
+    if a >= 0.9995e-3:
+        return f"{fmt_num(ms * 1000)} µs"
+    return f"{fmt_num(ms * 1e6)} ns"
+
+
+def fmt_rate(per_s: float, unit: str = "img/s") -> str:
+    """A rate: "0.34 img/s", "57.3 img/s", "1,234 img/s"."""
+    return f"{fmt_num(per_s)} {unit}"
+
+
+_SHORT = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def fmt_count(n: int | float, short: bool = False) -> str:
+    """A count with thousands separators ("51,380,224"), or short ("51.4 M", "812 k", "25")."""
+    if short:
+        for scale, suffix in _SHORT:
+            if abs(n) >= 0.9995 * scale:
+                return f"{fmt_num(n / scale)} {suffix}"
+        return fmt_num(n) if isinstance(n, float) else f"{n:,}"
+    return f"{round(n):,}"
+
+
+_BINARY = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def fmt_bytes(n: int | float) -> str:
+    """A size in binary units: "85.6 MiB", "1.23 GiB", "512 B"."""
+    for scale, suffix in _BINARY:
+        if abs(n) >= 0.9995 * scale:
+            return f"{fmt_num(n / scale)} {suffix}"
+    return f"{round(n):,} B"
+
+
+def fmt_share(f: float) -> str:
+    """A fraction as a percentage: 0.1234 -> "12.3 %"."""
+    return f"{fmt_num(100 * f)} %"

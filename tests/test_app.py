@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Error
 
 import explorer
 from explorer import ConfigError
 from explorer.app import inputs, store, text
+from explorer.labels import fmt_bytes, fmt_count, fmt_ms, fmt_num, fmt_rate, fmt_share
 from explorer.cli.common import MAX_CONFIG_BYTES
 from explorer.facts.costs import MAX_BATCH
+from explorer.facts.summary import measure_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -35,11 +38,30 @@ def show(at, view):
 
 
 def table_with(at, column):
-    """The first table (dataframe) that has `column`."""
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
+    """The first table (st.dataframe or st.table) that has `column`, with its index as a column."""
+    for df in [*at.dataframe, *at.table]:
+        value = df.value.reset_index() if df.value.index.name else df.value
+        if column in value.columns:
+            return value
     raise AssertionError(f"no table with column {column!r}")
+
+
+def widget_above(container, text):
+    """Key of the last widget drawn above the first error in `container` that contains `text`."""
+    last = None
+    for node in walk(container):
+        if isinstance(node, Error) and text in node.value:
+            return last
+        key = getattr(node, "key", None)
+        if isinstance(key, str) and not key.startswith("$$"):
+            last = key
+    raise AssertionError(f"no error containing {text!r}")
+
+
+def walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from walk(child)
 
 
 def errors(at):
@@ -76,12 +98,14 @@ def test_every_view_renders_without_exception(app, view):
 def test_summary_view_shows_counts_and_published_figures(app):
     at = show(app, "Summary")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Parameters"] == "25.557 M" and metrics["MACs"] == "4.089 G"
-    assert metrics["Depth"] == "50 layers"
+    assert metrics["Parameters"] == "25.6 M" and metrics["MACs"] == "4.09 G"
+    assert metrics["Weight layers"] == "50" and metrics["Activations"] == "85.6 MiB"
     published = table_with(at, "published")
     assert list(published.iloc[0]) == ["parameters", "25,557,032", "25,557,032"]
     assert list(published.iloc[1]) == ["GMACs", "4.089", "4.089"]
-    assert table_with(at, "receptive_field").shape[0] == 4
+    stages = table_with(at, "receptive field")
+    assert stages.shape[0] == 4 and list(stages["params"])[0] == "215,808"  # thousands separated
+    assert list(table_with(at, "part")["params"])[0] == "9,536"
 
 
 def test_diagram_view_levels_and_downloads(app):
@@ -129,7 +153,7 @@ def test_unit_variant_sets_bn_and_relu_together():
 def test_bad_combination_shows_message_and_keeps_last_valid_view():
     at = show(fresh(), "Summary")
     at.number_input(key="cfg_skip_span").set_value(1).run()
-    assert {m.label: m.value for m in at.metric}["Parameters"] != "25.557 M"
+    assert {m.label: m.value for m in at.metric}["Parameters"] != "25.6 M"
     good = {m.label: m.value for m in at.metric}
     at.selectbox(key="cfg_shortcut").select("A").run()  # option A cannot reduce 256 -> 64
     assert not at.exception
@@ -138,6 +162,37 @@ def test_bad_combination_shows_message_and_keeps_last_valid_view():
     at.text_input(key="cfg_depths").input("3, four").run()
     assert any(e.startswith("depths=") for e in errors(at))
     assert not at.exception
+
+
+def test_the_name_and_the_preset_box_follow_the_network():
+    at = fresh()
+    at.number_input(key="cfg_skip_span").set_value(1).run()
+    assert at.selectbox(key="preset").value == "custom"
+    assert at.subheader[0].value == text.plain_text("resnet50 (modified: skip_span 1)")
+    at.number_input(key="cfg_skip_span").set_value(3).run()  # resnet50's own span again
+    assert at.selectbox(key="preset").value == "resnet50" and at.subheader[0].value == "resnet50"
+    at.selectbox(key="preset").select("resnet34").run()
+    at.text_input(key="cfg_name").input("mine").run()
+    assert at.selectbox(key="preset").value == "resnet34" and at.subheader[0].value == "mine"
+    assert not at.exception
+    # a shared link to a changed resnet34 reopens as such
+    link = fresh(explorer.preset("resnet34").replace(skip_span=1).to_query())
+    assert link.selectbox(key="preset").value == "custom"
+    assert link.subheader[0].value == text.plain_text("resnet34 (modified: skip_span 1)")
+    assert fresh(explorer.preset("resnet34").to_query()).selectbox(key="preset").value == "resnet34"
+
+
+def test_a_size_limit_is_shown_under_the_changed_widget_and_in_the_main_area():
+    at = fresh()
+    at.text_input(key="cfg_depths").input("200, 200, 200, 200").run()
+    assert not at.exception
+    assert widget_above(at.sidebar, "at most 1,000,000,000 parameters") == "cfg_depths"
+    main = [e.value for e in at.main.error]
+    assert len(main) == 1 and main[0].startswith("**depths**: depths=") and "last valid configuration" in main[0]
+    assert at.subheader[0].value == "resnet50"  # the last valid network is still shown
+    at.text_input(key="cfg_widths").input("64, 128, 256, 1024").run()  # bigger still: now widths is blamed
+    assert widget_above(at.sidebar, "parameters") == "cfg_widths"
+    assert at.main.error[0].value.startswith("**widths**")
 
 
 def test_query_params_round_trip():
@@ -154,7 +209,8 @@ def test_query_params_round_trip():
 
 def test_preset_link_and_bad_link():
     at = fresh({"preset": "resnet18", "skip_span": "1"})
-    assert at.selectbox(key="preset").value == "resnet18"
+    assert at.selectbox(key="preset").value == "custom"  # a changed resnet18 is no preset
+    assert at.subheader[0].value == text.plain_text("resnet18 (modified: skip_span 1)")
     assert at.number_input(key="cfg_skip_span").value == 1
     bad = fresh({"block": "hexagonal"})
     assert not bad.exception
@@ -176,6 +232,17 @@ def test_compare_add_rename_remove():
     at.button(key="compare_remove_0").click().run()
     assert [e["name"] for e in at.session_state["compare"]] == ["thirty-four"]
     assert not at.exception
+
+
+def test_compare_rows_have_distinct_names():
+    at = show(fresh({"preset": "resnet34"}), "Compare")
+    at.button(key="compare_add").click().run()
+    at.number_input(key="cfg_skip_span").set_value(1).run()
+    at.button(key="compare_add").click().run()
+    at.button(key="compare_add").click().run()
+    assert not at.exception
+    assert [e["name"] for e in at.session_state["compare"]] == ["resnet34", "resnet34 (skip_span 1)", "resnet34 #2"]
+    assert list(table_with(at, "macs")["name"]) == ["resnet34", "resnet34 (skip_span 1)", "resnet34 #2"]
 
 
 def test_compare_set_is_bounded():
@@ -205,8 +272,10 @@ def test_latency_runs_on_cpu_and_labels_device():
     at.button(key="lat_run").click().run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Median"].endswith(" ms")
-    assert any("Measured on" in c.value and "· 1 thread ·" in c.value for c in at.caption)
+    assert metrics["Median"].endswith(("s", " ms")) and "e+" not in metrics["Median"]
+    assert "e+" not in metrics["Throughput"] and metrics["Throughput"] != "0 img/s"
+    caption = next(c.value for c in at.caption if "Measured on" in c.value)
+    assert "**CPU (" in caption and caption.count("thread") == 1 and ", 1 thread)" in caption
 
 
 def test_unit_view_lists_units_and_highlights_projections(app):
@@ -304,6 +373,7 @@ def test_comparison_set_add_rename_remove():
     assert len(entries) == store.MAX_COMPARE
     assert store.rename_config(entries, 1, "  eighteen ") is None and entries[1]["name"] == "eighteen"
     assert store.rename_config(entries, 1, "x" * 1000).startswith("name=")
+    assert len({e["name"] for e in entries}) == len(entries)  # the same preset six times, six names
     store.remove_config(entries, 0)
     store.remove_config(entries, 99)
     assert [c.name for c in store.configs_of(entries)][0] == "eighteen"
@@ -332,7 +402,10 @@ def test_configs_from_widgets_and_links_obey_the_server_limits(monkeypatch):
 def test_config_from_link():
     assert inputs.config_from_link({}) == ("resnet50", explorer.preset("resnet50"), None)
     preset, cfg, error = inputs.config_from_link({"preset": "resnet18", "skip_span": "1"})
-    assert (preset, cfg.skip_span, error) == ("resnet18", 1, None)
+    assert (preset, cfg.skip_span, error) == ("custom", 1, None)  # the preset box tells the truth
+    assert inputs.config_from_link({"preset": "resnet18"})[0] == "resnet18"
+    # a config of another name that is a preset's architecture shows that preset
+    assert inputs.config_from_link(explorer.preset("resnet34").replace(name="mine").to_query())[0] == "resnet34"
     preset, cfg, error = inputs.config_from_link({"block": "hexagonal"})
     assert (preset, cfg) == ("resnet50", explorer.preset("resnet50")) and "block='hexagonal'" in error
 
@@ -346,6 +419,11 @@ def test_uploads_are_bounded_by_the_cli_limit(monkeypatch):
         inputs.config_from_upload("big.json", len(big), big)
     with pytest.raises(ConfigError):
         inputs.config_from_upload("bad.json", 3, b"{x]")
+    bad = b'{"name": "r20",\n  "depths": [3, 3, 3],}'
+    with pytest.raises(ConfigError) as exc:
+        inputs.config_from_upload("bad.json", len(bad), bad)
+    assert str(exc.value).startswith("file='bad.json' is invalid: a JSON config. Line 2, column")
+    assert "b'" not in str(exc.value) and "config=" not in str(exc.value)
     monkeypatch.setenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "10")
     with pytest.raises(ConfigError):
         inputs.config_from_upload("r20.json", len(data), data)
@@ -356,6 +434,28 @@ def test_text_helpers():
     assert text.safe_name(explorer.preset("resnet20").replace(name="../a b")) == "a_b"
     assert text.published_figure(None) == "—" and text.published_figure(1234) == "1,234"
     assert text.fmt_shape([1, 64, 56, 56]) == "1x64x56x56"
+    r50 = explorer.preset("resnet50")
+    assert text.title(r50) == "resnet50" and text.title(r50.replace(name="mine", skip_span=1)) == "mine"
+    assert text.title(r50.replace(skip_span=1)) == "resnet50 (modified: skip_span 1)"
+    assert text.title(r50.replace(skip_span=1, shortcut="C", depths=(2, 2, 2, 2), stem_width=32)) == \
+        "resnet50 (modified: depths [2, 2, 2, 2], skip_span 1, shortcut C, +1 more)"
+    headline = text.headline(measure_summary(r50))
+    assert headline.startswith("25.6 M params · 4.09 G MACs · 50 weight layers")
+
+
+def test_formatters():
+    assert fmt_ms(2980.4) == "2.98 s" and fmt_ms(57.31) == "57.3 ms" and fmt_ms(0.812) == "812 µs"
+    assert fmt_ms(999.9) == "1.00 s" and fmt_ms(0) == "0 ms" and fmt_ms(1.5e-4) == "150 ns"
+    assert fmt_rate(0.3356) == "0.34 img/s" and fmt_rate(1234.4) == "1,234 img/s"
+    assert fmt_rate(57.31, "images/s") == "57.3 images/s"
+    assert fmt_count(51380224) == "51,380,224" and fmt_count(25557032, short=True) == "25.6 M"
+    assert fmt_count(4089184256, short=True) == "4.09 G" and fmt_count(812, short=True) == "812"
+    assert fmt_count(999_600, short=True) == "1.00 M" and fmt_count(12_345, short=True) == "12.3 k"
+    assert fmt_bytes(89726880) == "85.6 MiB" and fmt_bytes(512) == "512 B" and fmt_bytes(3 * 2**30) == "3.00 GiB"
+    assert fmt_num(1.2715658350680568) == "1.27" and fmt_num(0.0034) == "0.0034" and fmt_num(2980.4) == "2,980"
+    assert fmt_share(0.1234) == "12.3 %" and fmt_share(1) == "100 %"
+    for x in (1e-7, 0.5, 3, 42.0, 1e5, 1e9, 3e13):  # never an exponent
+        assert "e" not in fmt_ms(x) and "e" not in fmt_num(x) and "e" not in fmt_count(x, short=True)
 
 
 # -- layout and loading --------------------------------------------------------------------------
@@ -383,6 +483,7 @@ def test_app_is_a_thin_entry_and_modules_are_small():
 FIRST_RENDER = """
 import json, sys
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Error
 at = AppTest.from_file(sys.argv[1], default_timeout=180).run()
 assert not at.exception, at.exception
 loaded = {m: m in sys.modules for m in sys.argv[2:]}

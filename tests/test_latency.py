@@ -54,7 +54,7 @@ def test_result_structure_on_cpu():
     r = measure_latency(tiny(), device="cpu", threads=1, budget_s=0.1, max_samples=40)
     assert isinstance(r, LatencyResult)
     assert r.device == "cpu" and r.threads == 1
-    assert "1 thread" in r.device_name
+    assert r.device_name.startswith("CPU (") and "1 thread" in r.device_name
     assert r.torch_version == torch.__version__
     assert 5 <= r.samples <= 40 and r.samples == len(r.times_ms)
     assert r.min_ms <= r.p10_ms <= r.median_ms <= r.p90_ms <= max(r.times_ms)
@@ -241,8 +241,8 @@ def test_available_devices_and_labels():
     devices = available_devices()
     assert devices[-1] == "cpu"
     assert ("cuda" in devices) == CUDA
-    assert device_label("cpu", 3).endswith("3 threads")
-    assert device_label("cpu", 1).endswith("1 thread")
+    assert device_label("cpu", 3).startswith("CPU (") and device_label("cpu", 3).endswith(", 3 threads)")
+    assert device_label("cpu", 1).endswith(", 1 thread)")
 
 
 # -- batch sweep ------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_batch_sweep_bad_batches():
 def test_cuda_result_and_model_stays_on_cpu():
     model = explorer.build_model(tiny())
     r = measure_latency(model, device="cuda", budget_s=0.2)
-    assert r.device.startswith("cuda") and "GiB" in r.device_name
+    assert r.device.startswith("cuda") and r.device_name.startswith("CUDA: ") and "GiB" in r.device_name
     assert r.p10_ms <= r.median_ms <= r.p90_ms and r.samples >= 5
     assert r.peak_memory_bytes is not None and r.peak_memory_bytes > 0
     assert next(model.parameters()).device.type == "cpu" and model.training
@@ -338,7 +338,7 @@ def test_cli_latency_text_and_sweep(tiny_file, capsys):
     assert main(["latency", tiny_file, "--device", "cpu", "--budget", "0", "--threads", "1",
                  "--set", "name=small"]) == 0
     out = capsys.readouterr().out
-    assert "small on cpu" in out and "median" in out
+    assert "small on CPU (" in out and ", 1 thread)" in out and "median" in out and "e+" not in out
     assert main(["latency", tiny_file, "--device", "cpu", "--sweep", "--budget", "2", "--threads", "1"]) == 0
     assert "batch sweep" in capsys.readouterr().out
 

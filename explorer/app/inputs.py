@@ -4,11 +4,13 @@ raising ConfigError with the key to show it under.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
-from explorer.arch.config import field_names, format_int_list, parse_int_list
+from explorer.arch.config import MAX_NAME, field_names, format_int_list, parse_int_list
+from explorer.arch.plan import effective_span
 from explorer.cli.common import MAX_CONFIG_BYTES
 from explorer.facts.limits import check_limits
 
@@ -16,6 +18,8 @@ DEFAULT_PRESET = "resnet50"
 WIDGET_PREFIX = "cfg_"          # widget key of a config setting: cfg_<config key>
 LIST_KEYS = ("depths", "widths")  # typed as text: "3, 4, 6, 3"
 MAX_UPLOAD_BYTES = MAX_CONFIG_BYTES
+CUSTOM = "custom"               # the preset box's value when the settings match no preset
+MAX_CHANGES_SHOWN = 3           # differences from a preset named in a title before "+N more"
 
 
 def widget_key(key: str) -> str:
@@ -34,22 +38,83 @@ def widget_values(cfg: ArchConfig) -> dict[str, Any]:
     return values
 
 
-def config_from_widgets(values: Mapping[str, Any]) -> ArchConfig:
-    """The config the widget values describe, within the server's limits."""
+def config_from_widgets(values: Mapping[str, Any], changed: str | None = None) -> ArchConfig:
+    """The config the widget values describe, within the server's limits.
+
+    A size limit is a property of the whole network, so its ConfigError is raised against the
+    setting the user `changed` last (depths made 200 deep blames depths, not widths).
+    """
     data = {}
     for key in field_names():
         value = values.get(widget_key(key))
         data[key] = parse_int_list(key, value) if key in LIST_KEYS else value
     cfg = ArchConfig.from_dict(data)
-    check_limits(cfg)
+    try:
+        check_limits(cfg)
+    except ConfigError as exc:
+        if changed in field_names() and changed not in ("name", exc.key):
+            value = getattr(cfg, changed)
+            raise ConfigError(changed, list(value) if isinstance(value, tuple) else value, exc.valid, exc.hint) from None
+        raise
     return cfg
 
 
+def architecture(cfg: ArchConfig) -> dict[str, Any]:
+    """The config without its name, the skip span as built (empty = the block's length)."""
+    return {**cfg.to_dict(), "name": None, "skip_span": effective_span(cfg)}
+
+
+def matching_preset(cfg: ArchConfig) -> str | None:
+    """The preset whose architecture `cfg` is (its own name's first), else None."""
+    arch = architecture(cfg)
+    names = [cfg.name] if cfg.name in explorer.PRESETS else []
+    return next((n for n in [*names, *explorer.PRESETS] if architecture(explorer.preset(n)) == arch), None)
+
+
+def preset_choice(cfg: ArchConfig) -> str:
+    """The preset box's value for `cfg`: the preset it is, or "custom"."""
+    return matching_preset(cfg) or CUSTOM
+
+
+def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
+    """(key, value) where `cfg` differs from the preset it is named after; [] when it is that preset
+    or is named after none."""
+    if cfg.name not in explorer.PRESETS:
+        return []
+    base, arch = architecture(explorer.preset(cfg.name)), architecture(cfg)
+    return [(k, v) for k, v in cfg.to_dict().items() if arch[k] != base[k]]
+
+
+def describe_changes(changes: list[tuple[str, Any]]) -> str:
+    """"skip_span 1, shortcut A" (lists as [3, 4, 6, 3]); beyond MAX_CHANGES_SHOWN, "+N more"."""
+    shown = [f"{k} {'[' + format_int_list(v) + ']' if isinstance(v, list) else v}"
+             for k, v in changes[:MAX_CHANGES_SHOWN]]
+    if len(changes) > MAX_CHANGES_SHOWN:
+        shown.append(f"+{len(changes) - MAX_CHANGES_SHOWN} more")
+    return ", ".join(shown)
+
+
+def distinct_name(cfg: ArchConfig, taken: set[str]) -> str:
+    """A name for `cfg` that is not in `taken`: its own, else with its changes from the preset it
+    is named after ("resnet34 (skip_span 1)"), else numbered ("resnet34 #2")."""
+    if cfg.name not in taken:
+        return cfg.name
+    changes = preset_changes(cfg)
+    candidates = [f"{cfg.name} ({describe_changes(changes)})"] if changes else []
+    candidates += [f"{cfg.name} #{n}" for n in range(2, len(taken) + 3)]
+    for name in candidates:
+        if name not in taken and len(name) <= MAX_NAME:
+            return name
+    return next(f"{cfg.name[:MAX_NAME - 8]} #{n}" for n in range(2, len(taken) + 3)
+                if f"{cfg.name[:MAX_NAME - 8]} #{n}" not in taken)
+
+
 def config_from_link(params: Mapping[str, str]) -> tuple[str, ArchConfig, str | None]:
-    """(preset, config, error) for a page address's query parameters.
+    """(preset box value, config, error) for a page address's query parameters.
 
     `?preset=NAME` starts from a preset and any config key overrides it. When the link is
-    invalid, its preset (if that one is valid) or the default preset, and the message.
+    invalid, its preset (if that one is valid) or the default preset, and the message. The preset
+    box shows the preset the config is, or "custom" (a changed resnet34 is not resnet34).
     """
     params = dict(params)
     base = explorer.preset(DEFAULT_PRESET)
@@ -62,14 +127,26 @@ def config_from_link(params: Mapping[str, str]) -> tuple[str, ArchConfig, str | 
         cfg, error = base, f"The link's settings were not used: {exc}"
     else:
         error = None
-    return (base.name if base.name in explorer.PRESETS else DEFAULT_PRESET), cfg, error
+    return preset_choice(cfg), cfg, error
 
 
 def config_from_upload(name: str, size: int, data: bytes) -> ArchConfig:
-    """A config from an uploaded JSON file, at most MAX_UPLOAD_BYTES."""
+    """A config from an uploaded JSON file, at most MAX_UPLOAD_BYTES; a file that is not JSON is
+    reported by line and column of its text."""
     if size > MAX_UPLOAD_BYTES or len(data) > MAX_UPLOAD_BYTES:
         raise ConfigError("file", name, f"a JSON config of at most {MAX_UPLOAD_BYTES // 1024} KiB")
-    cfg = ArchConfig.from_json(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("file", name, "a JSON config in UTF-8 text", f"Byte {exc.start} is not UTF-8") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("file", name, "a JSON config",
+                          f"Line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError("file", name, "a JSON config", "It is nested too deeply") from None
+    cfg = ArchConfig.from_dict(doc)
     check_limits(cfg)
     return cfg
 

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer.app.cache import summary_of
 from explorer.app.sidebar import config_io, settings_sidebar
 from explorer.app.state import current_config, init_state
-from explorer.app.text import headline, plain_text
+from explorer.app.text import headline, plain_text, title
 
 # Tab label -> module in explorer.app.views with `draw(cfg, summary)`. A view's module is
 # imported when its tab is first opened, so the Lab's data and plotting cost nothing until then.
@@ -26,14 +26,16 @@ VIEWS = {
 def main() -> None:
     init_state()
     slots = settings_sidebar()
-    cfg, valid = current_config(slots)
+    cfg, error = current_config(slots)
     config_io(cfg)
+    if error is not None:
+        # In sight as well as under its widget, which may be below the fold of the sidebar.
+        st.error(f"**{error.key}**: {plain_text(str(error))}  \nShowing the last valid configuration, "
+                 f"{plain_text(cfg.name)}, until the setting is fixed.", icon="⚠️")
     if st.session_state.get("url_error"):
         st.warning(st.session_state.url_error)
-    if not valid:
-        st.info(f"Showing the last valid configuration, `{cfg.name}`, until the setting is fixed.")
     summary = summary_of(cfg)
-    st.subheader(plain_text(cfg.name), anchor=False)
+    st.subheader(plain_text(title(cfg)), anchor=False)
     st.caption(headline(summary))
     # Tabs track their state so only the open one computes (a hidden diagram costs nothing).
     for tab, module in zip(st.tabs(list(VIEWS), key="view", on_change="rerun"), VIEWS.values()):

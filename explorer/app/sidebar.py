@@ -6,8 +6,8 @@ import streamlit as st
 import explorer
 from explorer import ArchConfig, lessons
 from explorer.app.cache import summary_of
-from explorer.app.inputs import WIDGET_PREFIX as W
-from explorer.app.state import apply_uploaded, on_position, on_preset, on_unit_variant
+from explorer.app.inputs import CUSTOM, WIDGET_PREFIX as W
+from explorer.app.state import apply_uploaded, on_preset, on_setting, on_unit_variant
 from explorer.app.text import safe_name
 from explorer.arch.config import INT_BOUNDS, MAX_SPAN, choices
 
@@ -23,8 +23,9 @@ def settings_sidebar() -> dict:
     sb = st.sidebar
     slots = {}
     sb.title("ResNet Explorer")
-    sb.selectbox("Preset", list(explorer.PRESETS), key="preset", on_change=on_preset,
-                 help="Start from a published network; every knob below stays live.")
+    sb.selectbox("Preset", [*explorer.PRESETS, CUSTOM], key="preset", on_change=on_preset,
+                 help="Start from a published network; every knob below stays live. Shows the preset the "
+                      "settings are, or custom once they match none.")
     sb.selectbox("Unit variant (He et al. 2016, Fig. 4)", [*lessons.UNIT_VARIANTS, "custom"], key="unit_variant",
                  format_func=variant_label, on_change=on_unit_variant,
                  help="Sets the BN and ReLU positions together.")
@@ -33,41 +34,45 @@ def settings_sidebar() -> dict:
         for key in keys:
             slots[key] = sb.empty()
 
-    def int_input(col, label: str, key: str) -> None:
-        col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], key=W + key)
+    def changes(key: str) -> dict:
+        """A widget's key and the callback that notes it as the setting changed last."""
+        return dict(key=W + key, on_change=on_setting, args=(key,))
 
-    sb.text_input("Name", key=W + "name", max_chars=200)
+    def int_input(col, label: str, key: str) -> None:
+        col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], **changes(key))
+
+    sb.text_input("Name", **changes("name"), max_chars=200)
     slot("name")
     sb.subheader("Blocks and shortcuts")
-    sb.selectbox("Block", choices("block"), key=W + "block",
+    sb.selectbox("Block", choices("block"), **changes("block"),
                  help="basic = [3x3, 3x3]; bottleneck = [1x1 reduce, 3x3, 1x1 expand x4]")
     slot("block")
     sb.number_input("Skip span (weight layers per shortcut)", min_value=0, max_value=MAX_SPAN, step=1,
-                    value=None, key=W + "skip_span", placeholder="block length",
+                    value=None, **changes("skip_span"), placeholder="block length",
                     help="Empty = the block's own length (2 basic, 3 bottleneck); 0 = plain network.")
     slot("skip_span")
-    sb.selectbox("BatchNorm position", choices("bn_position"), key=W + "bn_position", on_change=on_position)
+    sb.selectbox("BatchNorm position", choices("bn_position"), **changes("bn_position"))
     slot("bn_position")
-    sb.selectbox("ReLU position", choices("relu_position"), key=W + "relu_position", on_change=on_position)
+    sb.selectbox("ReLU position", choices("relu_position"), **changes("relu_position"))
     slot("relu_position")
-    sb.selectbox("Shortcut option", choices("shortcut"), key=W + "shortcut",
+    sb.selectbox("Shortcut option", choices("shortcut"), **changes("shortcut"),
                  help="A: identity, zero-padded channels (no parameters); B: 1x1 projection where the shape "
                       "changes; C: projection on every shortcut.")
     slot("shortcut")
-    sb.selectbox("Stride on", choices("stride_on"), key=W + "stride_on",
+    sb.selectbox("Stride on", choices("stride_on"), **changes("stride_on"),
                  help="3x3 = torchvision v1.5; first = the paper's first conv of the stage.")
     slot("stride_on")
     sb.subheader("Stages")
-    sb.text_input("Depths (blocks per stage)", key=W + "depths", help="e.g. 3, 4, 6, 3")
+    sb.text_input("Depths (blocks per stage)", **changes("depths"), help="e.g. 3, 4, 6, 3")
     slot("depths")
-    sb.text_input("Widths (per stage)", key=W + "widths", help="e.g. 64, 128, 256, 512")
+    sb.text_input("Widths (per stage)", **changes("widths"), help="e.g. 64, 128, 256, 512")
     slot("widths")
     c1, c2 = sb.columns(2)
     int_input(c1, "Groups", "groups")
     int_input(c2, "Width per group", "width_per_group")
     slot("groups", "width_per_group")
     sb.subheader("Stem, input, head")
-    sb.selectbox("Stem", choices("stem"), key=W + "stem",
+    sb.selectbox("Stem", choices("stem"), **changes("stem"),
                  help="imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: one 3x3/1 conv")
     slot("stem")
     c1, c2 = sb.columns(2)
@@ -78,7 +83,7 @@ def settings_sidebar() -> dict:
     int_input(c1, "In channels", "in_channels")
     int_input(c2, "Classes", "num_classes")
     slot("in_channels", "num_classes")
-    sb.checkbox("Zero-init last BN of each branch", key=W + "zero_init_residual")
+    sb.checkbox("Zero-init last BN of each branch", **changes("zero_init_residual"))
     slot("zero_init_residual", "config")
     return slots
 
@@ -96,6 +101,7 @@ def export_buttons(cfg: ArchConfig) -> None:
 
     st.download_button("Download PyTorch code", data=lambda: export_bytes(cfg, "pytorch"),  # made on click
                        file_name=f"{safe_name(cfg)}.py", mime="text/x-python", key="download_pytorch",
+                       on_click="ignore",
                        help="One .py file that needs torch alone: build_model() returns this network, and "
                             "this app's state_dict loads into it with strict=True.")
     problem = onnx_size_problem(cfg.name, 4 * summary_of(cfg)["params"])
@@ -104,6 +110,7 @@ def export_buttons(cfg: ArchConfig) -> None:
         return
     st.download_button("Download ONNX", data=lambda: export_bytes(cfg, "onnx"),
                        file_name=f"{safe_name(cfg)}.onnx", mime="application/octet-stream", key="download_onnx",
+                       on_click="ignore",
                        help="Opens in Netron, runs in ONNX Runtime: input (B, C, H, W) at this input size, "
                             "fresh weights, inference mode. Takes a few seconds for ResNet-50.")
 
@@ -111,7 +118,7 @@ def export_buttons(cfg: ArchConfig) -> None:
 def config_io(cfg: ArchConfig) -> None:
     with st.sidebar.expander("Import / export config"):
         st.download_button("Download config JSON", cfg.to_json(), file_name=f"{safe_name(cfg)}.json",
-                           mime="application/json", key="download_config")
+                           mime="application/json", key="download_config", on_click="ignore")
         export_buttons(cfg)
         st.file_uploader("Load a config JSON", type=["json"],
                          key="upload_config", on_change=apply_uploaded, max_upload_size=UPLOAD_MB)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Hashable, MutableMapping, Sequence
 
 from explorer import ArchConfig, ConfigError
+from explorer.app.inputs import distinct_name
 
 MAX_RESULTS = 20  # latency / lab results kept per session
 MAX_COMPARE = 6   # configs in one session's comparison
@@ -88,10 +89,12 @@ def lab_key(experiment: str, epochs: int, seed: int, configs: Sequence[ArchConfi
 
 # -- the comparison set (a list of config dicts in the session) --------------------------------
 def add_config(entries: list[dict], cfg: ArchConfig) -> str | None:
-    """Append `cfg`; returns a message instead when the set is full."""
+    """Append `cfg` under a name no other entry has ("resnet34 (skip_span 1)" beside "resnet34");
+    returns a message instead when the set is full."""
     if len(entries) >= MAX_COMPARE:
         return f"The comparison holds at most {MAX_COMPARE} configs: remove one first."
-    entries.append(cfg.to_dict())
+    name = distinct_name(cfg, {e["name"] for e in entries})
+    entries.append(cfg.replace(name=name).to_dict())
     return None
 
 

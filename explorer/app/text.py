@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from explorer import ArchConfig
+from explorer.app.inputs import describe_changes, preset_changes
+from explorer.labels import fmt_count
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"
 
@@ -31,9 +33,17 @@ def published_figure(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
+def title(cfg: ArchConfig) -> str:
+    """The network's name, saying so when it is a preset's name but no longer that preset:
+    "resnet50 (modified: skip_span 1)"."""
+    changes = preset_changes(cfg)
+    return f"{cfg.name} (modified: {describe_changes(changes)})" if changes else cfg.name
+
+
 def headline(summary: dict) -> str:
     """The one-line caption under the network's name."""
     s = summary
-    return (f"{s['params'] / 1e6:.2f} M params · {s['macs'] / 1e9:.2f} GMACs · {s['depth']} weight layers · "
+    return (f"{fmt_count(s['params'], short=True)} params · {fmt_count(s['macs'], short=True)} MACs · "
+            f"{s['depth']} weight layers · "
             f"skip span {s['skip_span']} · {s['residual_units']} shortcuts "
             f"({s['shortcuts']['projection']} projections)")

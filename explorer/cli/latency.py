@@ -8,6 +8,7 @@ import sys
 
 from explorer.cli.common import add_config_args, load_config
 from explorer.errors import ConfigError
+from explorer.labels import fmt_bytes, fmt_ms, fmt_rate, fmt_share
 from explorer.timing import (
     DEVICES, DTYPES, LatencyResult, ProfileResult, SweepResult, batch_sweep, measure_latency, profile_latency,
 )
@@ -69,15 +70,15 @@ def run(args: argparse.Namespace) -> int:
 def print_result(r: LatencyResult, out=None) -> None:
     w = (out or sys.stdout).write
     layout = ", channels_last" if r.channels_last else ""
-    w(f"{r.name} on {r.device} ({r.device_name}), torch {r.torch_version}\n")
+    w(f"{r.name} on {r.device_name}, torch {r.torch_version}\n")
     w(f"  batch {r.batch} {r.dtype}{layout}{', compiled' if r.compile else ''}: "
-      f"median {r.median_ms:.3f} ms (p10 {r.p10_ms:.3f}, p90 {r.p90_ms:.3f}, IQR {r.iqr_ms:.3f})\n")
-    w(f"  throughput {r.throughput:,.1f} images/s; {r.samples} samples after {r.warmup} warm-up passes "
-      f"in {r.elapsed_s:.1f} s\n")
+      f"median {fmt_ms(r.median_ms)} (p10 {fmt_ms(r.p10_ms)}, p90 {fmt_ms(r.p90_ms)}, IQR {fmt_ms(r.iqr_ms)})\n")
+    w(f"  throughput {fmt_rate(r.throughput, 'images/s')}; {r.samples} samples after {r.warmup} warm-up passes "
+      f"in {fmt_ms(1000 * r.elapsed_s)}\n")
     if r.compile_s is not None:
-        w(f"  compile    {r.compile_s:.1f} s (first pass, not in the figures above)\n")
+        w(f"  compile    {fmt_ms(1000 * r.compile_s)} (first pass, not in the figures above)\n")
     if r.peak_memory_bytes is not None:
-        w(f"  memory     {r.peak_memory_bytes / 2**20:,.1f} MiB peak above weights and input\n")
+        w(f"  memory     {fmt_bytes(r.peak_memory_bytes)} peak above weights and input\n")
     if r.noisy:
         w("  warning: noisy: the spread (IQR) is over 20% of the median; compare with care\n")
     for note in r.warnings:
@@ -86,11 +87,12 @@ def print_result(r: LatencyResult, out=None) -> None:
 
 def print_sweep(name: str, s: SweepResult, out=None) -> None:
     w = (out or sys.stdout).write
-    w(f"{name} batch sweep on {s.device} ({s.device_name})\n")
-    w("   batch   median ms    p10 ms    p90 ms   ms/image    images/s  samples\n")
+    w(f"{name} batch sweep on {s.device_name}\n")
+    w("   batch      median         p10         p90   per image      images/s  samples\n")
     for r in s.rows:
-        w(f"  {r['batch']:>6}{r['median_ms']:>12.3f}{r['p10_ms']:>10.3f}{r['p90_ms']:>10.3f}"
-          f"{r['ms_per_image']:>11.3f}{r['throughput']:>12,.1f}{r['samples']:>9}{'  noisy' if r['noisy'] else ''}\n")
+        w(f"  {r['batch']:>6}{fmt_ms(r['median_ms']):>12}{fmt_ms(r['p10_ms']):>12}{fmt_ms(r['p90_ms']):>12}"
+          f"{fmt_ms(r['ms_per_image']):>12}{fmt_rate(r['throughput'], ''):>14}{r['samples']:>9}"
+          f"{'  noisy' if r['noisy'] else ''}\n")
     reasons = {"done": "all batch sizes measured", "time": "stopped: the next batch would overrun the time budget",
                "memory": "stopped: the next batch does not fit in memory"}
     w(f"  {reasons.get(s.stopped, s.stopped)}\n")
@@ -101,19 +103,20 @@ def print_sweep(name: str, s: SweepResult, out=None) -> None:
 def print_profile(p: ProfileResult, top: int = 15, out=None) -> None:
     w = (out or sys.stdout).write
     layout = ", channels_last" if p.channels_last else ""
-    w(f"{p.name} per-layer profile on {p.device} ({p.device_name}), torch {p.torch_version}\n")
+    w(f"{p.name} per-layer profile on {p.device_name}, torch {p.torch_version}\n")
     w(f"  batch {p.batch} {p.dtype}{layout}; {p.method}; {p.passes} profiled passes between as many plain ones\n")
     shown = p.top(top)
     width = max([len("module"), *(len(r.module) for r in shown)])
-    w(f"  {'module':<{width}}  {'kind':<8} {'stage':<7} {'ms':>9} {'share':>7}\n")
+    w(f"  {'module':<{width}}  {'kind':<8} {'stage':<7} {'time':>9} {'share':>7}\n")
     for r in shown:
-        w(f"  {r.module:<{width}}  {r.kind:<8} {r.stage:<7} {r.ms:>9.3f} {r.share:>7.1%}\n")
+        w(f"  {r.module:<{width}}  {r.kind:<8} {r.stage:<7} {fmt_ms(r.ms):>9} {fmt_share(r.share):>7}\n")
     if len(p.rows) > len(shown):
         rest = sum(r.ms for r in p.rows) - sum(r.ms for r in shown)
-        w(f"  ... {len(p.rows) - len(shown)} more rows, {rest:.3f} ms ({rest / p.total_ms:.1%})\n")
-    w("  stages: " + ", ".join(f"{s} {share:.1%}" for s, _ms, share in p.stages) + "\n")
-    w(f"  sum check: rows {p.total_ms:.3f} ms = {p.coverage:.1%} of the whole-model median {p.whole_ms:.3f} ms; "
-      f"{p.unattributed_ms:.3f} ms between modules in no row; instrumentation overhead {p.overhead:+.1%}\n")
+        w(f"  ... {len(p.rows) - len(shown)} more rows, {fmt_ms(rest)} ({fmt_share(rest / p.total_ms)})\n")
+    w("  stages: " + ", ".join(f"{s} {fmt_share(share)}" for s, _ms, share in p.stages) + "\n")
+    w(f"  sum check: rows {fmt_ms(p.total_ms)} = {fmt_share(p.coverage)} of the whole-model median "
+      f"{fmt_ms(p.whole_ms)}; {fmt_ms(p.unattributed_ms)} between modules in no row; instrumentation overhead "
+      f"{'+' if p.overhead >= 0 else ''}{fmt_share(p.overhead)}\n")
     if p.note:
         w(f"  note: {p.note}\n")
     for note in p.warnings:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +85,22 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def short_cpu_name(name: str) -> str:
+    """A CPU model name without trademarks, clock and filler: "Intel(R) Xeon(R) Processor" -> "Intel Xeon"."""
+    name = re.sub(r"\((R|TM|C)\)|\bCPU\b|\bProcessor\b|\d+-Core|@.*$", " ", name, flags=re.IGNORECASE)
+    return " ".join(name.split()) or "unknown model"
+
+
 def device_label(device: str | torch.device, threads: int | None = None) -> str:
-    """Human label: "NVIDIA H100 80GB HBM3, 79.1 GiB" or "AMD EPYC, 2 threads"."""
+    """Human label that starts with the kind of device: "CUDA: NVIDIA H100 80GB HBM3, 79.1 GiB" or
+    "CPU (Intel Xeon, 2 threads)"."""
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if dev.type == "cuda":
         index = dev.index if dev.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
-        return f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+        return f"CUDA: {props.name}, {props.total_memory / 2**30:.1f} GiB"
     n = threads if threads is not None else torch.get_num_threads()
-    return f"{cpu_model_name()}, {n} thread{'s' if n != 1 else ''}"
+    return f"CPU ({short_cpu_name(cpu_model_name())}, {n} thread{'s' if n != 1 else ''})"
 
 
 def cpu_has_native_bf16() -> bool:

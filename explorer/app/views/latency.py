@@ -6,9 +6,11 @@ import os
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
+from explorer.app.display import metric_row
 from explorer.app.store import LatencySettings, latency_key, profile_key, remember, sweep_key
 from explorer.app.text import fmt_shape
 from explorer.facts.costs import MAX_BATCH
+from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_share
 
 BUDGET_S = 3.0  # seconds of timing per measurement
 PROFILE_BUDGET_S = 5.0  # seconds of interleaved plain and profiled passes
@@ -20,16 +22,18 @@ def thread_label(n: int | None) -> str:
 
 
 def settings_widgets() -> LatencySettings:
-    c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+    # Two rows of at most three: at 1024 px a row of five cut the device label short.
+    c1, c2, c3 = st.columns([3, 1, 1])
     device = c1.selectbox("Device", timing.available_devices(), key="lat_device", format_func=timing.device_label)
     batch = c2.number_input("Batch", min_value=1, max_value=MAX_BATCH, value=1, key="lat_batch")
     dtype = c3.selectbox("dtype", list(timing.DTYPES), key="lat_dtype",
                          help="bf16 on CPU where supported; fp16 needs a GPU")
+    c4, c5, c6 = st.columns([2, 2, 3], vertical_alignment="bottom")
     channels_last = c4.toggle("channels_last", key="lat_channels_last")
     compiled = c5.toggle("torch.compile", key="lat_compile", help="compile time is reported apart")
     threads = None
     if device == "cpu":
-        threads = st.selectbox("CPU threads", [None, *range(1, (os.cpu_count() or 1) + 1)], key="lat_threads",
+        threads = c6.selectbox("CPU threads", [None, *range(1, (os.cpu_count() or 1) + 1)], key="lat_threads",
                                format_func=thread_label, help="One thread gives steadier figures on a busy machine.")
     return LatencySettings(device=device, batch=int(batch), dtype=dtype, channels_last=channels_last,
                            compile=compiled, threads=threads)
@@ -39,17 +43,27 @@ def fraction(f: float) -> float:
     return min(max(f, 0.0), 1.0)
 
 
+def result_caption(r: dict) -> str:
+    """Where and how a measurement ran; the CPU label already gives the thread count."""
+    threads = "" if r["device"] == "cpu" else f" · {r['threads']} CPU thread{'s' * (r['threads'] != 1)}"
+    return (f"Measured on **{r['device_name']}** · torch {r['torch_version']}{threads} · {r['samples']} samples "
+            f"· input {fmt_shape(r['input_shape'])} · {r['dtype']}")
+
+
+def result_metrics(r: dict) -> list[tuple[str, str, str | None]]:
+    return [
+        ("Median", fmt_ms(r["median_ms"]), "per forward pass of the whole batch"),
+        ("p10 – p90", f"{fmt_ms(r['p10_ms'])} – {fmt_ms(r['p90_ms'])}", "the spread of the timed passes"),
+        ("Throughput", fmt_rate(r["throughput"], "img/s"), "images per second at this batch"),
+        ("Batch", str(r["batch"]), f"requested {r['requested_batch']}"),
+    ]
+
+
 def show_result(r: dict) -> None:
-    st.caption(f"Measured on **{r['device_name']}** · torch {r['torch_version']} · {r['threads']} "
-               f"thread{'s' * (r['threads'] != 1)} · {r['samples']} samples · input {fmt_shape(r['input_shape'])} "
-               f"· {r['dtype']}")
-    m = st.columns(4)
-    m[0].metric("Median", f"{r['median_ms']:.3g} ms")
-    m[1].metric("p10 – p90", f"{r['p10_ms']:.3g}–{r['p90_ms']:.3g} ms")
-    m[2].metric("Throughput", f"{r['throughput']:,.0f} img/s")
-    m[3].metric("Batch", r["batch"], help=f"requested {r['requested_batch']}")
+    st.caption(result_caption(r))
+    metric_row(result_metrics(r), key="latency_metrics")
     if r["compile_s"] is not None:
-        st.caption(f"torch.compile took {r['compile_s']:.1f} s (not included above).")
+        st.caption(f"torch.compile took {fmt_ms(1000 * r['compile_s'])} (not included above).")
     if r["noisy"]:
         st.warning("The measurement was noisy (IQR above 20 % of the median): other work on this machine "
                    "may have disturbed it. Measure again for a steadier figure.")
@@ -90,7 +104,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         bar.empty()
     r = results.get(latency_key(cfg, settings))
     if r is None:
-        st.info(f"Press **Measure latency** to time `{cfg.name}` on {timing.device_label(settings.device)}.")
+        where = timing.device_label(settings.device, settings.threads)
+        st.info(f"Press **Measure latency** to time `{cfg.name}` on {where}.")
     else:
         show_result(r)
     rows = results.get(sweep_key(cfg, settings))
@@ -109,16 +124,16 @@ def show_profile(p: dict, compiled: bool) -> None:
                f"between as many plain ones · input {fmt_shape(p['input_shape'])} · {p['dtype']}"
                + (" · without torch.compile (hooks need the eager model)" if compiled else ""))
     top = sorted(p["profile"], key=lambda r: -r["ms"])[:PROFILE_TOP]
-    st.dataframe([{"module": r["module"], "kind": r["kind"], "stage": r["stage"], "ms": round(r["ms"], 4),
-                   "share %": round(100 * r["share"], 1)} for r in top], hide_index=True, key="profile_table")
+    st.dataframe([{"module": r["module"], "kind": r["kind"], "stage": r["stage"], "time": fmt_ms(r["ms"]),
+                   "share %": fmt_num(100 * r["share"])} for r in top], hide_index=True, key="profile_table")
     stages = p["stages"]
     fig = px.bar(x=[s["stage"] for s in stages], y=[100 * s["share"] for s in stages],
                  labels={"x": "stage", "y": "share of the layers' time, %"}, title="Share of time per stage")
     st.plotly_chart(fig, key="profile_stage_chart")
-    st.caption(f"The {len(p['profile'])} rows add up to {p['total_ms']:.3g} ms, {p['coverage']:.0%} of the "
-               f"whole-model median of {p['whole_ms']:.3g} ms measured between them; "
-               f"{p['unattributed_ms']:.3g} ms per pass fell between modules; the hooks slowed a pass by "
-               f"{p['overhead']:+.0%}.")
+    st.caption(f"The {len(p['profile'])} rows add up to {fmt_ms(p['total_ms'])}, {fmt_share(p['coverage'])} of the "
+               f"whole-model median of {fmt_ms(p['whole_ms'])} measured between them; "
+               f"{fmt_ms(p['unattributed_ms'])} per pass fell between modules; the hooks slowed a pass by "
+               f"{fmt_share(p['overhead'])}.")
     if p["note"]:
         st.warning(p["note"])
     for w in p["warnings"]:

@@ -6,13 +6,14 @@ import streamlit as st
 
 from explorer import ArchConfig, lessons
 from explorer.app.state import apply_lesson
+from explorer.app.text import published_figure
 
 
 def unit_variants_table() -> pd.DataFrame:
     return pd.DataFrame([
         {"unit": v.label, "BN": v.bn_position, "ReLU": v.relu_position,
-         "ResNet-110 error %": v.error_110, "ResNet-164 error %": v.error_164}
-        for v in lessons.UNIT_VARIANTS.values()])
+         "ResNet-110 error %": published_figure(v.error_110), "ResNet-164 error %": published_figure(v.error_164)}
+        for v in lessons.UNIT_VARIANTS.values()]).set_index("unit")
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
@@ -21,5 +22,5 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         with st.expander(lesson.question, expanded=lesson.key == "two_layers"):
             st.markdown(lesson.answer)
             if lesson.key == "bn_position":
-                st.dataframe(unit_variants_table(), hide_index=True, key="learn_units_table")
+                st.table(unit_variants_table())  # a table wraps its text: nothing is cut at 1024 px
             st.button("Show me", key=f"learn_{lesson.key}", on_click=apply_lesson, args=(lesson,))

@@ -8,14 +8,16 @@ import streamlit as st
 
 from explorer import ArchConfig
 from explorer.app.cache import costs_of, layer_table_of
+from explorer.app.display import metric_row
 from explorer.app.text import fmt_shape, published_figure, safe_name
+from explorer.labels import fmt_bytes, fmt_count, fmt_num
 
 
 def published_rows(s: dict) -> list[dict]:
     """This model's figures beside the published ones of the preset it is."""
     p = s["published"]
     gmacs = s["macs"] / 1e9
-    rows = [{"figure": "parameters", "published": published_figure(p["params"]), "this model": f"{s['params']:,}"},
+    rows = [{"figure": "parameters", "published": published_figure(p["params"]), "this model": fmt_count(s["params"])},
             {"figure": "GMACs", "published": published_figure(p["gmacs"]),
              "this model": f"{gmacs:.4f}" if gmacs < 1 else f"{gmacs:.3f}"}]
     if p["error"] is not None:
@@ -24,46 +26,54 @@ def published_rows(s: dict) -> list[dict]:
     return rows
 
 
-def metrics(s: dict, c: dict) -> None:
-    m = st.columns(6)
-    m[0].metric("Parameters", f"{s['params'] / 1e6:.3f} M", help=f"{s['params']:,}")
-    m[1].metric("MACs", f"{s['macs'] / 1e9:.3f} G", help=f"{s['macs']:,} multiply-adds at "
-                f"{fmt_shape(s['input_shape'][1:])}, batch 1 (conv + fc)")
-    m[2].metric("Depth", f"{s['depth']} layers", help="weight layers on the main path: convs + fc")
-    m[3].metric("Shortcuts", f"{s['residual_units']}",
-                help=", ".join(f"{v} {k}" for k, v in s["shortcuts"].items()))
-    m[4].metric("Activation memory", f"{c['activation_bytes'] / 2**20:.1f} MiB",
-                help="fp32, batch 1: all tensors one forward pass produces")
-    m[5].metric("Receptive field", f"{c['receptive_field'][-1]['receptive_field']} px",
-                help="of one output unit of the last stage, in input pixels")
+def metric_values(s: dict, c: dict) -> list[tuple[str, str, str]]:
+    """(label, short value, help with the full figure) of each headline metric."""
+    return [
+        ("Parameters", fmt_count(s["params"], short=True), f"{fmt_count(s['params'])} parameters"),
+        ("MACs", fmt_count(s["macs"], short=True),
+         f"{fmt_count(s['macs'])} multiply-adds at {fmt_shape(s['input_shape'][1:])}, batch 1 (conv + fc)"),
+        ("Weight layers", f"{s['depth']}", "depth: weight layers on the main path, convs + fc"),
+        ("Shortcuts", f"{s['residual_units']}", ", ".join(f"{v} {k}" for k, v in s["shortcuts"].items())),
+        ("Activations", fmt_bytes(c["activation_bytes"]),
+         f"activation memory, fp32, batch 1: all tensors one forward pass produces "
+         f"({fmt_count(c['activation_bytes'])} bytes)"),
+        ("Receptive field", f"{c['receptive_field'][-1]['receptive_field']} px",
+         "of one output unit of the last stage, in input pixels"),
+    ]
+
+
+def stages_frame(s: dict, c: dict) -> pd.DataFrame:
+    rf = {r["name"]: r["receptive_field"] for r in c["receptive_field"]}
+    return pd.DataFrame([{"stage": stage["name"], "units": stage["units"], "params": fmt_count(stage["params"]),
+                          "MACs": fmt_count(stage["macs"]), "out shape": fmt_shape(stage["out_shape"]),
+                          "receptive field": rf.get(stage["name"])} for stage in s["stages"]])
+
+
+def params_frame(s: dict) -> pd.DataFrame:
+    total = max(s["params"], 1)
+    parts = [("stem", s["stem_params"]), *((stage["name"], stage["params"]) for stage in s["stages"]),
+             ("head (fc)", s["head_params"]), ("of which projections", s["projection_params"])]
+    return pd.DataFrame([{"part": part, "params": fmt_count(n), "share %": fmt_num(100 * n / total)}
+                         for part, n in parts])
 
 
 def draw(cfg: ArchConfig, s: dict) -> None:
     c = costs_of(cfg, 1)
-    metrics(s, c)
+    metric_row(metric_values(s, c), key="summary_metrics")
     if s["published"]:
         p = s["published"]
         st.markdown(f"**Published ({p['preset']})** — {p['source']}")
-        st.dataframe(pd.DataFrame(published_rows(s)), hide_index=True, key="published_table")
-    left, right = st.columns(2)
+        st.table(pd.DataFrame(published_rows(s)).set_index("figure"))
+    left, right = st.columns([3, 2])
     with left:
         st.markdown("**Stages**")
-        stages = pd.DataFrame(s["stages"])
-        stages["out_shape"] = stages["out_shape"].map(fmt_shape)
-        rf = {r["name"]: r["receptive_field"] for r in c["receptive_field"]}
-        stages["receptive_field"] = stages["name"].map(rf)
-        st.dataframe(stages, hide_index=True, key="stages_table")
+        st.table(stages_frame(s, c).set_index("stage"))
     with right:
         st.markdown("**Where the parameters are**")
-        st.dataframe(pd.DataFrame([
-            {"part": "stem", "params": s["stem_params"]},
-            *({"part": stage["name"], "params": stage["params"]} for stage in s["stages"]),
-            {"part": "head (fc)", "params": s["head_params"]},
-            {"part": "of which projections", "params": s["projection_params"]},
-        ]), hide_index=True, key="params_table")
+        st.table(params_frame(s).set_index("part"))
     for warning in s["warnings"]:
         st.warning(warning)
     with st.expander("Per-layer table (torchinfo)"):
         st.code(layer_table_of(cfg), language=None)
     st.download_button("Download summary JSON", json.dumps(s, indent=2), file_name=f"{safe_name(cfg)}_summary.json",
-                       mime="application/json", key="download_summary")
+                       mime="application/json", key="download_summary", on_click="ignore")
