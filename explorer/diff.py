@@ -69,6 +69,13 @@ def total(a: ArchConfig | Trace, b: ArchConfig | Trace) -> dict[str, int]:
     return {"params": tb.params - ta.params, "macs": tb.macs - ta.macs}
 
 
+def count_line(changes: Sequence[Change]) -> str:
+    """"21 changes (8 bn_moved, 8 relu_moved, 3 shortcut, ...)", kinds by frequency."""
+    counts = Counter(c.kind for c in changes).most_common()
+    detail = ", ".join(f"{n} {kind}" for kind, n in counts)
+    return f"{len(changes)} change{'s' * (len(changes) != 1)}" + (f" ({detail})" if len(counts) > 1 else "")
+
+
 def total_line(a: ArchConfig | Trace, b: ArchConfig | Trace) -> str:
     t = total(a, b)
     return f"total: {t['params']:+,} params, {t['macs']:+,} MACs"

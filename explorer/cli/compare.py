@@ -8,7 +8,7 @@ import sys
 from explorer.arch.config import ArchConfig
 from explorer.cli.common import load_config
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
-from explorer.diff import diff_configs, total, total_line
+from explorer.diff import count_line, diff_configs, total, total_line
 from explorer.errors import ConfigError
 
 
@@ -58,7 +58,7 @@ def print_diff(a: ArchConfig, b: ArchConfig, out=None) -> None:
     if not changes:
         w("no structural differences (the same network is built)\n")
         return
-    w(f"{len(changes)} change{'s' * (len(changes) != 1)}\n")
+    w(count_line(changes) + "\n")
     for c in changes:
         w(f"  {c.text()}  [{c.kind}]\n")
     w("  " + total_line(a, b) + "\n")

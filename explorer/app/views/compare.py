@@ -89,8 +89,8 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
         rows = [{"unit": c.unit, "change": c.change, "params": f"{c.params:+,}", "MACs": f"{c.macs:+,}",
                  "kind": c.kind} for c in changes]
         st.dataframe(rows, hide_index=True, key="diff_table")
-        st.caption(f"{len(changes)} change{'s' * (len(changes) != 1)} from A to B; "
-                   + diff.total_line(a, b) + ". Changed units are outlined in both diagrams.")
+        st.caption(f"From A to B: {diff.count_line(changes)}; {diff.total_line(a, b)}. "
+                   "Changed units are outlined in both diagrams.")
     for col, c, side in zip(st.columns(2), (a, b), "ab"):
         with col:
             st.caption(f"{side.upper()}: {c.name}")
