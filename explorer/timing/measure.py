@@ -208,21 +208,7 @@ def measure_latency(
     with exclusive_measurement() as wait:
         if wait.timed_out:
             notes.append(wait.note())
-        # A config at its own input size is checked before any weight exists; anything else once
-        # its private copy does.
-        planned = isinstance(model_or_cfg, ArchConfig) and s.shape == _input_shape(model_or_cfg, None)
-        if dev.type == "cpu" and planned:
-            check_cpu_memory(model_or_cfg, name, s.shape, batch, dtype, dev)
-        try:
-            model = _prepare(model_or_cfg, s)
-        except _oom_types():
-            model = None
-        if model is None:
-            torch.cuda.empty_cache()
-            raise LatencyError(f"{name}: the weights do not fit in the memory of "
-                               f"{device_label(dev)}")
-        if dev.type == "cpu" and not planned:
-            check_cpu_memory(model, name, s.shape, batch, dtype, dev)
+        model = prepare_checked(model_or_cfg, name, s, batch)
         try:
             timed = _measure_with_retry(model, name, s, batch, progress, retry_smaller, notes)
         finally:
@@ -230,6 +216,27 @@ def measure_latency(
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
     return _result(name, s, batch, timed, notes, wait)
+
+
+def prepare_checked(model_or_cfg: ArchConfig | nn.Module, name: str, s: _Settings, batch: int) -> nn.Module:
+    """The private device copy a measurement times, once it is known to fit.
+
+    A config at its own input size is checked against free CPU memory before any weight exists;
+    anything else once its private copy does. Call while holding `exclusive_measurement()`.
+    """
+    planned = isinstance(model_or_cfg, ArchConfig) and s.shape == _input_shape(model_or_cfg, None)
+    if s.dev.type == "cpu" and planned:
+        check_cpu_memory(model_or_cfg, name, s.shape, batch, s.dtype, s.dev)
+    try:
+        model = _prepare(model_or_cfg, s)
+    except _oom_types():
+        model = None
+    if model is None:
+        torch.cuda.empty_cache()
+        raise LatencyError(f"{name}: the weights do not fit in the memory of {device_label(s.dev)}")
+    if s.dev.type == "cpu" and not planned:
+        check_cpu_memory(model, name, s.shape, batch, s.dtype, s.dev)
+    return model
 
 
 def _prepare(model_or_cfg: ArchConfig | nn.Module, s: _Settings) -> nn.Module:

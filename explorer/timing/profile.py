@@ -33,9 +33,8 @@ from explorer.timing.devices import DTYPES, check_dtype, device_label, resolve_d
 from explorer.timing.gate import exclusive_measurement
 # The latency measurement's own preparation, so the profiled copy is the timed one.
 from explorer.timing.measure import (
-    MAX_BUDGET_S, NOISY_IQR, _input_shape, _model_name, _oom_types, _prepare, _Settings, check_number,
+    MAX_BUDGET_S, NOISY_IQR, _input_shape, _model_name, _oom_types, _Settings, check_number, prepare_checked,
 )
-from explorer.timing.memory import check_cpu_memory
 from explorer.timing.passes import Clock, Progress, percentile, timing_state
 from explorer.trace import trace
 
@@ -153,18 +152,7 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", 
     tr = trace(cfg) if isinstance(cfg, ArchConfig) else None  # names the ops of a ResNet
     with exclusive_measurement() as wait:
         notes = [wait.note()] if wait.timed_out else []
-        planned = isinstance(cfg_or_model, ArchConfig) and s.shape == _input_shape(cfg_or_model, None)
-        if dev.type == "cpu" and planned:
-            check_cpu_memory(cfg_or_model, name, s.shape, batch, dtype, dev)
-        try:
-            model = _prepare(cfg_or_model, s)
-        except _oom_types():
-            model = None
-        if model is None:
-            torch.cuda.empty_cache()
-            raise LatencyError(f"{name}: the weights do not fit in the memory of {device_label(dev)}")
-        if dev.type == "cpu" and not planned:
-            check_cpu_memory(model, name, s.shape, batch, dtype, dev)
+        model = prepare_checked(cfg_or_model, name, s, batch)
         try:
             with (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):
                 runs = _run(model, s, batch, progress)
