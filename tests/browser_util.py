@@ -132,3 +132,43 @@ def diagram_node(pg, node_id: str):
 
 def view_box(pg) -> list[float]:
     return [float(v) for v in pg.locator(DIAGRAM).get_attribute("viewBox").split()]
+
+
+# Text cut short: an element with text of its own whose content is wider than its box (where its
+# overflow is hidden or ellipsised), or whose text ends in "…". Hidden elements are skipped.
+CUT_TEXT_JS = """
+scope => {
+  const out = [];
+  for (const root of document.querySelectorAll(scope)) {
+    for (const el of root.querySelectorAll('*')) {
+      const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+      if (!own || !el.offsetParent || el.clientWidth === 0) continue;
+      if (el.closest('[role="tooltip"], [data-testid="stTooltipContent"], .stCode, pre, iframe')) continue;
+      const st = getComputedStyle(el);
+      const clips = st.overflowX !== 'visible' || st.textOverflow === 'ellipsis';
+      if ((clips && el.scrollWidth > el.clientWidth + 1) || own.endsWith('…'))
+        out.push({text: el.innerText.slice(0, 80), scroll: el.scrollWidth, client: el.clientWidth,
+                  tag: el.tagName, testid: el.closest('[data-testid]')?.dataset.testid});
+    }
+    // a table wider than its frame hides columns behind a scroll bar
+    for (const frame of root.querySelectorAll('[data-testid="stTable"]')) {
+      const table = frame.querySelector('table');
+      if (table && frame.offsetParent && table.offsetWidth > frame.clientWidth + 1)
+        out.push({text: table.innerText.slice(0, 80), scroll: table.offsetWidth, client: frame.clientWidth,
+                  tag: 'TABLE', testid: 'stTable'});
+    }
+  }
+  return out;
+}
+"""
+
+
+def cut_text(pg, scope: str = f'{MAIN}, [data-testid="stSidebar"]') -> list[dict]:
+    """Elements under `scope` (CSS) whose text is cut short: [{text, scroll, client, tag, testid}]."""
+    return pg.evaluate(CUT_TEXT_JS, scope)
+
+
+def open_tab(pg, name: str) -> None:
+    """Open the view tab called `name` and wait for its run."""
+    pg.get_by_role("tab", name=name).click()
+    settle(pg)

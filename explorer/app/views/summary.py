@@ -64,13 +64,14 @@ def draw(cfg: ArchConfig, s: dict) -> None:
         p = s["published"]
         st.markdown(f"**Published ({p['preset']})** — {p['source']}")
         st.table(pd.DataFrame(published_rows(s)).set_index("figure"))
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown("**Stages**")
-        st.table(stages_frame(s, c).set_index("stage"))
-    with right:
-        st.markdown("**Where the parameters are**")
-        st.table(params_frame(s).set_index("part"))
+    # Side by side where the page is wide enough, one under the other where it is not (1024 px).
+    with st.container(horizontal=True, gap="large", key="summary_tables"):
+        with st.container(width="content"):
+            st.markdown("**Stages**")
+            st.table(stages_frame(s, c).set_index("stage"), width="content")
+        with st.container(width="content"):
+            st.markdown("**Where the parameters are**")
+            st.table(params_frame(s).set_index("part"), width="content")
     for warning in s["warnings"]:
         st.warning(warning)
     with st.expander("Per-layer table (torchinfo)"):
