@@ -55,11 +55,11 @@ def diff_configs(a: ArchConfig, b: ArchConfig) -> list[Change]:
 
 def diff_traces(a: Trace, b: Trace) -> list[Change]:
     """The changes from trace `a` to trace `b`, in network order."""
-    out = _segment("stem", _nodes(a, role="stem"), _nodes(b, role="stem"), "stem")
-    stages = list(dict.fromkeys([*a.stages, *b.stages]))
-    for stage in stages:
-        out += _stage(a, b, stage)
-    out += _segment("head", _nodes(a, role="head"), _nodes(b, role="head"), "head")
+    ia, ib = _index(a), _index(b)
+    out = _segment("stem", ia["stem"], ib["stem"], "stem")
+    for stage in dict.fromkeys([*a.stages, *b.stages]):
+        out += _stage(a, b, ia, ib, stage)
+    out += _segment("head", ia["head"], ib["head"], "head")
     return out
 
 
@@ -82,39 +82,45 @@ def total_line(a: ArchConfig | Trace, b: ArchConfig | Trace) -> str:
 
 
 # -- stages and units ----------------------------------------------------------------------------
-def _nodes(t: Trace, role: str | None = None, unit: str | None = None, stage: str | None = None) -> list[Node]:
-    return [n for n in t.nodes if n.kind not in _SKIP and (role is None or n.role == role)
-            and (unit is None or n.unit == unit) and (stage is None or n.stage == stage)]
+def _index(t: Trace) -> dict[str, list[Node]]:
+    """The drawn ops (not input, output, flatten) by unit, by stage, and of the stem and head."""
+    out: dict[str, list[Node]] = {"stem": [], "head": []}
+    for n in t.nodes:
+        if n.kind in _SKIP:
+            continue
+        keys = [n.unit, "stage " + n.stage] if n.unit else [n.role] if n.role in out else []
+        for key in keys:
+            out.setdefault(key, []).append(n)
+    return out
 
 
 def _sums(nodes: Sequence[Node]) -> tuple[int, int]:
     return sum(n.params for n in nodes), sum(n.macs for n in nodes)
 
 
-def _stage(a: Trace, b: Trace, stage: str) -> list[Change]:
+def _stage(a: Trace, b: Trace, ia: dict[str, list[Node]], ib: dict[str, list[Node]], stage: str) -> list[Change]:
     ua = [u for u in a.units if u.stage == stage]
     ub = [u for u in b.units if u.stage == stage]
     if ua and ub and _spans(ua)[:min(len(ua), len(ub))] != _spans(ub)[:min(len(ua), len(ub))]:
-        (pa, ma), (pb, mb) = _sums(_nodes(a, stage=stage)), _sums(_nodes(b, stage=stage))
+        (pa, ma), (pb, mb) = _sums(ia["stage " + stage]), _sums(ib["stage " + stage])
         text = f"{_grouping(ua)} -> {_grouping(ub)} ({len(ua)} -> {_count(len(ub))})"
         sa, sb = _shortcut_counts(ua), _shortcut_counts(ub)
         if sa != sb:
             text += f"; shortcuts {sa} -> {sb}"
         return [Change(stage, "unit_boundaries", text, pb - pa, mb - ma)]
     out: list[Change] = []
-    names_b = {u.name for u in ub}
+    units_b = {u.name: u for u in ub}
     for u in ua:
-        if u.name in names_b:
-            v = b.unit(u.name)
-            out += _segment(u.name, _nodes(a, unit=u.name), _nodes(b, unit=u.name), "unit", u, v)
+        if u.name in units_b:
+            out += _segment(u.name, ia[u.name], ib[u.name], "unit", u, units_b[u.name])
         else:
-            p, m = _sums(_nodes(a, unit=u.name))
-            out.append(Change(u.name, "unit_removed", "unit removed (" + _unit_text(a, u) + ")", -p, -m, "a"))
+            p, m = _sums(ia[u.name])
+            out.append(Change(u.name, "unit_removed", "unit removed (" + _unit_text(u, ia[u.name]) + ")", -p, -m, "a"))
     names_a = {u.name for u in ua}
     for v in ub:
         if v.name not in names_a:
-            p, m = _sums(_nodes(b, unit=v.name))
-            out.append(Change(v.name, "unit_added", "unit added (" + _unit_text(b, v) + ")", p, m, "b"))
+            p, m = _sums(ib[v.name])
+            out.append(Change(v.name, "unit_added", "unit added (" + _unit_text(v, ib[v.name]) + ")", p, m, "b"))
     return out
 
 
@@ -148,8 +154,7 @@ def _shortcut_counts(units: Sequence[Unit]) -> str:
 _SHORTCUT_NAMES = {"projection": "projection", "zero_pad": "zero-pad", "identity": "identity"}
 
 
-def _unit_text(t: Trace, u: Unit) -> str:
-    nodes = _nodes(t, unit=u.name)
+def _unit_text(u: Unit, nodes: Sequence[Node]) -> str:
     convs = [n.short for n in nodes if n.kind == "conv" and n.role != "shortcut"]
     return " | ".join(convs) + "; " + _shortcut_text(u, nodes)
 

@@ -363,8 +363,7 @@ def _highlight(groups: list[Group], highlight: Mapping[str, str]) -> set[str]:
         accent = _accent(kind)
         grp.cls = " ".join([grp.cls, "changed", *([accent] if accent != "changed" else []),
                             *(f"diff-{k}" for k in kind.split())])
-        extra = dict(grp.extra or {})
-        extra.update(color=ACCENTS[accent][0], penwidth="3.5")
+        extra = {**(grp.extra or {}), "color": ACCENTS[accent][0], "penwidth": "3.5"}
         extra["tooltip"] = tip(f"{accent}: {kind.replace('_', ' ')}\n") + extra.get("tooltip", "")
         grp.extra = extra
         used.add(accent)
@@ -377,7 +376,8 @@ def _highlight_legend(accents: set[str]) -> str:
                    f'<td align="left"><font point-size="10">{text}</font></td></tr>'
                    for a, (colour, text) in ACCENTS.items() if a in accents)
     label = f'<<table border="0" cellborder="0" cellspacing="3">{rows}</table>>'
-    return f'\t"diff_legend" [shape=plaintext class="legend" tooltip="outlined: differs from the other variant" label={label}]\n'
+    tip_text = "outlined: differs from the other variant"
+    return f'\t"diff_legend" [shape=plaintext class="legend" tooltip="{tip_text}" label={label}]\n'
 
 
 def tip(text: str) -> str:
