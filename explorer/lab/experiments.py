@@ -38,8 +38,9 @@ class Experiment:
     source: str                          # where the claim is made
     configs: tuple[ArchConfig, ...]      # empty for `custom` (the caller gives them)
     settings: TrainSettings
-    # Wall time of the default run (DEFAULT_SEEDS seeds) measured by benchmarks/bench_lab.py on
-    # the 2-core reference machine: a record to compare against, not the estimate.
+    # Wall time of the default settings at one seed (`seeds=1`, in-process) measured by
+    # benchmarks/bench_lab.py on the 2-core reference machine: a record to compare against,
+    # not the estimate (see explorer.lab.estimate).
     expected_seconds: float | None = None
     # (a, b) run names whose comparison the conclusions report; empty: each run against the first
     comparisons: tuple[tuple[str, str], ...] = ()
@@ -79,6 +80,8 @@ def run_experiment(
         seeds: how many seeds each config trains at (default DEFAULT_SEEDS): `seed`, `seed` + 1,
             ... With more than one, they run in parallel worker processes, one per core
             (`explorer.lab.workers`); with one, in this process, as a single run always did.
+            Worker processes import the main module, so a script that runs several seeds needs
+            the usual `if __name__ == "__main__":` guard.
         configs: the configs for `custom` (or to replace an experiment's own).
         progress: called as progress(done_runs, total_runs, epoch, run_name) when a run (one
             config at one seed) starts (epoch 0, after its gradient norms are measured) and

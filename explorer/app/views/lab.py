@@ -75,9 +75,11 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
     results = st.session_state.lab_results
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
-    bar = st.progress(0.0, text="preparing…")
+    workers = lab.workers_for(seeds)
+    text = [f"starting {workers} worker processes…" if workers > 1 else "preparing…"]
+    bar = st.progress(0.0, text=text[0])
     live = st.empty()
-    drawn, text = [0], ["starting…"]
+    drawn = [0]
 
     def progress(done, total, epoch, run_name):
         text[0] = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{epochs}"
