@@ -10,10 +10,18 @@ from explorer.app.display import metric_row, show_svg
 from explorer.app.text import fmt_shape
 from explorer.labels import fmt_count, fmt_share
 
-UNIT_COLUMNS = ["name", "layers", "in_shape", "out_shape", "shortcut", "shortcut_params", "shortcut_macs", "reason"]
-# Narrow columns for the short values, so the reason keeps the rest of the width.
-COLUMN_WIDTHS = {"name": 80, "layers": 50, "in_shape": 90, "out_shape": 90, "shortcut": 85, "shortcut_params": 110,
-                 "shortcut_macs": 110}
+UNIT_COLUMNS = ["name", "in_shape", "out_shape", "shortcut", "shortcut_params", "shortcut_macs", "reason"]
+# (header, width px, help): the short columns fit in 1024 px beside the sidebar; the reason takes
+# what is left (the picked unit's reason is also written out beside its figure).
+COLUMNS = {
+    "name": ("unit", 80, None),
+    "in_shape": ("x", 95, "the unit's input (in_shape)"),
+    "out_shape": ("F(x)", 95, "the residual branch's output (out_shape)"),
+    "shortcut": ("shortcut", 90, "identity, zero_pad (option A) or projection (1x1 conv W_s)"),
+    "shortcut_params": ("W_s params", 90, "parameters of the shortcut"),
+    "shortcut_macs": ("W_s MACs", 80, "multiply-adds of the shortcut per image"),
+    "reason": ("why", "large", None),
+}
 SHORTCUT_COLOURS = {"projection": "background-color: #f9d6d2", "zero_pad": "background-color: #fde9d0"}
 
 
@@ -21,8 +29,8 @@ def units_frame(units: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(units)
     df["in_shape"] = df["in_shape"].map(fmt_shape)
     df["out_shape"] = df["out_shape"].map(fmt_shape)
-    for key in ("shortcut_params", "shortcut_macs"):
-        df[key] = df[key].map(fmt_count)
+    df["shortcut_params"] = df["shortcut_params"].map(fmt_count)
+    df["shortcut_macs"] = df["shortcut_macs"].map(lambda n: fmt_count(n, short=True))
     return df[UNIT_COLUMNS]
 
 
@@ -41,6 +49,9 @@ def draw(cfg: ArchConfig, s: dict) -> None:
     with left:
         unit = st.selectbox("Unit", names, key="unit_pick", format_func=lambda n: n or "first block")
         st.markdown(f"**{unit_equation(cfg, unit)}**")
+        picked = next((u for u in s["units"] if u["name"] == unit), None)
+        if picked is not None:
+            st.caption(f"{unit}: {picked['reason']}")
         try:
             show_svg(unit_figure_svg(cfg, unit), height=640, fit=True)
         except diagram.GraphvizMissing as exc:
@@ -65,4 +76,5 @@ def draw(cfg: ArchConfig, s: dict) -> None:
         # Full width below the figure: beside it, at 1024 px, the columns were cut short.
         st.dataframe(units_frame(s["units"]).style.apply(highlight_projection, axis=1), hide_index=True,
                      height=min(560, 35 * (len(s["units"]) + 1) + 3), key="units_table",
-                     column_config={k: st.column_config.Column(width=w) for k, w in COLUMN_WIDTHS.items()})
+                     column_config={k: st.column_config.Column(label, width=w, help=h)
+                                    for k, (label, w, h) in COLUMNS.items()})
