@@ -231,7 +231,7 @@ def test_app_profile_button_shows_the_table_and_stage_chart():
     at.button(key="lat_profile").click().run()
     assert not at.exception
     table = next(df.value for df in at.dataframe if "module" in df.value.columns)
-    assert {"module", "kind", "stage", "ms", "share %"} <= set(table.columns)
+    assert {"module", "kind", "stage", "time", "share %"} <= set(table.columns)  # time in engineering units
     assert 0 < len(table) <= 15
     assert any("Per-layer profile on" in c.value for c in at.caption)
     assert any("whole-model median" in c.value for c in at.caption)
