@@ -134,3 +134,10 @@ def test_the_key_named_for_several_bad_choices_is_the_same_on_every_run():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
         keys.add(out.stdout.strip())
     assert keys == {"bn_position"}
+
+
+def test_bad_json_bytes_are_shown_as_text_with_line_and_column():
+    with pytest.raises(ConfigError) as err:
+        ArchConfig.from_json(b'{"name": "x",\n  depths: [1]}')
+    msg = str(err.value)
+    assert "b'" not in msg and "line 2, column 3" in msg

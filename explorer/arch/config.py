@@ -83,8 +83,13 @@ class ArchConfig:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "ArchConfig":
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8", "replace")  # shown as text, never as a bytes literal
         try:
             data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config", _clip(text), f"valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                                      f"{exc.msg})") from None
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError("config", _clip(text), f"valid JSON ({exc})") from None
         return cls.from_dict(data)
