@@ -278,6 +278,20 @@ def test_latency_runs_on_cpu_and_labels_device():
     assert "**CPU (" in caption and caption.count("thread") == 1 and ", 1 thread)" in caption
 
 
+def test_latency_sweep_says_which_batches_were_not_measured_and_why(monkeypatch):
+    from explorer.app.views import latency as latency_view
+
+    monkeypatch.setattr(latency_view, "SWEEP_BUDGET_S", 0.3)  # too little for the large batches
+    at = show(fresh(), "Latency")
+    at.selectbox(key="preset").select("resnet20").run()
+    at.selectbox(key="lat_threads").select(1).run()
+    at.button(key="lat_sweep").click().run()
+    assert not at.exception
+    note = next(c.value for c in at.caption if "not measured:" in c.value)
+    assert "batch 2048" in note or ", 2048" in note
+    assert "the budget of 0.3 s ran out" in note or "did not fit in memory" in note
+
+
 def test_unit_view_lists_units_and_highlights_projections(app):
     at = show(app, "Unit")
     assert at.selectbox(key="unit_pick").value == "layer1.0"  # the first unit with a projection

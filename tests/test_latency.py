@@ -15,6 +15,7 @@ from explorer.timing import (
     measure_latency,
 )
 from explorer.timing import gate, measure, memory
+from explorer.timing import sweep as sweep_mod
 from explorer.timing.passes import percentile
 
 CUDA = torch.cuda.is_available()
@@ -270,6 +271,48 @@ def test_batch_sweep_stops_on_memory():
     s = batch_sweep(tiny(input_size=1024), device="cpu", batches=(1, 4096), budget_s=60, per_batch_s=0.0,
                     min_samples=1, threads=1)
     assert s.stopped == "memory" and [r["batch"] for r in s] == [1]
+
+
+def test_batch_sweep_says_why_each_planned_size_was_skipped():
+    # A budget far too small for the larger sizes: whatever the timings, the measured and the
+    # skipped sizes together are the planned ones, and every skipped size carries a reason.
+    planned = (1, 8, 32, 128, 512)
+    s = batch_sweep(Sleeper(0.02), device="cpu", batches=planned, budget_s=0.3, per_batch_s=0.0,
+                    min_samples=3, threads=1, input_shape=(4,))
+    measured = [r["batch"] for r in s]
+    skipped = [k["batch"] for k in s.skipped]
+    assert sorted(measured + skipped) == list(planned) and not set(measured) & set(skipped)
+    assert skipped, "a 0.3 s budget cannot hold batch 512 of 20 ms passes"
+    assert all(k["reason"] in sweep_mod.SKIP_REASONS for k in s.skipped)
+    assert {k["reason"] for k in s.skipped} == {s.stopped}
+    doc = json.loads(json.dumps(s.to_dict()))
+    assert doc["skipped"] == s.skipped and doc["budget_s"] == 0.3
+    text = sweep_mod.skipped_text(s.skipped, s.budget_s)
+    assert text.startswith("batch ") and ", ".join(map(str, skipped)) in text
+
+
+def test_batch_sweep_done_skips_nothing_and_memory_is_named():
+    s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=1, threads=1)
+    assert s.stopped == "done" and s.skipped == []
+    s = batch_sweep(tiny(input_size=1024), device="cpu", batches=(1, 2048, 4096), budget_s=60, per_batch_s=0.0,
+                    min_samples=1, threads=1)
+    assert s.skipped == [{"batch": 2048, "reason": "memory"}, {"batch": 4096, "reason": "memory"}]
+    assert sweep_mod.skipped_text(s.skipped) == "batch 2048, 4096 not measured: did not fit in memory"
+    assert sweep_mod.skipped_text([{"batch": 512, "reason": "time"}, {"batch": 2048, "reason": "time"}], 20.0) \
+        == "batch 512, 2048 not measured: the budget of 20 s ran out"
+
+
+def test_batch_sweep_cancelled_after_a_row_keeps_it():
+    calls = []
+
+    def progress(f):
+        calls.append(f)
+        return f <= 0.5  # stop inside the second of two sizes (the first ends at 0.5)
+
+    s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=1, threads=1,
+                    progress=progress)
+    assert s.stopped == "cancelled" and [r["batch"] for r in s] == [1]
+    assert s.skipped == [{"batch": 2, "reason": "cancelled"}]
 
 
 def test_batch_sweep_bad_batches():

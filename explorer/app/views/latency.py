@@ -11,9 +11,11 @@ from explorer.app.store import LatencySettings, latency_key, profile_key, rememb
 from explorer.app.text import fmt_shape
 from explorer.facts.costs import MAX_BATCH
 from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_share
+from explorer.timing.sweep import skipped_text
 
 BUDGET_S = 3.0  # seconds of timing per measurement
 PROFILE_BUDGET_S = 5.0  # seconds of interleaved plain and profiled passes
+SWEEP_BUDGET_S = 20.0  # seconds for a whole batch sweep (the CLI's default too)
 PROFILE_TOP = 15  # modules listed in the profile table
 
 
@@ -97,8 +99,9 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if b3.button("Batch sweep", key="lat_sweep"):
         bar = st.progress(0.0, text="sweeping batch sizes…")
         try:
-            sweep = timing.batch_sweep(cfg, progress=lambda f: bar.progress(fraction(f)), **settings.sweep_kwargs())
-            remember(results, sweep_key(cfg, settings), [dict(r) for r in sweep.rows])
+            sweep = timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=lambda f: bar.progress(fraction(f)),
+                                       **settings.sweep_kwargs())
+            remember(results, sweep_key(cfg, settings), sweep.to_dict())
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
@@ -108,12 +111,22 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.info(f"Press **Measure latency** to time `{cfg.name}` on {where}.")
     else:
         show_result(r)
-    rows = results.get(sweep_key(cfg, settings))
-    if rows:
-        st.plotly_chart(compare.sweep_figure(rows), key="sweep_chart")
+    sweep = results.get(sweep_key(cfg, settings))
+    if sweep is not None:
+        show_sweep(sweep)
     profile = results.get(profile_key(cfg, settings))
     if profile is not None:
         show_profile(profile, compiled=settings.compile)
+
+
+def show_sweep(s: dict) -> None:
+    """The sweep's chart, and under it which planned batch sizes were not measured and why."""
+    if s["rows"]:
+        st.plotly_chart(compare.sweep_figure(s["rows"]), key="sweep_chart")
+    if s["skipped"]:
+        st.caption(skipped_text(s["skipped"], s["budget_s"]).replace("\n", "  \n"))
+    for w in s["warnings"]:
+        st.warning(w)
 
 
 def show_profile(p: dict, compiled: bool) -> None:
