@@ -40,6 +40,7 @@ bench: setup-dev system
 	$(PY) benchmarks/bench_profile.py
 	$(PY) benchmarks/bench_lab.py
 	$(PY) benchmarks/bench_cold_start.py
+	$(PY) benchmarks/bench_diagram_browser.py
 	$(PY) benchmarks/bench_app_vs_cli.py
 
 load-test: setup-dev system-test
