@@ -118,9 +118,9 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     units(cfgs)
     d1, d2 = st.columns(2)
     d1.download_button("Download CSV", compare.to_csv_bytes(rows), file_name="comparison.csv", mime="text/csv",
-                       key="compare_csv")
+                       key="compare_csv", on_click="ignore")
     d2.download_button("Download JSON", compare.to_json_bytes(rows), file_name="comparison.json",
-                       mime="application/json", key="compare_json")
+                       mime="application/json", key="compare_json", on_click="ignore")
     if len(cfgs) > 1:
         diff_view(cfgs)
     else:

@@ -79,7 +79,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     except diagram.GraphvizMissing as exc:
         st.error(str(exc))
         st.download_button("Download DOT", diagram_bytes(*options, "dot", **overlay),
-                           file_name=f"{safe_name(cfg)}_{detail}.dot", key="download_dot")
+                           file_name=f"{safe_name(cfg)}_{detail}.dot", key="download_dot", on_click="ignore")
         return
     tr = trace(cfg)
     selected = st.session_state.get("diagram_node")
@@ -101,7 +101,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
             f"Download {fmt.upper()}",
             data=(lambda f=fmt: diagram_bytes(*options, f, **overlay)),  # made only when downloaded
             file_name=f"{safe_name(cfg)}_{detail}.{fmt}", mime=MIMES.get(fmt), key=f"download_{fmt}",
-            use_container_width=True,
+            use_container_width=True, on_click="ignore",  # a click delivers the file without a rerun
         )
     scale = diagram.png_scale(svg)
     if scale < 1.0:
