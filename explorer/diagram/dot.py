@@ -30,6 +30,11 @@ def lbl(text: str) -> graphviz.nohtml:
     return graphviz.nohtml(text.replace("\n", "\\n"))
 
 
+def tip(text: str) -> str:
+    """A tooltip in DOT: one escString, lines joined by Graphviz's own line break."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def safe_id(op_id: str) -> str:
     # ':' introduces a port in DOT edge statements; module paths never hold one, but be sure.
     return op_id.replace(":", "_")

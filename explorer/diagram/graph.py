@@ -13,8 +13,9 @@ import graphviz
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import (
-    COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, safe_id, text,
+    COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, safe_id, text, tip,
 )
+from explorer.diagram.highlight import highlight_legend, outline_changes
 from explorer.diagram.overlay import (
     check_color_by, colour, legend, node_tooltip, node_value, shortcut_tooltip,
 )
@@ -331,7 +332,7 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
     title = f"{text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
     _annotate(trace, groups, color_by, times)
-    accents = _highlight(groups, highlight) if highlight else set()
+    accents = outline_changes(groups, highlight) if highlight else set()
     g = new_graph(lbl(title), direction, len(groups))
     labels = {}
     for u in trace.units:
@@ -342,47 +343,8 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
         shown = [node_value(grp.ops, color_by, times) for grp in groups if grp.ops[0].role != "io"]
         g.body.append(legend(color_by, min(shown, default=0), max(shown, default=0)))
     if accents:
-        g.body.append(_highlight_legend(accents))
+        g.body.append(highlight_legend(accents))
     return g
-
-
-# Outline of a node that differs from the other variant of a diff (colour, legend text), by what happened to it.
-ACCENTS = {"changed": ("#c2255c", "differs in the other variant"), "added": ("#2f9e44", "only in this variant"),
-           "removed": ("#e8590c", "only in this variant (removed in the other)")}
-
-
-def _accent(kind: str) -> str:
-    return next((w[5:] for w in kind.split() if w in ("unit_added", "unit_removed")), "changed")
-
-
-def _highlight(groups: list[Group], highlight: Mapping[str, str]) -> set[str]:
-    """Outline the nodes that differ, name the change in their class and tooltip; the accents used."""
-    used = set()
-    for grp in (grp for grp in groups if highlight.get(grp.id)):
-        kind = highlight[grp.id]
-        accent = _accent(kind)
-        grp.cls = " ".join([grp.cls, "changed", *([accent] if accent != "changed" else []),
-                            *(f"diff-{k}" for k in kind.split())])
-        extra = {**(grp.extra or {}), "color": ACCENTS[accent][0], "penwidth": "3.5"}
-        extra["tooltip"] = tip(f"{accent}: {kind.replace('_', ' ')}\n") + extra.get("tooltip", "")
-        grp.extra = extra
-        used.add(accent)
-    return used
-
-
-def _highlight_legend(accents: set[str]) -> str:
-    """A DOT node statement: one outlined swatch per kind of highlight shown."""
-    rows = "".join(f'<tr><td border="3" color="{colour}" width="22" height="12"></td>'
-                   f'<td align="left"><font point-size="10">{text}</font></td></tr>'
-                   for a, (colour, text) in ACCENTS.items() if a in accents)
-    label = f'<<table border="0" cellborder="0" cellspacing="3">{rows}</table>>'
-    tip_text = "outlined: differs from the other variant"
-    return f'\t"diff_legend" [shape=plaintext class="legend" tooltip="{tip_text}" label={label}]\n'
-
-
-def tip(text: str) -> str:
-    """A tooltip in DOT: one escString, lines joined by Graphviz's own line break."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _annotate(trace: Trace, groups: list[Group], color_by: str, times: Mapping[str, float] | None) -> None:
