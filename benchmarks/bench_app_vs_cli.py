@@ -158,6 +158,7 @@ def main(argv=None) -> int:
     p.add_argument("--lab-epochs", type=int, default=2)
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--skip-lab", action="store_true")
+    p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the Streamlit script to serve")
     p.add_argument("--out", type=Path, default=ROOT / "test-results" / "bench_app_vs_cli.json")
     args = p.parse_args(argv)
     threads_list = [None if t.strip() == "default" else int(t) for t in args.threads.split(",")]
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     result: dict = {}
-    with streamlit_server() as (url, _proc), sync_playwright() as pw:
+    with streamlit_server(script=args.app.resolve()) as (url, _proc), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.set_default_timeout(120_000)
