@@ -292,6 +292,14 @@ def test_latency_sweep_says_which_batches_were_not_measured_and_why(monkeypatch)
     assert "the budget of 0.3 s ran out" in note or "did not fit in memory" in note
 
 
+def test_noisy_latency_message_names_the_thread_count_on_cpu():
+    from explorer.app.views.latency import noisy_message
+
+    assert "pick 1 CPU thread: at 2 threads" in noisy_message({"device": "cpu", "threads": 2})
+    assert "pick 1 CPU thread" not in noisy_message({"device": "cpu", "threads": 1})
+    assert "pick 1 CPU thread" not in noisy_message({"device": "cuda", "threads": 2})
+
+
 def test_unit_view_lists_units_and_highlights_projections(app):
     at = show(app, "Unit")
     assert at.selectbox(key="unit_pick").value == "layer1.0"  # the first unit with a projection

@@ -79,14 +79,23 @@ def result_metrics(r: dict) -> list[tuple[str, str, str | None]]:
     ]
 
 
+def noisy_message(r: dict) -> str:
+    """Why a noisy result may read slow, and what gives a steadier one."""
+    text = ("The measurement was noisy (IQR above 20 % of the median): other work on this machine "
+            "may have disturbed it. Measure again for a steadier figure")
+    if r["device"] == "cpu" and r["threads"] > 1:
+        text += (f", or pick 1 CPU thread: at {r['threads']} threads any other work on the machine (this page's "
+                 "browser included) stalls the passes")
+    return text + "."
+
+
 def show_result(r: dict) -> None:
     st.caption(result_caption(r))
     metric_row(result_metrics(r), key="latency_metrics")
     if r["compile_s"] is not None:
         st.caption(f"torch.compile took {fmt_ms(1000 * r['compile_s'])} (not included above).")
     if r["noisy"]:
-        st.warning("The measurement was noisy (IQR above 20 % of the median): other work on this machine "
-                   "may have disturbed it. Measure again for a steadier figure.")
+        st.warning(noisy_message(r))
     for w in r["warnings"]:
         st.warning(w)
 
