@@ -144,9 +144,29 @@ scope => {
       const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
       if (!own || !el.offsetParent || el.clientWidth === 0) continue;
       if (el.closest('[role="tooltip"], [data-testid="stTooltipContent"], .stCode, pre, iframe')) continue;
+      if (el.closest('svg')) continue;  // drawings pan and zoom inside their own frame
       const st = getComputedStyle(el);
       const clips = st.overflowX !== 'visible' || st.textOverflow === 'ellipsis';
-      if ((clips && el.scrollWidth > el.clientWidth + 1) || own.endsWith('…'))
+      // text running past the edge of an ancestor that hides what overflows (a cut label)
+      let hidden = false;
+      const right = el.getBoundingClientRect().left + el.scrollWidth;
+      for (let a = el.parentElement; a && a !== root.parentElement; a = a.parentElement) {
+        const as = getComputedStyle(a);
+        if (as.overflowX === 'hidden' || as.overflowX === 'clip') {
+          hidden = right > a.getBoundingClientRect().right + 1;
+          break;
+        }
+      }
+      if ((clips && el.scrollWidth > el.clientWidth + 1) || hidden || own.endsWith('…'))
+        out.push({text: el.innerText.slice(0, 80), scroll: el.scrollWidth, client: el.clientWidth,
+                  tag: el.tagName, testid: el.closest('[data-testid]')?.dataset.testid});
+    }
+    // a box that ends its text in an ellipsis when it is too narrow (labels of toggles, metrics)
+    for (const el of root.querySelectorAll('*')) {
+      if (!el.offsetParent || el.closest('svg')) continue;
+      const st = getComputedStyle(el);
+      if (st.textOverflow === 'ellipsis' && st.overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1
+          && el.innerText.trim())
         out.push({text: el.innerText.slice(0, 80), scroll: el.scrollWidth, client: el.clientWidth,
                   tag: el.tagName, testid: el.closest('[data-testid]')?.dataset.testid});
     }

@@ -1,5 +1,6 @@
 """Real-browser checks of what a user reads: at 1024 and 1440 px every value in the sidebar, the
-header and the Unit, Summary, Latency and Learn views fits its box (no text cut short or ending in
+header and the Diagram (with a node inspected), Unit, Summary, Latency, Compare (two configs) and Learn
+views fits its box (no text cut short or ending in
 "…"), and two download buttons clicked in quick succession each deliver their file.
 
 Screenshots of each view at 1024 px go to test-results/readable_<view>_1024.png.
@@ -8,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, EXCEPTION, IMG, ROOT, chromium_path, cut_text, key_css, open_tab, settle,
-                          streamlit_server)
+from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, chromium_path, cut_text, key_css,
+                          open_tab, settle, streamlit_server)
 from playwright.sync_api import sync_playwright
 
 RESULTS = ROOT / "test-results"
 WIDTHS = (1024, 1440)
-VIEWS = ("Unit", "Summary", "Latency", "Learn")
+VIEWS = ("Diagram", "Unit", "Summary", "Latency", "Compare", "Learn")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,19 @@ def new_page(browser, width: int):
 def prepare(pg, view: str) -> None:
     """Open `view` and bring it to the state a user reads (a measurement made, a table open)."""
     open_tab(pg, view)
-    if view == "Unit":
+    if view == "Diagram":
+        pg.wait_for_selector(DIAGRAM)
+        find = pg.locator(f"{key_css('diagram_find')} input")  # the inspector panel beside the drawing, filled
+        find.fill("layer2.0.conv1")
+        find.press("Enter")
+        settle(pg)
+        pg.wait_for_selector(f"{key_css('diagram_inspector')} [data-testid='stTable'], "
+                             f"{key_css('diagram_inspector')} table")
+    elif view == "Compare":
+        for _ in range(2):  # two configs: the table, the charts and the diff
+            pg.locator(f"{key_css('compare_add')} button").click()
+            settle(pg)
+    elif view == "Unit":
         pg.wait_for_selector(IMG)
     elif view == "Latency":
         pg.locator(f"{key_css('lat_run')} button").click()

@@ -62,15 +62,17 @@ def colour_times(cfg: ArchConfig, color_by: str) -> tuple[str, tuple[tuple[str, 
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
-    c1, c2, c3, c4, c5 = st.columns([2, 2, 1.5, 1.5, 1.6])
+    # Two rows, so that every label stays whole from 1024 px up.
+    c1, c2, c3 = st.columns([2, 2, 2])
     detail = c1.radio("Detail", diagram.DETAILS, index=1, horizontal=True, key="diagram_detail")
     direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction",
                          format_func=DIRECTION_LABELS.get)
-    shapes = c3.toggle("Shapes on edges", value=True, key="diagram_shapes")
-    fold = c4.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers",
-                     help="At layer detail, draw BN and ReLU inside their conv")
-    wanted = c5.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get,
+    wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get,
                           help="Fill each node by its share of a fact, on a light-to-dark scale")
+    c4, c5, _ = st.columns([2, 2, 2])
+    shapes = c4.toggle("Shapes on edges", value=True, key="diagram_shapes")
+    fold = c5.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers",
+                     help="At layer detail, draw BN and ReLU inside their conv")
     color_by, times = colour_times(cfg, wanted)
     options = (cfg, detail, direction, shapes, fold)
     overlay = {"color_by": color_by, "times": times}
@@ -83,7 +85,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         return
     tr = trace(cfg)
     selected = st.session_state.get("diagram_node")
-    left, right = st.columns([5, 2])
+    left, right = st.columns([3, 2])  # the facts panel keeps room for its table at 1024 px
     with right:
         st.text_input("Find a node", key="diagram_find", placeholder="layer3.4 or layer3.4.conv2",
                       on_change=on_find, args=(cfg,), help="A module path: press Enter to select and centre it")
