@@ -9,7 +9,7 @@ show. The app runs in a real `streamlit run` server driven by headless Chromium;
 alternate (app, CLI, app, CLI, ...) so drift on the machine falls on both.
 
     python benchmarks/bench_app_vs_cli.py [--rounds 3] [--model resnet50] [--lab-epochs 2]
-                                          [--skip-latency] [--skip-lab] [--out FILE.json]
+                                          [--skip-latency] [--skip-lab] [--app SCRIPT] [--out FILE.json]
 
 Prints per round and the medians with the ratio app / CLI against the targets (latency within
 1.15x, Lab within 1.25x). The CLI's Lab wall time includes starting Python and importing torch,
