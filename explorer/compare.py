@@ -15,7 +15,7 @@ from explorer.facts.summary import measure_summary
 from explorer.arch.config import ArchConfig, field_names
 from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
-from explorer.labels import distinct_labels
+from explorer.labels import distinct_labels, fmt_num
 
 MAX_CONFIGS = 16
 
@@ -224,26 +224,31 @@ def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
 
 
 def _bar(rows: Sequence[Mapping[str, Any]], metric: str, name: str | None = None):
-    """One bar per row, named apart; latency bars carry their spread as whiskers from p10 to p90."""
+    """One horizontal bar per row, named apart on the y axis (long names stay whole at narrow
+    widths), its value written in engineering units; latency bars carry their spread as
+    whiskers from p10 to p90."""
     import plotly.graph_objects as go
 
     scale = METRICS[metric][1]
     values = [r[metric] * scale for r in rows]
-    bar = go.Bar(x=distinct_labels([str(r["name"]) for r in rows]), y=values, name=name,
-                 text=[_short(v) for v in values], textposition="auto")
+    bar = go.Bar(y=distinct_labels([str(r["name"]) for r in rows]), x=values, name=name, orientation="h",
+                 text=[_short(v) for v in values], textposition="auto", cliponaxis=False)
     lo, hi = {"latency_ms": ("latency_p10_ms", "latency_p90_ms"), "median_ms": ("p10_ms", "p90_ms")}.get(
         metric, (None, None))
     if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in rows):
-        bar.error_y = dict(type="data", symmetric=False, array=[r[hi] - r[metric] for r in rows],
+        bar.error_x = dict(type="data", symmetric=False, array=[r[hi] - r[metric] for r in rows],
                            arrayminus=[r[metric] - r[lo] for r in rows])
     return bar
 
 
 def _layout(fig, metric: str, title: str | None = None, height: int | None = None):
-    fig.update_yaxes(title_text=METRICS[metric][0])
-    fig.update_xaxes(title_text="config")
-    fig.update_layout(title_text=title, margin=dict(l=40, r=20, t=60 if title else 30, b=40),
-                      template="plotly_white", showlegend=False, height=height)
+    n = max((len(t.y) for t in fig.data), default=1)
+    fig.update_xaxes(title_text=METRICS[metric][0])
+    # the first config at the top, names whole beside their bar
+    fig.update_yaxes(autorange="reversed", automargin=True, tickangle=0)
+    fig.update_layout(title_text=title, margin=dict(l=10, r=20, t=60 if title else 30, b=40),
+                      template="plotly_white", showlegend=False,
+                      height=height or max(220, 100 + 40 * n))
     return fig
 
 
@@ -283,4 +288,5 @@ def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
 
 
 def _short(v: float) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
+    """A bar's value as its text: "2,570", "25.6", "0.27" (three figures, never an exponent)."""
+    return fmt_num(v) if isinstance(v, float) else f"{v:,}"

@@ -74,20 +74,30 @@ def test_exports_round_trip():
 def test_bar_figure():
     rows = compare_table([tiny(), tiny(name="tiny")])  # repeated names still get their own bar
     fig = bar_figure(rows, "params")
-    assert len(fig.data) == 1 and list(fig.data[0].x) == ["tiny", "tiny #2"]
-    assert fig.data[0].y[0] == pytest.approx(rows[0]["params"] / 1e6)
+    assert len(fig.data) == 1 and list(fig.data[0].y) == ["tiny", "tiny #2"]  # names on the y axis
+    assert fig.data[0].orientation == "h"
+    assert fig.data[0].x[0] == pytest.approx(rows[0]["params"] / 1e6)
     with pytest.raises(ConfigError):
         bar_figure(rows, "colour")
     with pytest.raises(ConfigError):
         bar_figure(rows, "latency_ms")  # not measured
 
 
+def test_bar_text_in_engineering_units_and_names_whole():
+    rows = [dict(name="response-long-config-name", macs=2.5712e12), dict(name="b", macs=3.0e8)]
+    fig = bar_figure(rows, "macs")
+    assert list(fig.data[0].text) == ["2,571", "0.30"]  # G multiply-adds, no "2.57e+03"
+    assert not any("e+" in t or "e-" in t for t in fig.data[0].text)
+    assert fig.layout.yaxis.automargin and fig.layout.yaxis.tickangle == 0
+    assert list(fig.data[0].y) == ["response-long-config-name", "b"]
+
+
 def test_latency_bar_has_spread_and_device():
     lat = [dict(name="a", median_ms=2.0, p10_ms=1.5, p90_ms=3.0, device_name="CPU X, 1 thread"),
            dict(name="b", median_ms=4.0, p10_ms=3.0, p90_ms=6.0, device_name="CPU X, 1 thread")]
     fig = bar_figure(lat, "median_ms")
-    assert list(fig.data[0].error_y.array) == [1.0, 2.0]
-    assert list(fig.data[0].error_y.arrayminus) == [0.5, 1.0]
+    assert list(fig.data[0].error_x.array) == [1.0, 2.0]
+    assert list(fig.data[0].error_x.arrayminus) == [0.5, 1.0]
     assert "CPU X" in fig.layout.title.text
 
 
@@ -137,7 +147,7 @@ def test_latency_bars_at_different_batches_are_kept_apart():
     fig = bar_figure([lat_row("a", 2.0), lat_row("b", 30.0, batch=8), lat_row("c", 3.0)], "median_ms")
     assert len(fig.data) == 2  # one panel per setting, each with its own axes
     one, eight = fig.data
-    assert list(one.x) == ["a", "c"] and list(eight.x) == ["b"]
+    assert list(one.y) == ["a", "c"] and list(eight.y) == ["b"]
     assert (one.xaxis, one.yaxis) != (eight.xaxis, eight.yaxis)
     panels = [a.text for a in fig.layout.annotations]
     assert any("batch 1" in p for p in panels) and any("batch 8" in p for p in panels)
@@ -147,7 +157,7 @@ def test_latency_bars_at_different_batches_are_kept_apart():
 def test_latency_bars_at_one_setting_share_an_axis_titled_with_it():
     fig = bar_figure([lat_row("a", 2.0, dtype="bf16", threads=2), lat_row("b", 3.0, dtype="bf16", threads=2)],
                      "median_ms")
-    assert len(fig.data) == 1 and list(fig.data[0].x) == ["a", "b"]
+    assert len(fig.data) == 1 and list(fig.data[0].y) == ["a", "b"]
     title = fig.layout.title.text
     assert all(s in title for s in ("CPU X", "batch 1", "bf16", "2 threads"))
 
@@ -158,7 +168,7 @@ def test_table_latency_bars_group_by_their_settings():
             for n, m, b in (("a", 2.0, 1), ("b", 3.0, 1), ("c", 9.0, 4))]
     for metric in ("latency_ms", "throughput"):
         fig = bar_figure(rows, metric)
-        assert [list(t.x) for t in fig.data] == [["a", "b"], ["c"]]
+        assert [list(t.y) for t in fig.data] == [["a", "b"], ["c"]]
         assert "batch" in fig.layout.title.text
 
 

@@ -45,8 +45,10 @@ def table(rows: list[dict], cfgs: list[ArchConfig]) -> None:
 
 
 def charts(rows: list[dict], cfgs: list[ArchConfig]) -> None:
-    for col, metric in zip(st.columns(3), BAR_METRICS):
-        col.plotly_chart(compare.bar_figure(rows, metric), key=f"compare_chart_{metric}")
+    # one chart under another at the full width: horizontal bars, so each is short and the
+    # config names on the y axis stay whole even at 1024 px
+    for metric in BAR_METRICS:
+        st.plotly_chart(compare.bar_figure(rows, metric), key=f"compare_chart_{metric}")
     lat_rows = latency_rows(st.session_state.latency_results, cfgs)
     if lat_rows:
         st.plotly_chart(compare.bar_figure(lat_rows, "median_ms"), key="compare_chart_latency")
