@@ -3,6 +3,7 @@ Plus the app's plain logic (explorer/app store, inputs, text) called directly, i
 server settings."""
 import ast
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -333,6 +334,31 @@ def test_lab_runs_a_custom_experiment_from_the_compare_set():
         assert len(band["y"]) == 2 * len(mean["y"]) == 4
         assert all(hi >= m >= lo for hi, m, lo in zip(band["y"][:2], mean["y"], band["y"][:1:-1]))
     assert any("mean ± one standard deviation" in c.value for c in at.caption)
+
+
+def test_lab_results_tables_read_in_rounded_units():
+    """No raw float in the results tables (loss "1.27", accuracy "98.3 %"), and the downloads
+    deliver their file without a rerun."""
+    at = show(fresh({"preset": "resnet20"}), "Compare")
+    at.button(key="compare_add").click().run()
+    at = show(at, "Lab")
+    at.selectbox(key="lab_experiment").select("custom").run()
+    at.number_input(key="lab_epochs").set_value(1).run()
+    at.selectbox(key="lab_seeds").select(2).run()
+    at.button(key="lab_run").click().run()
+    assert not at.exception
+    tables = [table_with(at, "val_acc"), table_with(at, "seed")]
+    for df in tables:
+        for col in df.columns:
+            for v in df[col]:
+                decimals = re.findall(r"\.(\d+)", str(v))
+                assert all(len(d) <= 4 for d in decimals), (col, v)
+    row = tables[0].iloc[0]
+    assert str(row["val_acc"]).endswith(" %") and str(row["seconds"]).endswith(" s")
+    assert float(row["train_loss"]) == pytest.approx(float(fmt_num(float(row["train_loss"]))))
+    buttons = {b.key: b for b in at.get("download_button")}
+    for key in ("lab_csv", "lab_csv_seeds", "lab_json"):
+        assert buttons[key].proto.ignore_rerun, key  # on_click="ignore"
 
 
 def test_lab_seeds_choice_changes_the_estimate_and_the_result_key():

@@ -1,6 +1,6 @@
 """Real-browser checks of what a user reads: at 1024 and 1440 px every value in the sidebar, the
-header and the Diagram (with a node inspected), Unit, Summary, Latency, Compare (two configs) and Learn
-views fits its box (no text cut short or ending in
+header and the Diagram (with a node inspected), Unit, Summary, Latency, Compare (two configs), Lab (a
+one-epoch, one-seed run: its results table and charts) and Learn views fits its box (no text cut short or ending in
 "…"), and two download buttons clicked in quick succession each deliver their file.
 
 Screenshots of each view at 1024 px go to test-results/readable_<view>_1024.png.
@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, chromium_path, cut_text, key_css,
-                          open_tab, settle, streamlit_server)
+from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, choose, chromium_path, cut_text,
+                          key_css, open_tab, settle, streamlit_server)
 from playwright.sync_api import sync_playwright
 
 RESULTS = ROOT / "test-results"
 WIDTHS = (1024, 1440)
-VIEWS = ("Diagram", "Unit", "Summary", "Latency", "Compare", "Learn")
+VIEWS = ("Diagram", "Unit", "Summary", "Latency", "Compare", "Lab", "Learn")
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,18 @@ def prepare(pg, view: str) -> None:
         pg.wait_for_selector('[data-testid="stMetricValue"]', timeout=120_000)
         settle(pg)
         assert pg.locator('[data-testid="stMetricValue"]').count() == 4  # median, p10-p90, throughput, batch
+    elif view == "Lab":  # the shortest run of the first experiment: one epoch, one seed
+        epochs = pg.locator(f"{key_css('lab_epochs')} input")
+        epochs.fill("1")
+        epochs.press("Enter")
+        settle(pg)
+        choose(pg, "lab_seeds", "1")
+        settle(pg)
+        pg.locator(f"{key_css('lab_run')} button").click()
+        pg.wait_for_selector(f"{key_css('lab_json')} button", timeout=180_000)
+        settle(pg)
+        assert pg.locator('[data-testid="stDataFrame"]').count() >= 1  # the results table
+        assert pg.locator('[data-testid="stPlotlyChart"]').count() >= 2  # the curves
     elif view == "Learn":
         pg.get_by_text("Where does BatchNorm go", exact=False).first.click()
         pg.wait_for_selector('[data-testid="stTable"]')

@@ -14,11 +14,15 @@ import streamlit as st
 from explorer import ArchConfig, ConfigError, lab
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.facts.limits import Limits
+from explorer.labels import fmt_count, fmt_num, fmt_share
 
 MAX_EPOCHS = 50  # a bound for this page; the library allows up to lab.MAX_EPOCHS
 SEED_CHOICES = [1, 2, 3, 4, 5]
 BAND = "mean ± one standard deviation across seeds (sample std)"
 _MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~$"
+# how each column of the results tables reads: losses to three figures, accuracies as percentages
+_LOSS = ("train_loss", "val_loss", "train_loss_std")
+_ACC = ("train_acc", "val_acc", "best_val_acc", "val_acc_std")
 
 
 def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = False,
@@ -52,6 +56,24 @@ def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = Fals
     if x == "epoch":  # whole epochs only
         fig.update_xaxes(tick0=1, dtick=max(1, round(rows[x].nunique() / 10)))
     return fig
+
+
+def readable(rows: list[dict]) -> pd.DataFrame:
+    """The results rows as a user reads them: losses "1.27", accuracies "98.3 %", parameters
+    "272,474", seconds "12.3 s"; a missing value (a std below two seeds) stays empty."""
+    def cell(key, v):
+        if v is None or (isinstance(v, float) and v != v) or isinstance(v, bool):
+            return v
+        if key in _LOSS:
+            return fmt_num(v)
+        if key in _ACC:
+            return fmt_share(v)
+        if key == "params":
+            return fmt_count(v)
+        if key == "seconds":
+            return f"{fmt_num(v)} s"
+        return fmt_num(v) if isinstance(v, float) else v
+    return pd.DataFrame([{k: cell(k, v) for k, v in row.items()} for row in rows])
 
 
 def curves(res: lab.ExperimentResult, keyed: bool) -> None:
@@ -129,16 +151,16 @@ def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
         st.plotly_chart(band_figure(grads, "layer", "grad_norm", "Gradient norm per residual unit at "
                                     "initialisation", log_y=True), key="lab_grads")
         st.caption(f"Mean over the seeds; band: {BAND}, on the log axis clipped at the lowest seed.")
-    st.dataframe(pd.DataFrame(res.to_rows()), hide_index=True, key="lab_table")
+    st.dataframe(readable(res.to_rows()), hide_index=True, key="lab_table")
     with st.expander("Each seed"):
-        st.dataframe(pd.DataFrame(res.seed_rows()), hide_index=True, key="lab_seed_table")
+        st.dataframe(readable(res.seed_rows()), hide_index=True, key="lab_seed_table")
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download CSV", res.to_csv_bytes(), file_name=f"lab_{exp_name}.csv", mime="text/csv",
-                       key="lab_csv")
+                       key="lab_csv", on_click="ignore")
     d2.download_button("Download per-seed CSV", res.to_csv_bytes("seeds"), file_name=f"lab_{exp_name}_seeds.csv",
-                       mime="text/csv", key="lab_csv_seeds")
+                       mime="text/csv", key="lab_csv_seeds", on_click="ignore")
     d3.download_button("Download JSON", res.to_json_bytes(), file_name=f"lab_{exp_name}.json",
-                       mime="application/json", key="lab_json")
+                       mime="application/json", key="lab_json", on_click="ignore")
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
