@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= localhost
 PORT   ?= 8501
 
-.PHONY: run test setup setup-dev system system-test bench load-test gpu-check clean
+.PHONY: run test setup setup-dev system system-test bench load-test gpu-check screenshots clean
 
 run: setup system
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --browser.gatherUsageStats false
@@ -45,6 +45,9 @@ bench: setup-dev system
 
 load-test: setup-dev system-test
 	$(PY) benchmarks/load_test.py
+
+screenshots: setup-dev system-test  # refresh the README's screenshots in assets/
+	SCREENSHOT_DIR=assets $(PY) -m pytest -q tests/test_browser.py
 
 gpu-check: setup
 	PYTHON=$(PY) scripts/gpu_check.sh

@@ -558,3 +558,8 @@ def test_server_does_not_watch_files():
     assert conf["server"]["fileWatcherType"] == "none"
     assert conf["server"]["runOnSave"] is False
     assert conf["server"]["headless"] is True
+
+
+def test_a_local_tool_shows_no_deploy_button():
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert conf["client"]["toolbarMode"] == "minimal"

@@ -2,10 +2,12 @@
 
 The journey: open the app, choose a preset, change the skip span and see the diagram change, add
 two configs to Compare, download an SVG and parse it. The inspection: hover, click, zoom, pan and
-find nodes in the Diagram view. Saves the README screenshots to assets/ and the measured update
-times to test-results/browser_timings.json (reported, never asserted).
+find nodes in the Diagram view. Saves its screenshots to test-results/screenshots/ (`make screenshots`
+writes them to assets/, the README's, instead) and the measured update times to
+test-results/browser_timings.json (reported, never asserted).
 """
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,8 +16,9 @@ from browser_util import (CHROMIUM_FLAGS, DIAGRAM, FRAME, IMG, ROOT, choose, chr
                           diagram_version, settle, streamlit_server, title, view_box, wait_diagram_change)
 from playwright.sync_api import sync_playwright
 
-ASSETS = ROOT / "assets"
 RESULTS = ROOT / "test-results"
+# The test suite leaves tracked files alone: screenshots go to test-results/ unless asked for.
+ASSETS = Path(os.environ.get("SCREENSHOT_DIR") or RESULTS / "screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def page(server):
 def test_journey(page, server):
     timings = {}
     pg = page
-    ASSETS.mkdir(exist_ok=True)
+    ASSETS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
 
     pg.goto(server)
