@@ -178,24 +178,13 @@ def measure_latency(
         ConfigError for invalid settings or a config over the size limits, LatencyError when no
         measurement could be made, MeasurementCancelled when the progress callback stops it.
     """
-    dev = resolve_device(device)
-    check_batch(batch)
-    check_dtype(dtype, dev)
-    check_number("budget_s", budget_s, 0, MAX_BUDGET_S)
+    dev = check_run(device, batch, dtype, budget_s)
     check_number("min_samples", min_samples, 1, 100_000, integer=True)
     check_number("max_samples", max_samples, min_samples, 100_000, integer=True)
     if warmup is None:
         warmup = 5 if dev.type == "cuda" else 2
     check_number("warmup", warmup, 0, 1000, integer=True)
-    n_threads = torch.get_num_threads() if threads is None else threads
-    check_number("threads", n_threads, 1, max(os.cpu_count() or 1, 1) * 4, integer=True)
-    for key, value in (("channels_last", channels_last), ("compile", compile)):
-        if not isinstance(value, bool):
-            raise ConfigError(key, value, "true or false")
-    if not isinstance(model_or_cfg, (ArchConfig, nn.Module)):
-        raise ConfigError("model", type(model_or_cfg).__name__, "an ArchConfig or a torch.nn.Module")
-    if isinstance(model_or_cfg, ArchConfig):
-        check_limits(model_or_cfg)  # the server's size limits apply where work starts
+    n_threads = check_target(model_or_cfg, threads, channels_last=channels_last, compile=compile)
     s = _Settings(dev=dev, dtype=dtype, channels_last=channels_last, compile=compile, budget_s=float(budget_s),
                   warmup=warmup, min_samples=min_samples, max_samples=max_samples, threads=n_threads,
                   shape=_input_shape(model_or_cfg, input_shape))
@@ -216,6 +205,30 @@ def measure_latency(
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
     return _result(name, s, batch, timed, notes, wait)
+
+
+def check_run(device: str, batch: int, dtype: str, budget_s: float) -> torch.device:
+    """The device of a timed run, once its batch, dtype and budget are valid (ConfigError otherwise)."""
+    dev = resolve_device(device)
+    check_batch(batch)
+    check_dtype(dtype, dev)
+    check_number("budget_s", budget_s, 0, MAX_BUDGET_S)
+    return dev
+
+
+def check_target(model_or_cfg: Any, threads: int | None, **flags: bool) -> int:
+    """The thread count of a timed run, once the flags and what is timed are valid; a config
+    must also be within the server's size limits, which apply where work starts."""
+    n_threads = torch.get_num_threads() if threads is None else threads
+    check_number("threads", n_threads, 1, max(os.cpu_count() or 1, 1) * 4, integer=True)
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+    if not isinstance(model_or_cfg, (ArchConfig, nn.Module)):
+        raise ConfigError("model", type(model_or_cfg).__name__, "an ArchConfig or a torch.nn.Module")
+    if isinstance(model_or_cfg, ArchConfig):
+        check_limits(model_or_cfg)
+    return n_threads
 
 
 def prepare_checked(model_or_cfg: ArchConfig | nn.Module, name: str, s: _Settings, batch: int) -> nn.Module:

@@ -15,7 +15,6 @@ aten ops, not module paths, and takes tens of ms per pass to tabulate.
 """
 from __future__ import annotations
 
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
@@ -25,15 +24,14 @@ import torch
 from torch import nn
 
 from explorer.arch.config import ArchConfig
-from explorer.errors import ConfigError, LatencyError
-from explorer.facts.costs import check_batch
-from explorer.facts.limits import check_limits
+from explorer.errors import LatencyError
 from explorer.records import Trace
-from explorer.timing.devices import DTYPES, check_dtype, device_label, resolve_device
+from explorer.timing.devices import DTYPES, device_label
 from explorer.timing.gate import exclusive_measurement
 # The latency measurement's own preparation, so the profiled copy is the timed one.
 from explorer.timing.measure import (
-    MAX_BUDGET_S, NOISY_IQR, _input_shape, _model_name, _oom_types, _Settings, check_number, prepare_checked,
+    NOISY_IQR, _input_shape, _model_name, _oom_types, _Settings, check_number, check_run,
+    check_target, prepare_checked,
 )
 from explorer.timing.passes import Clock, Progress, percentile, timing_state
 from explorer.trace import trace
@@ -130,20 +128,10 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", 
         ConfigError for invalid settings, LatencyError when the model cannot run,
         MeasurementCancelled when the progress callback stops it.
     """
-    dev = resolve_device(device)
-    check_batch(batch)
-    check_dtype(dtype, dev)
-    check_number("budget_s", budget_s, 0, MAX_BUDGET_S)
+    dev = check_run(device, batch, dtype, budget_s)
     check_number("min_passes", min_passes, 1, 10_000, integer=True)
     check_number("max_passes", max_passes, min_passes, 10_000, integer=True)
-    n_threads = torch.get_num_threads() if threads is None else threads
-    check_number("threads", n_threads, 1, max(os.cpu_count() or 1, 1) * 4, integer=True)
-    if not isinstance(channels_last, bool):
-        raise ConfigError("channels_last", channels_last, "true or false")
-    if not isinstance(cfg_or_model, (ArchConfig, nn.Module)):
-        raise ConfigError("model", type(cfg_or_model).__name__, "an ArchConfig or a torch.nn.Module")
-    if isinstance(cfg_or_model, ArchConfig):
-        check_limits(cfg_or_model)
+    n_threads = check_target(cfg_or_model, threads, channels_last=channels_last)
     s = _Settings(dev=dev, dtype=dtype, channels_last=channels_last, compile=False, budget_s=float(budget_s),
                   warmup=5 if dev.type == "cuda" else 2, min_samples=min_passes, max_samples=max_passes,
                   threads=n_threads, shape=_input_shape(cfg_or_model, input_shape))
