@@ -12,7 +12,6 @@ from collections import Counter
 from typing import Any, Mapping
 
 from explorer import ArchConfig
-from explorer.labels import fmt_shape
 from explorer.records import Node, Trace
 
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
@@ -96,30 +95,25 @@ def _what(ops: list[Node]) -> str:
 def node_facts(trace: Trace, path: str, times: Mapping[str, float] | None = None) -> dict[str, Any] | None:
     """The facts of a selection, from the trace: what it is, shapes, params, MACs, memory, shares,
     measured time (with a per-layer profile) and the shape check of its residual unit."""
-    from explorer.diagram.overlay import fmt_bytes, fmt_ms  # the tooltips' formats (loads Graphviz)
+    from explorer.diagram.overlay import fmt_bytes, fmt_ms, totals  # the tooltips' figures (loads Graphviz)
 
     ops = ops_of(trace, path)
     if not ops:
         return None
-    shown = [o for o in ops if o.kind != "flatten"] or ops
-    first, last = shown[0], shown[-1]
-    params = sum(o.params for o in ops)
-    macs = sum(o.macs for o in ops)
-    act = sum(o.act_bytes for o in ops)
+    t = totals(ops, times)
     rows = [
-        {"fact": "shape", "value": f"{fmt_shape(first.in_shapes[0]) if first.in_shapes else '-'} -> "
-                                   f"{fmt_shape(last.shape)}", "share": ""},
-        {"fact": "parameters", "value": f"{params:,}", "share": _share(params, trace.params)},
-        {"fact": "MACs", "value": f"{macs:,}", "share": _share(macs, trace.macs)},
-        {"fact": "activation memory", "value": fmt_bytes(act), "share": _share(act, trace.activation_bytes)},
+        {"fact": "shape", "value": t.shapes, "share": ""},
+        {"fact": "parameters", "value": f"{t.params:,}", "share": _share(t.params, trace.params)},
+        {"fact": "MACs", "value": f"{t.macs:,}", "share": _share(t.macs, trace.macs)},
+        {"fact": "activation memory", "value": fmt_bytes(t.act_bytes),
+         "share": _share(t.act_bytes, trace.activation_bytes)},
     ]
-    if times:
-        ms = sum(times.get(o.id, 0.0) for o in ops)
-        rows.append({"fact": "measured time", "value": fmt_ms(ms), "share": _share(ms, sum(times.values()))})
+    if t.ms is not None:
+        rows.append({"fact": "measured time", "value": fmt_ms(t.ms), "share": _share(t.ms, sum(times.values()))})
     unit_names = {o.unit for o in ops}
     unit = trace.unit(next(iter(unit_names))) if len(unit_names) == 1 and "" not in unit_names else None
-    return {"path": path, "what": _what(ops), "ops": len(shown), "rows": rows,
-            "params": params, "macs": macs, "act_bytes": act,
+    return {"path": path, "what": _what(ops), "ops": len(t.shown), "rows": rows,
+            "params": t.params, "macs": t.macs, "act_bytes": t.act_bytes,
             "unit": unit.to_dict() | {"residual": unit.residual} if unit else None}
 
 

@@ -1,11 +1,11 @@
 """Text the views show: user text made safe for Markdown, shapes, file names, published figures."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from explorer import ArchConfig
 from explorer.app.inputs import describe_changes, preset_changes
-from explorer.labels import fmt_count
+from explorer.labels import fmt_count, fmt_shape  # noqa: F401  (fmt_shape: the one shape formatter)
 
 MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"
 
@@ -14,10 +14,6 @@ def plain_text(text: str) -> str:
     """User text shown through Markdown: every Markdown/HTML character escaped, one line."""
     text = " ".join(text.split())
     return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in text)
-
-
-def fmt_shape(shape: Sequence[int]) -> str:
-    return "x".join(str(s) for s in shape)
 
 
 def safe_name(cfg: ArchConfig) -> str:

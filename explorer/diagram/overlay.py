@@ -7,6 +7,7 @@ exported SVG (and the PDF's link annotations); colours use a sequential, colour-
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from explorer.errors import ConfigError, check_choice
@@ -44,22 +45,38 @@ def _share(part: float, whole: float) -> str:
     return f" ({part / whole:.2%} of the network)" if whole else ""
 
 
+@dataclass(frozen=True)
+class Totals:
+    """What the ops drawn as one node hold and cost, summed once for its tooltip, panel and colour."""
+
+    shown: tuple[Node, ...]     # the ops a reader sees (a flatten belongs to the pool before it)
+    shapes: str                 # "64x56x56 -> 128x28x28"
+    params: int
+    macs: int
+    act_bytes: int
+    ms: float | None            # measured time, with a per-layer profile's times
+
+
+def totals(ops: Iterable[Node], times: Mapping[str, float] | None = None) -> Totals:
+    ops = list(ops)
+    shown = tuple(o for o in ops if o.kind != "flatten") or tuple(ops)
+    first, last = shown[0], shown[-1]
+    shape_in = fmt_shape(first.in_shapes[0]) if first.in_shapes else "-"
+    return Totals(shown, f"{shape_in} -> {fmt_shape(last.shape)}", sum(o.params for o in ops),
+                  sum(o.macs for o in ops), sum(o.act_bytes for o in ops),
+                  sum(times.get(o.id, 0.0) for o in ops) if times else None)
+
+
 def node_tooltip(trace: Trace, path: str, ops: Iterable[Node], times: Mapping[str, float] | None = None) -> str:
     """The facts of a drawn node: path, op(s) and settings, shapes, params, MACs, memory, shares."""
-    ops = [o for o in ops if o.kind != "flatten"] or list(ops)
-    first, last = ops[0], ops[-1]
-    what = first.label if len(ops) == 1 else " ".join(o.short for o in ops)
-    shape_in = fmt_shape(first.in_shapes[0]) if first.in_shapes else "-"
-    params = sum(o.params for o in ops)
-    macs = sum(o.macs for o in ops)
-    act = sum(o.act_bytes for o in ops)
-    lines = [path, what, f"{shape_in} -> {fmt_shape(last.shape)}",
-             f"params {params:,}{_share(params, trace.params)}",
-             f"MACs {macs:,}{_share(macs, trace.macs)}",
-             f"activations {fmt_bytes(act)}{_share(act, trace.activation_bytes)}"]
-    if times:
-        ms = sum(times.get(o.id, 0.0) for o in ops)
-        lines.append(f"time {fmt_ms(ms)}{_share(ms, sum(times.values()))}")
+    t = totals(ops, times)
+    what = t.shown[0].label if len(t.shown) == 1 else " ".join(o.short for o in t.shown)
+    lines = [path, what, t.shapes,
+             f"params {t.params:,}{_share(t.params, trace.params)}",
+             f"MACs {t.macs:,}{_share(t.macs, trace.macs)}",
+             f"activations {fmt_bytes(t.act_bytes)}{_share(t.act_bytes, trace.activation_bytes)}"]
+    if t.ms is not None:
+        lines.append(f"time {fmt_ms(t.ms)}{_share(t.ms, sum(times.values()))}")
     return "\n".join(lines)
 
 

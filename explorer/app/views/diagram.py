@@ -8,7 +8,8 @@ from explorer import ArchConfig, diagram
 from explorer.app.cache import diagram_bytes, diagram_svg
 from explorer.app.component import diagram_frame
 from explorer.app.inspector import drawn_candidates, node_facts, profile_times, resolve_path
-from explorer.app.text import fmt_shape, plain_text, safe_name
+from explorer.app.text import plain_text, safe_name
+from explorer.labels import fmt_shape
 from explorer.diagram.overlay import COLOR_BY
 from explorer.trace import trace
 

@@ -10,7 +10,7 @@ import streamlit as st
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
 from explorer.app.store import LatencySettings, latency_key, profile_key, remember, sweep_key
-from explorer.app.text import fmt_shape
+from explorer.labels import fmt_shape
 from explorer.facts.costs import MAX_BATCH
 from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_share
 from explorer.timing.sweep import skipped_text

@@ -9,7 +9,8 @@ import streamlit as st
 from explorer import ArchConfig
 from explorer.app.cache import costs_of, layer_table_of
 from explorer.app.display import metric_row
-from explorer.app.text import fmt_shape, published_figure, safe_name
+from explorer.app.text import published_figure, safe_name
+from explorer.labels import fmt_shape
 from explorer.labels import fmt_bytes, fmt_count, fmt_num
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
-from explorer.app.text import fmt_shape
+from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
 
 UNIT_COLUMNS = ["name", "in_shape", "out_shape", "shortcut", "shortcut_params", "shortcut_macs", "reason"]
