@@ -126,7 +126,7 @@ class _Recorder(TorchFunctionMode):
         node_id = _unique(base.replace(":", "_"), self.taken)
         tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
         act_bytes, flops = self.watch.take()
-        k, s, d = _kernel_stride_dilation(mod)
+        k, s, d = kernel_stride_dilation(mod)
         self.raw.append(dict(
             id=node_id, kind=kind, scope=scope, mod=mod, shape=tuple(out.shape[1:]),
             in_shapes=tuple(tuple(t.shape[1:]) for t in tensors),
@@ -220,7 +220,8 @@ def _module_kind(mod: nn.Module) -> str:
     return next((kind for cls, kind in _KINDS if isinstance(mod, cls)), type(mod).__name__.lower())
 
 
-def _kernel_stride_dilation(mod: nn.Module | None) -> tuple[int, int, int]:
+def kernel_stride_dilation(mod: nn.Module | None) -> tuple[int, int, int]:
+    """(kernel, stride, dilation) of a conv or pool, read off its module; (1, 1, 1) for other ops."""
     if not isinstance(mod, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         return 1, 1, 1
 
@@ -385,4 +386,5 @@ def _make_units(nodes: tuple[Node, ...], unit_mods: dict, module_params: dict[st
     return tuple(units)
 
 
-__all__ = ["Node", "Trace", "Unit", "count_params", "fmt_shape", "trace", "trace_memory", "trace_module"]
+__all__ = ["Node", "Trace", "Unit", "count_params", "fmt_shape", "kernel_stride_dilation", "trace", "trace_memory",
+           "trace_module"]

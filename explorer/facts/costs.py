@@ -20,7 +20,7 @@ from torch import nn
 
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, check_int
-from explorer.trace import Trace, trace
+from explorer.trace import Trace, kernel_stride_dilation, trace
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}  # bytes per element; timing/devices.py has the torch dtypes
 MAX_BATCH = 4096
@@ -87,8 +87,7 @@ def receptive_fields(model: nn.Module) -> list[dict[str, Any]]:
     rows = []
     for path, mod in _main_path(model):
         top = path.split(".")[0]
-        k, s, d = (_first(getattr(mod, a, 1)) for a in ("kernel_size", "stride", "dilation"))
-        rows.append((top if top in stages else "", k, s if mod.stride is not None else k, d))
+        rows.append((top if top in stages else "", *kernel_stride_dilation(mod)))
     return _fields(rows)
 
 
@@ -108,9 +107,6 @@ def _fields(layers: Iterable[tuple[str, int, int, int]]) -> list[dict[str, Any]]
     rows.append({"name": group, "receptive_field": rf, "jump": jump})
     return rows
 
-
-def _first(v: Any) -> int:
-    return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
 
 
 def _main_path(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
