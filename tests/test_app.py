@@ -82,9 +82,9 @@ def test_defaults_to_resnet50_with_every_setting_widget(app):
         assert app.text_input(key=f"cfg_{key}").value
     for key in ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem"):
         assert app.selectbox(key=f"cfg_{key}").value == getattr(explorer.preset("resnet50"), key)
-    for key in ("skip_span", "stem_width", "groups", "width_per_group", "in_channels", "num_classes",
-                "input_size"):
+    for key in ("stem_width", "groups", "width_per_group", "in_channels", "num_classes", "input_size"):
         assert app.number_input(key=f"cfg_{key}").value == getattr(explorer.preset("resnet50"), key)
+    assert app.number_input(key="cfg_skip_span").value == 3  # the bottleneck's own length, a number
     assert app.checkbox(key="cfg_zero_init_residual").value is False
     assert app.text_input(key="cfg_depths").value == "3, 4, 6, 3"
 
@@ -206,6 +206,59 @@ def test_query_params_round_trip():
     written = {k: at.query_params[k] for k in cfg.to_query()}
     flat = {k: v[0] if isinstance(v, list) else v for k, v in written.items()}
     assert explorer.ArchConfig.from_query(flat) == cfg
+
+
+def address_of(at) -> dict:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def test_the_address_holds_the_open_view_and_the_diagram_detail():
+    at = show(fresh({"preset": "resnet18"}), "Summary")
+    assert address_of(at)["view"] == "Summary"
+    at.session_state["diagram_detail"] = "layers"
+    at = show(at, "Diagram")
+    assert address_of(at).get("detail") == "layers" and "view" not in address_of(at)  # defaults stay out
+    link = fresh(address_of(show(at, "Unit")))
+    assert not link.exception
+    assert link.session_state["view"] == "Unit" and link.session_state["diagram_detail"] == "layers"
+    assert link.text_input(key="cfg_depths").value == "2, 2, 2, 2"
+    odd = fresh({"preset": "resnet18", "view": "Nowhere", "detail": "atoms"})
+    assert not odd.exception and odd.session_state["view"] == "Diagram"
+    assert odd.session_state["diagram_detail"] == "units"
+
+
+def test_back_and_forward_show_the_address_they_go_to():
+    at = fresh()
+    before = address_of(at)
+    at.number_input(key="cfg_skip_span").set_value(1).run()
+    at = show(at, "Summary")
+    after = address_of(at)
+    assert after["skip_span"] == "1" and after["view"] == "Summary"
+    for key in list(at.query_params):  # the browser's Back: the earlier address, same session
+        del at.query_params[key]
+    at.query_params.update(before)
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="cfg_skip_span").value == 3 and at.selectbox(key="preset").value == "resnet50"
+    assert at.subheader[0].value == "resnet50" and at.session_state["view"] == "Diagram"
+    for key in list(at.query_params):  # Forward again
+        del at.query_params[key]
+    at.query_params.update(after)
+    at.run()
+    assert at.number_input(key="cfg_skip_span").value == 1 and at.session_state["view"] == "Summary"
+    assert at.subheader[0].value == text.plain_text("resnet50 (modified: skip_span 1)")
+
+
+def test_skip_span_is_a_number_that_follows_the_block():
+    at = fresh()
+    assert at.number_input(key="cfg_skip_span").value == 3  # -/+ work: never an empty field
+    at.selectbox(key="cfg_block").select("basic").run()
+    assert at.number_input(key="cfg_skip_span").value == 2
+    assert "skip_span" not in address_of(at) or address_of(at)["skip_span"] == "null"
+    at.number_input(key="cfg_skip_span").increment().run()
+    assert address_of(at)["skip_span"] == "3"  # basic with a span of 3 is a choice, kept
+    at.selectbox(key="cfg_block").select("bottleneck").run()
+    assert at.number_input(key="cfg_skip_span").value == 3 and at.selectbox(key="preset").value == "resnet50"
 
 
 def test_preset_link_and_bad_link():
@@ -432,6 +485,10 @@ def test_widget_values_round_trip():
     values = inputs.widget_values(cfg)
     assert values["cfg_depths"] == "18, 18, 18" and values["unit_variant"] == "e"
     assert inputs.config_from_widgets(values) == cfg
+    for name in explorer.PRESETS:  # every preset shows its span as a number and reads back as itself
+        if name != "resnet1202":   # over the server's default size limit
+            preset = explorer.preset(name)
+            assert inputs.config_from_widgets(inputs.widget_values(preset)) == preset, name
     with pytest.raises(ConfigError) as exc:
         inputs.config_from_widgets({**values, "cfg_widths": "16, x"})
     assert exc.value.key == "widths"

@@ -203,3 +203,53 @@ def test_inspect_the_diagram(page, server):
     picked = pg.locator(".st-key-unit_pick").evaluate(
         "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
     assert "layer3.1" in picked
+
+
+def selected_tab(pg) -> str:
+    return pg.locator('[role="tab"][aria-selected="true"]').first.inner_text().strip()
+
+
+def test_back_undoes_a_change_and_a_link_reopens_the_view(page, server):
+    pg = page
+    pg.goto(server + "/?preset=resnet18")
+    pg.wait_for_selector(DIAGRAM)
+    settle(pg)
+    span = pg.locator(".st-key-cfg_skip_span")
+    assert span.locator("input").input_value() == "2"  # the block's own length, as a number
+    minus = span.locator('[data-testid="stNumberInputStepDown"]')
+    assert minus.is_enabled()
+    before = diagram_version(pg)
+    minus.click()
+    wait_diagram_change(pg, before)
+    settle(pg)
+    assert "skip_span=1" in pg.url and "resnet18 (modified: skip_span 1)" in title(pg)
+    before = diagram_version(pg)
+    pg.locator(".st-key-diagram_detail").get_by_text("layers").click()
+    wait_diagram_change(pg, before)
+    settle(pg)
+    assert "detail=layers" in pg.url
+    pg.get_by_role("tab", name="Summary").click()
+    settle(pg)
+    assert "view=Summary" in pg.url
+    link = pg.url
+
+    pg.go_back()  # the tab change undone
+    settle(pg)
+    assert selected_tab(pg) == "Diagram" and "view=" not in pg.url
+    pg.go_back()  # the detail
+    settle(pg)
+    assert "detail=" not in pg.url
+    pg.go_back()  # the skip span
+    settle(pg)
+    assert span.locator("input").input_value() == "2" and title(pg) == "resnet18"
+    assert "skip_span=1" not in pg.url
+    assert not pg.locator('[data-testid="stException"]').count()
+
+    pg.goto(link)  # a shared link opens the view, the detail and the settings it was copied from
+    settle(pg)
+    assert selected_tab(pg) == "Summary"
+    assert span.locator("input").input_value() == "1"
+    pg.get_by_role("tab", name="Diagram").click()
+    pg.wait_for_selector(DIAGRAM)
+    settle(pg)
+    assert pg.locator(".st-key-diagram_detail label:has(input:checked)").inner_text().strip() == "layers"

@@ -9,8 +9,8 @@ from typing import Any, Mapping
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
-from explorer.arch.config import MAX_NAME, field_names, format_int_list, parse_int_list
-from explorer.arch.plan import effective_span
+from explorer.arch.config import MAX_NAME, choices, field_names, format_int_list, parse_int_list
+from explorer.arch.plan import block_length, effective_span
 from explorer.cli.common import MAX_CONFIG_BYTES
 from explorer.facts.limits import check_limits
 
@@ -34,6 +34,7 @@ def unit_variant_key(bn_position: str, relu_position: str) -> str:
 def widget_values(cfg: ArchConfig) -> dict[str, Any]:
     """The settings widgets' values (by widget key) that show `cfg`."""
     values = {widget_key(k): format_int_list(v) if k in LIST_KEYS else v for k, v in cfg.to_dict().items()}
+    values[widget_key("skip_span")] = effective_span(cfg)  # a number, so its -/+ always work
     values["unit_variant"] = unit_variant_key(cfg.bn_position, cfg.relu_position)
     return values
 
@@ -48,6 +49,9 @@ def config_from_widgets(values: Mapping[str, Any], changed: str | None = None) -
     for key in field_names():
         value = values.get(widget_key(key))
         data[key] = parse_int_list(key, value) if key in LIST_KEYS else value
+    if data["skip_span"] is not None and data["block"] in choices("block") \
+            and data["skip_span"] == block_length(data["block"]):
+        data["skip_span"] = None  # the block's own length: follows the block, as in the presets
     cfg = ArchConfig.from_dict(data)
     try:
         check_limits(cfg)
@@ -57,6 +61,14 @@ def config_from_widgets(values: Mapping[str, Any], changed: str | None = None) -
             raise ConfigError(changed, list(value) if isinstance(value, tuple) else value, exc.valid, exc.hint) from None
         raise
     return cfg
+
+
+def follow_block(last: ArchConfig, block: str) -> int | None:
+    """The skip span to show after the block changes to `block`: the new block's length when the
+    span followed the old block's (a basic net's span 2 becomes a bottleneck's 3), else None (keep)."""
+    if last.skip_span is None and block in choices("block"):
+        return block_length(block)
+    return None
 
 
 def architecture(cfg: ArchConfig) -> dict[str, Any]:

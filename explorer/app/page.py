@@ -9,18 +9,7 @@ from explorer.app.cache import summary_of
 from explorer.app.sidebar import config_io, settings_sidebar
 from explorer.app.state import current_config, init_state
 from explorer.app.text import headline, plain_text, title
-
-# Tab label -> module in explorer.app.views with `draw(cfg, summary)`. A view's module is
-# imported when its tab is first opened, so the Lab's data and plotting cost nothing until then.
-VIEWS = {
-    "Diagram": "diagram",
-    "Unit": "unit",
-    "Summary": "summary",
-    "Latency": "latency",
-    "Compare": "compare",
-    "Lab": "lab",
-    "Learn": "learn",
-}
+from explorer.app.views import VIEWS
 
 
 def main() -> None:

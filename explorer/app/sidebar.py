@@ -48,8 +48,9 @@ def settings_sidebar() -> dict:
                  help="basic = [3x3, 3x3]; bottleneck = [1x1 reduce, 3x3, 1x1 expand x4]")
     slot("block")
     sb.number_input("Skip span (weight layers per shortcut)", min_value=0, max_value=MAX_SPAN, step=1,
-                    value=None, **changes("skip_span"), placeholder="block length",
-                    help="Empty = the block's own length (2 basic, 3 bottleneck); 0 = plain network.")
+                    **changes("skip_span"),
+                    help="The block's own length (2 basic, 3 bottleneck) is the papers' unit and follows the "
+                         "block; 1 skips a single weight layer; 0 = plain network, no shortcuts.")
     slot("skip_span")
     sb.selectbox("BatchNorm position", choices("bn_position"), **changes("bn_position"))
     slot("bn_position")

@@ -1,6 +1,11 @@
-"""Session state: the settings widgets <-> the config, the page address (the config and the
-Diagram view's selected node), and the callbacks that set several widgets at once (preset,
-unit variant, lesson, upload)."""
+"""Session state: the settings widgets <-> the config, the page address (the config, the open
+view, the Diagram's detail and selected node), and the callbacks that set several widgets at once
+(preset, unit variant, lesson, upload).
+
+Every change the user makes writes a new page address, which the browser keeps in its history;
+Back and Forward rerun the page with an older or newer address, and the page then shows what
+that address holds (`follow_address`).
+"""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,10 +13,17 @@ import streamlit as st
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
 from explorer.app.inputs import (CUSTOM, WIDGET_PREFIX as W, config_from_link, config_from_upload, config_from_widgets,
-                                 lesson_config, preset_choice, unit_variant_key, widget_values)
+                                 follow_block, lesson_config, preset_choice, unit_variant_key, widget_values)
 from explorer.app.inspector import NODE_PARAM, selection_from_query, selection_query
+from explorer.app.views import DEFAULT_VIEW, VIEWS
+from explorer.diagram.graph import DETAILS
 
 CHANGED = "last_changed"  # session key: the config key whose widget the user changed last
+ADDRESS = "address"       # session key: the query parameters this session wrote last
+VIEW_PARAM, DETAIL_PARAM = "view", "detail"  # ?view=Summary&detail=layers
+DETAIL_KEY = "diagram_detail"                # the Diagram view's detail widget
+DEFAULT_DETAIL = "units"
+PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM)  # in the address beside the config keys
 
 
 def to_widgets(cfg: ArchConfig) -> None:
@@ -40,6 +52,10 @@ def on_setting(key: str) -> None:
     st.session_state[CHANGED] = key
     if key in ("bn_position", "relu_position"):
         on_position()
+    if key == "block":
+        span = follow_block(st.session_state.last_good, st.session_state[W + "block"])
+        if span is not None:
+            st.session_state[W + "skip_span"] = span
     sync_preset()
 
 
@@ -81,26 +97,63 @@ def apply_uploaded() -> None:
         st.session_state.upload_error = str(exc)
 
 
+def page_params(params: dict[str, str]) -> tuple[str, str | None]:
+    """The open view and the Diagram's detail an address holds (defaults where absent or unknown)."""
+    view = params.get(VIEW_PARAM, DEFAULT_VIEW)
+    detail = params.get(DETAIL_PARAM, DEFAULT_DETAIL)
+    return (view if view in VIEWS else DEFAULT_VIEW), (detail if detail in DETAILS else DEFAULT_DETAIL)
+
+
+def show_address(params: dict[str, str]) -> None:
+    """Put everything a page address holds into the widgets (before they are drawn)."""
+    st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
+    st.session_state.view, st.session_state[DETAIL_KEY] = page_params(params)
+    preset, cfg, error = config_from_link({k: v for k, v in params.items() if k not in PAGE_PARAMS})
+    st.session_state.url_error = error
+    st.session_state.last_good = cfg
+    st.session_state[CHANGED] = None
+    to_widgets(cfg)
+    st.session_state.preset = preset
+
+
+def follow_address() -> None:
+    """After Back or Forward the browser's address is not the one this session wrote last: show
+    the settings, view, detail and selection it holds."""
+    params = st.query_params.to_dict()
+    written = st.session_state.get(ADDRESS)
+    if written is not None and params != written:
+        show_address(params)
+        st.session_state[ADDRESS] = params
+
+
+def address(cfg: ArchConfig) -> dict[str, str]:
+    """The page address of what is shown: the config, then the view, detail and selection where
+    they are not the defaults (a shared link opens where it was copied)."""
+    params = {**cfg.to_query(), **selection_query(st.session_state.get("diagram_node"))}
+    view, detail = st.session_state.get("view", DEFAULT_VIEW), st.session_state.get(DETAIL_KEY, DEFAULT_DETAIL)
+    if view != DEFAULT_VIEW:
+        params[VIEW_PARAM] = view
+    if detail != DEFAULT_DETAIL:
+        params[DETAIL_PARAM] = detail
+    return params
+
+
 def init_state() -> None:
-    """First run of a session: the config comes from the URL if it has one, else the default preset."""
+    """First run of a session: what the page address holds (the default preset if nothing).
+    Later runs follow the address when the browser went Back or Forward."""
     if st.session_state.get("initialised"):
+        follow_address()
         return
     st.session_state.initialised = True
     st.session_state.compare = []
     st.session_state.latency_results = {}
     st.session_state.lab_results = {}
-    params = {k: st.query_params[k] for k in st.query_params}
-    st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
-    preset, cfg, error = config_from_link({k: v for k, v in params.items() if k != NODE_PARAM})
-    st.session_state.url_error = error
-    st.session_state.last_good = cfg
-    to_widgets(cfg)
-    st.session_state.preset = preset
+    show_address(st.query_params.to_dict())
 
 
 def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
     """The config to show: the widgets' if valid, else the last valid one, with the error shown
-    under the widget at fault."""
+    under the widget at fault. A valid one is written into the page address."""
     try:
         cfg = from_widgets()
     except ConfigError as exc:
@@ -108,5 +161,8 @@ def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
         where.error(str(exc), icon="⚠️")
         return st.session_state.last_good, exc
     st.session_state.last_good = cfg
-    st.query_params.from_dict({**cfg.to_query(), **selection_query(st.session_state.get("diagram_node"))})
+    params = address(cfg)
+    if params != st.session_state.get(ADDRESS):
+        st.query_params.from_dict(params)
+        st.session_state[ADDRESS] = params
     return cfg, None

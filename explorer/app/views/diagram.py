@@ -65,7 +65,8 @@ def colour_times(cfg: ArchConfig, color_by: str) -> tuple[str, tuple[tuple[str, 
 def draw(cfg: ArchConfig, summary: dict) -> None:
     # Two rows, so that every label stays whole from 1024 px up.
     c1, c2, c3 = st.columns([2, 2, 2])
-    detail = c1.radio("Detail", diagram.DETAILS, index=1, horizontal=True, key="diagram_detail")
+    # the detail is in the page address (state.DETAIL_KEY), kept while another tab is open
+    detail = c1.radio("Detail", diagram.DETAILS, horizontal=True, key="diagram_detail", persist_state="session")
     direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction",
                          format_func=DIRECTION_LABELS.get)
     wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get,
