@@ -227,6 +227,14 @@ def test_the_address_holds_the_open_view_and_the_diagram_detail():
     assert odd.session_state["diagram_detail"] == "units"
 
 
+def test_diagram_controls_are_kept_while_another_tab_is_open():
+    at = fresh({"preset": "resnet18"})
+    at.radio(key="diagram_direction").set_value("LR").run()
+    at.toggle(key="diagram_shapes").set_value(False).run()
+    at = show(show(at, "Summary"), "Diagram")
+    assert at.radio(key="diagram_direction").value == "LR" and at.toggle(key="diagram_shapes").value is False
+
+
 def test_back_and_forward_show_the_address_they_go_to():
     at = fresh()
     before = address_of(at)

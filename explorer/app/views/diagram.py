@@ -65,15 +65,16 @@ def colour_times(cfg: ArchConfig, color_by: str) -> tuple[str, tuple[tuple[str, 
 def draw(cfg: ArchConfig, summary: dict) -> None:
     # Two rows, so that every label stays whole from 1024 px up.
     c1, c2, c3 = st.columns([2, 2, 2])
-    # the detail is in the page address (state.DETAIL_KEY), kept while another tab is open
-    detail = c1.radio("Detail", diagram.DETAILS, horizontal=True, key="diagram_detail", persist_state="session")
-    direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction",
+    # Kept while another tab is open (persist_state); the detail is in the page address too.
+    keep = dict(persist_state="session")
+    detail = c1.radio("Detail", diagram.DETAILS, horizontal=True, key="diagram_detail", **keep)
+    direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction", **keep,
                          format_func=DIRECTION_LABELS.get)
-    wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get,
+    wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get, **keep,
                           help="Fill each node by its share of a fact, on a light-to-dark scale")
     c4, c5, _ = st.columns([2, 2, 2])
-    shapes = c4.toggle("Shapes on edges", value=True, key="diagram_shapes")
-    fold = c5.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers",
+    shapes = c4.toggle("Shapes on edges", value=True, key="diagram_shapes", **keep)
+    fold = c5.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers", **keep,
                      help="At layer detail, draw BN and ReLU inside their conv")
     color_by, times = colour_times(cfg, wanted)
     options = (cfg, detail, direction, shapes, fold)
