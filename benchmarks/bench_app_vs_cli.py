@@ -12,7 +12,7 @@ alternate (app, CLI, app, CLI, ...) so drift on the machine falls on both.
                                           [--skip-latency] [--skip-lab] [--app SCRIPT] [--out FILE.json]
 
 Prints per round and the medians with the ratio app / CLI against the targets (latency within
-1.15x, Lab within 1.25x). The CLI's Lab wall time includes starting Python and importing torch,
+1.15x, Lab within 1.25x, the Lab's shown estimate within 25% of the app's wall time). The CLI's Lab wall time includes starting Python and importing torch,
 which the app's server has done already, so the Lab's own `seconds` (training only) are printed
 beside it too.
 """
@@ -36,6 +36,7 @@ from explorer import lab  # noqa: E402  (the experiments' titles, as the Lab's s
 
 LATENCY_TARGET = 1.15
 LAB_TARGET = 1.25
+ESTIMATE_TARGET = 0.25  # the Lab's "Expected to take about N s" within 25% of the app's wall time
 RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
 UNITS_MS = {"µs": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -130,17 +131,21 @@ def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int) -> dict:
     settle(pg)
     app, cli = [], []
     for i in range(rounds):
+        expected = pg.locator(MAIN).get_by_text("Expected to take about").first.inner_text()
+        found = re.search(r"about ([\d,.]+) s", expected)
+        estimate = float(found.group(1).replace(",", "")) if found else None
         a_wall = press_and_wait(pg, "lab_run")
         caption = pg.locator(MAIN).get_by_text(re.compile(r"variants? × \d+ seed")).first.inner_text()
         doc, c_wall = run_cli(["lab", experiment, "--seeds", "1", "--epochs", str(epochs), "--json"])
-        app.append({"wall_s": a_wall, "caption": caption.strip(), "alerts": alerts(pg)})
+        app.append({"wall_s": a_wall, "estimate_s": estimate, "caption": caption.strip(), "alerts": alerts(pg)})
         cli.append({"wall_s": c_wall, "seconds": doc.get("seconds")})
-        print(f"  lab round {i + 1}: app {a_wall:.1f} s ({caption.strip()}), CLI {c_wall:.1f} s "
+        print(f"  lab round {i + 1}: app {a_wall:.1f} s (estimated {estimate} s; {caption.strip()}), CLI {c_wall:.1f} s "
               f"(training {doc.get('seconds', float('nan')):.1f} s)", flush=True)
     app_med = statistics.median(a["wall_s"] for a in app)
     cli_med = statistics.median(c["wall_s"] for c in cli)
     cli_train = statistics.median(c["seconds"] for c in cli) if all(c["seconds"] for c in cli) else None
-    return {"experiment": experiment, "epochs": epochs, "app_s": app_med, "cli_s": cli_med,
+    errors = [a["estimate_s"] / a["wall_s"] - 1 for a in app if a["estimate_s"]]
+    return {"estimate_error": statistics.median(errors) if errors else None, "estimate_errors": errors,"experiment": experiment, "epochs": epochs, "app_s": app_med, "cli_s": cli_med,
             "cli_training_s": cli_train, "ratio": app_med / cli_med,
             "ratio_to_training": app_med / cli_train if cli_train else None, "app": app, "cli": cli}
 
@@ -189,6 +194,13 @@ def main(argv=None) -> int:
                  if r["ratio_to_training"] else "")
         print(f"Lab {r['experiment']} ({r['epochs']} epochs, 1 seed): app median {r['app_s']:.1f} s, "
               f"CLI median {r['cli_s']:.1f} s, app / CLI {verdict(r['ratio'], LAB_TARGET)}{extra}")
+        if r["estimate_error"] is None:
+            print("  the app showed no estimate")
+        else:
+            met = abs(r["estimate_error"]) <= ESTIMATE_TARGET
+            print(f"  the app's estimate against its wall time: median {r['estimate_error']:+.0%} "
+                  f"(per round {', '.join(f'{e:+.0%}' for e in r['estimate_errors'])}; target within "
+                  f"{ESTIMATE_TARGET:.0%}: {'met' if met else 'MISSED'})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"written to {args.out}")
