@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from explorer.facts.summary import measure_summary
 from explorer.arch.config import ArchConfig, field_names
+from explorer.arch.plan import effective_span
 from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
 from explorer.labels import distinct_labels, fmt_num
@@ -35,17 +36,39 @@ METRICS: dict[str, tuple[str, float]] = {
 }
 
 
+# Settings every table shows, whether or not they differ: the knobs the app is about.
+SHOWN_SETTINGS = ("block", "depths", "skip_span", "bn_position", "relu_position", "shortcut")
+
+
 def differing_keys(cfgs: Sequence[ArchConfig], include_name: bool = False) -> list[str]:
-    """Config keys whose values are not the same across `cfgs`, in config order."""
+    """Config keys whose values are not the same across `cfgs`, in config order (a skip span left
+    to its default counts as the block's own length)."""
     _check_cfgs(cfgs)
     keys = [k for k in field_names() if include_name or k != "name"]
-    dicts = [c.to_dict() for c in cfgs]
+    dicts = [setting_values(c) for c in cfgs]
     return [k for k in keys if any(d[k] != dicts[0][k] for d in dicts[1:])]
+
+
+def setting_values(cfg: ArchConfig) -> dict[str, Any]:
+    """Every config key of `cfg` as a table cell: lists joined ("3-4-6-3"), the skip span resolved."""
+    out = cfg.to_dict()
+    for key in ("depths", "widths"):
+        out[key] = "-".join(str(v) for v in out[key])
+    out["skip_span"] = effective_span(cfg)
+    return out
+
+
+def setting_columns(cfgs: Sequence[ArchConfig]) -> list[str]:
+    """The settings a table of `cfgs` shows: first every key that differs between them, then the
+    rest of SHOWN_SETTINGS, each group in config order (what differs is in sight beside the name)."""
+    differ = differing_keys(cfgs) if len(cfgs) > 1 else []
+    return differ + [k for k in SHOWN_SETTINGS if k not in differ]
 
 
 def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] | None = None,
                   batch: int = 1) -> list[dict[str, Any]]:
-    """One row per config: params, MACs, depth, shortcuts, memory, receptive field (+ latency).
+    """One row per config: its settings, params, MACs, depth, shortcuts, memory, receptive field
+    (+ latency). The settings are SHOWN_SETTINGS and every key that differs between `cfgs`.
 
     Args:
         cfgs: the configs, in display order.
@@ -60,18 +83,15 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
     settings: dict[str, Any] | None = None
     if latency:
         settings = {"batch": batch, **(dict(latency) if isinstance(latency, Mapping) else {})}
+    columns = setting_columns(cfgs)
     rows = []
     for cfg in cfgs:
         s = measure_summary(cfg)
         c = measure_costs(cfg, batch)
+        settings_of = setting_values(cfg)
         row: dict[str, Any] = {
             "name": cfg.name,
-            "block": cfg.block,
-            "depths": "-".join(str(d) for d in cfg.depths),
-            "skip_span": s["skip_span"],
-            "bn_position": cfg.bn_position,
-            "relu_position": cfg.relu_position,
-            "shortcut": cfg.shortcut,
+            **{k: settings_of[k] for k in columns},
             "params": s["params"],
             "macs": s["macs"],
             "depth": c["depth"],
@@ -159,8 +179,9 @@ class MeasuredAt:
             parts.append(f"batch {self.batch}")
         if self.dtype:
             parts.append(self.dtype)
-        if self.threads is not None:
-            parts.append(f"{self.threads} thread{'s' if self.threads != 1 else ''}")
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        if self.threads is not None and threads not in (self.device_name or ""):  # a CPU label has it
+            parts.append(threads)
         if self.channels_last:
             parts.append("channels_last")
         if self.compile:
@@ -238,6 +259,8 @@ def _bar(rows: Sequence[Mapping[str, Any]], metric: str, name: str | None = None
     if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in rows):
         bar.error_x = dict(type="data", symmetric=False, array=[r[hi] - r[metric] for r in rows],
                            arrayminus=[r[metric] - r[lo] for r in rows])
+        # the value at the bar's start: at its end the whisker would run through it
+        bar.update(textposition="inside", insidetextanchor="start")
     return bar
 
 

@@ -2,16 +2,21 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.__main__ import main
+from explorer.app import store
 from explorer.facts.summary import measure_summary
 from explorer.compare import (
-    bar_figure, compare_table, differing_keys, sweep_figure, to_csv_bytes, to_frame, to_json_bytes,
+    SHOWN_SETTINGS, bar_figure, compare_table, differing_keys, setting_columns, sweep_figure, to_csv_bytes, to_frame,
+    to_json_bytes,
 )
+from explorer.arch.config import field_names
 
 
 def tiny(**kw) -> ArchConfig:
@@ -27,6 +32,48 @@ def test_differing_keys():
     assert differing_keys([r18, r34], include_name=True) == ["name", "depths"]
     assert differing_keys([r18, r18.replace(name="x")]) == []
     assert differing_keys([r18, explorer.preset("resnet18_paper")]) == ["shortcut", "stride_on"]
+
+
+# One valid change per config key (besides the name) of a small bottleneck network.
+CHANGES = dict(block="basic", depths=[1, 2], widths=[8, 8], skip_span=1, bn_position="before_conv",
+               relu_position="before_add", shortcut="C", stride_on="first", stem="imagenet", stem_width=16,
+               groups=2, width_per_group=32, in_channels=1, num_classes=7, input_size=32, zero_init_residual=True)
+
+
+def test_changes_cover_every_key():
+    assert sorted(CHANGES) == sorted(k for k in field_names() if k != "name")
+
+
+@pytest.mark.parametrize("key", sorted(CHANGES))
+def test_every_differing_key_has_a_column(key):
+    a = tiny(block="bottleneck")
+    b = a.replace(name="changed", **{key: CHANGES[key]})
+    rows = compare_table([a, b])
+    assert key in differing_keys([a, b])  # (a basic block also has another default span)
+    for columns in (list(to_frame(rows).columns), list(rows[0]), next(csv.reader(io.StringIO(
+            to_csv_bytes(rows).decode("utf-8")))), list(json.loads(to_json_bytes(rows))[0])):
+        assert key in columns and set(SHOWN_SETTINGS) <= set(columns)
+    assert rows[0][key] != rows[1][key]
+
+
+@pytest.mark.parametrize("key, value", [("stride_on", "first"), ("stem", "cifar")])
+def test_resnet50_pairs_show_the_setting_that_differs(key, value):
+    r50 = explorer.preset("resnet50")
+    rows = compare_table([r50, r50.replace(name="changed", **{key: value})])
+    assert key in to_frame(rows).columns
+    assert (rows[0][key], rows[1][key]) == (getattr(r50, key), value)
+    others = {"stride_on", "stem", "zero_init_residual", "groups"} - {key}
+    assert not others & set(rows[0])  # equal settings beyond the usual ones stay out
+
+
+def test_setting_columns_differing_first_and_default_span_is_the_block_length():
+    r18 = explorer.preset("resnet18")
+    assert setting_columns([r18]) == list(SHOWN_SETTINGS)
+    paper = explorer.preset("resnet18_paper")
+    assert setting_columns([r18, paper]) == ["shortcut", "stride_on", "block", "depths", "skip_span",
+                                             "bn_position", "relu_position"]  # what differs first
+    assert list(compare_table([r18, paper])[0])[:3] == ["name", "shortcut", "stride_on"]
+    assert differing_keys([r18, r18.replace(skip_span=2)]) == []  # None is the block's own length
 
 
 def test_table_rows_come_from_the_views():
@@ -177,3 +224,59 @@ def test_table_with_latency_records_its_settings():
     assert (row["latency_batch"], row["dtype"], row["latency_threads"]) == (1, "fp32", 1)
     assert row["latency_channels_last"] is False and row["latency_compile"] is False
     assert "1 thread" in bar_figure([row], "latency_ms").layout.title.text
+
+
+def test_latency_title_names_the_threads_once():
+    fig = bar_figure([lat_row("a", 2.0), lat_row("b", 3.0)], "median_ms")
+    assert fig.layout.title.text.count("thread") == 1
+
+
+# -- the Compare view (AppTest) ------------------------------------------------------------------
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def compare_view(preset: str, changes: dict[str, str]) -> AppTest:
+    """The Compare view holding `preset` and the same with each sidebar widget in `changes` set."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["preset"] = preset
+    at.run()
+    at.session_state["view"] = "Compare"
+    at.run()
+    at.button(key="compare_add").click().run()
+    for key, value in changes.items():
+        at.selectbox(key=f"cfg_{key}").select(value).run()
+    at.button(key="compare_add").click().run()
+    return at
+
+
+def test_compare_view_shows_the_differing_setting_and_measures_all():
+    at = compare_view("resnet20", {"stride_on": "first"})
+    assert not at.exception
+    caption = next(c.value for c in at.caption if c.value.startswith("Highlighted"))
+    assert caption.endswith("stride_on")
+    assert "stride_on" in at.dataframe[0].value.columns  # the comparison table
+    at.selectbox(key="lat_threads").select(1).run()
+    at.button(key="compare_measure_all").click().run()
+    assert not at.exception and not at.error
+    results = at.session_state["latency_results"]
+    settings = store.LatencySettings(device="cpu", batch=1, dtype="fp32", channels_last=False, compile=False,
+                                     threads=1)
+    cfgs = store.configs_of(at.session_state["compare"])
+    assert all(store.latency_key(c, settings) in results for c in cfgs)
+    assert any(s.value.startswith("Measured `resnet20`, `resnet20 (stride_on first)` in") for s in at.success)
+    assert "compare_chart_latency" in [c.key for c in at.get("plotly_chart")]
+    at.button(key="compare_measure_all").click().run()  # the same settings again: nothing is timed
+    assert not any("Measured" in s.value for s in at.success)
+    assert any(i.value.startswith("Reused the earlier measurements of `resnet20`") for i in at.info)
+    assert at.session_state["latency_results"] == results
+
+
+def test_measure_all_over_the_limits_says_why(monkeypatch):
+    at = compare_view("resnet20", {"stride_on": "first"})
+    at.selectbox(key="lat_threads").select(1).run()
+    monkeypatch.setenv("RESNET_EXPLORER_MAX_MACS", "1000")
+    at.button(key="compare_measure_all").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error if "was not measured" in e.value]
+    assert len(errors) == 2 and all("input_size" in e and "MAX_MACS" in e for e in errors)
+    assert not at.session_state["latency_results"]

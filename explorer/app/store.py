@@ -71,6 +71,15 @@ def latest_latency(results: MutableMapping, cfg: ArchConfig) -> dict | None:
     return timed[-1] if timed else None
 
 
+def measured_key(results: MutableMapping, cfg: ArchConfig, settings: LatencySettings) -> tuple | None:
+    """The key of a latency result of `cfg`'s architecture at exactly `settings`, whatever the
+    config was called then (its own key first); None when there is none."""
+    if latency_key(cfg, settings) in results:
+        return latency_key(cfg, settings)
+    return next((k for k in reversed(list(results)) if k[0] == "latency" and k[2] == settings
+                 and same_architecture(k[1], cfg)), None)
+
+
 def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[dict]:
     """One latency row per compared config that has been measured, under its current name."""
     rows = []

@@ -1,17 +1,23 @@
-"""Compare tab: up to MAX_COMPARE configs side by side, renamed or removed in place."""
+"""Compare tab: up to MAX_COMPARE configs side by side, renamed or removed in place; every
+setting that differs, the figures, latency of them all at one set of settings, units at one scale."""
 from __future__ import annotations
+
+import time
+from typing import Callable
 
 import streamlit as st
 
-from explorer import ArchConfig, compare, diagram, diff
-from explorer.app.store import (MAX_COMPARE, add_config, configs_of, latency_rows, remove_config,
-                                 rename_config)
+from explorer import ArchConfig, ConfigError, compare, diagram, diff, timing
+from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latency_key, latency_rows,
+                                 measured_key, remember, remove_config, rename_config)
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
-from explorer.app.display import show_svg
-from explorer.labels import distinct_labels
+from explorer.app.display import show_svg, svg_width_px, wrapped_caption
+from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
+from explorer.labels import distinct_labels, fmt_ms
 
 DIFF_COLOUR = "background-color: #fff3bf"
 BAR_METRICS = ("params", "macs", "activation_bytes")
+RUNNING = "compare_measuring"  # session key: (config index, count, name) while Measure all runs
 
 
 def on_add(cfg: ArchConfig) -> None:
@@ -44,27 +50,107 @@ def table(rows: list[dict], cfgs: list[ArchConfig]) -> None:
         st.caption("Highlighted: settings that differ — " + ", ".join(diff))
 
 
-def charts(rows: list[dict], cfgs: list[ArchConfig]) -> None:
+def charts(rows: list[dict]) -> None:
     # one chart under another at the full width: horizontal bars, so each is short and the
     # config names on the y axis stay whole even at 1024 px
     for metric in BAR_METRICS:
         st.plotly_chart(compare.bar_figure(rows, metric), key=f"compare_chart_{metric}")
-    lat_rows = latency_rows(st.session_state.latency_results, cfgs)
+
+
+def names(items: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in items)
+
+
+def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> None:
+    """Time every config at `settings`, one after another, with a progress bar and a Cancel button
+    (in the slot `cancel`); a config measured at these settings before (under any name) is reused,
+    not timed again. Cancel reruns the page, which stops the loop at its next progress update."""
+    results = st.session_state.latency_results
+    cancel.button("Cancel", key="compare_measure_cancel",
+                  help="Stops within the config being timed; the configs measured before it are kept.")
+    bar = st.progress(0.0, text="starting…")
+    n, t0 = len(cfgs), time.perf_counter()
+    measured, reused, failed = [], [], []
+    for i, cfg in enumerate(cfgs):
+        st.session_state[RUNNING] = (i, n, cfg.name)  # left behind when a rerun stops the loop
+        key = measured_key(results, cfg, settings)
+        if key is not None:
+            remember(results, key, results[key])  # the newest again: the chart shows these settings
+            reused.append(cfg.name)
+            continue
+        text = f"{i + 1} of {n}: timing {cfg.name}…"
+        bar.progress(i / n, text=text)
+        report = bar_progress(bar, text)
+        try:
+            r = timing.measure_latency(cfg, budget_s=BUDGET_S, progress=lambda f, i=i: report((i + f) / n),
+                                       **settings.kwargs())
+            remember(results, latency_key(cfg, settings), r.to_dict())
+            measured.append(cfg.name)
+        except (ConfigError, timing.LatencyError) as exc:
+            failed.append((cfg.name, str(exc)))
+    del st.session_state[RUNNING]
+    bar.empty()
+    cancel.empty()
+    if measured:
+        st.success(f"Measured {names(measured)} in {fmt_ms(1000 * (time.perf_counter() - t0))}.")
+    if reused:
+        st.info(f"Reused the earlier measurement{'s' * (len(reused) != 1)} of {names(reused)} at these settings.")
+    for name, message in failed:
+        st.error(f"`{name}` was not measured: {message}")
+
+
+def latency(cfgs: list[ArchConfig]) -> None:
+    """Latency of every compared config at one set of settings (the Latency tab's), and its chart."""
+    st.markdown("**Latency**")
+    settings = settings_widgets()
+    results = st.session_state.latency_results
+    stopped = st.session_state.pop(RUNNING, None)
+    if stopped is not None:
+        i, n, name = stopped
+        st.warning(f"Measure all stopped while timing `{name}` ({i + 1} of {n}): the configs measured before "
+                   "it are kept.")
+    known = [c.name for c in cfgs if measured_key(results, c, settings) is not None]
+    buttons = st.container(horizontal=True)
+    if buttons.button("Measure all", type="primary", key="compare_measure_all",
+                      help=f"Times each config for about {BUDGET_S:.0f} s at the settings above, one after another"):
+        measure_all(cfgs, settings, buttons.empty())
+    else:
+        where = timing.device_label(settings.device, settings.threads)
+        todo = len(cfgs) - len(known)
+        text = (f"**Measure all** times {'the other ' if known else ''}{todo} config{'s' * (todo != 1)} on "
+                f"{where}, about {BUDGET_S:.0f} s each" if todo else "Every config is measured at these settings")
+        if known:
+            text += f"; {names(known)} {'was' if len(known) == 1 else 'were'} measured at these settings and " \
+                    f"{'is' if len(known) == 1 else 'are'} reused"
+        st.caption(text + ".")
+    lat_rows = latency_rows(results, cfgs)
     if lat_rows:
         st.plotly_chart(compare.bar_figure(lat_rows, "median_ms"), key="compare_chart_latency")
-    else:
-        st.caption("Latency appears here once configs are measured in the Latency tab.")
+
+
+def side_by_side(figures: list[tuple[str, Callable[[], str]]], height: int | None) -> None:
+    """SVG figures (caption, maker) in columns of equal width, all at one scale: the widest fitted
+    to its column, so a layer is drawn as large in each. Frames scroll beyond `height` (None: whole)."""
+    svgs: list[str | Exception] = []
+    for _, make in figures:
+        try:
+            svgs.append(make())
+        except diagram.GraphvizMissing as exc:
+            svgs.append(exc)
+    widest = max((svg_width_px(s) or 0.0 for s in svgs if isinstance(s, str)), default=0.0) or None
+    for col, (caption, _), svg in zip(st.columns(len(figures)), figures, svgs):
+        with col:
+            wrapped_caption(caption)
+            if isinstance(svg, str):
+                show_svg(svg, height=height, fit=True, widest=widest)
+            else:
+                st.error(str(svg))
 
 
 def units(cfgs: list[ArchConfig]) -> None:
-    st.markdown("**Units side by side** (first unit with a projection, else the first unit)")
-    for col, c in zip(st.columns(len(cfgs)), cfgs):
-        with col:
-            st.caption(c.name)
-            try:
-                show_svg(unit_figure_svg(c, None), height=520, fit=True)
-            except diagram.GraphvizMissing as exc:
-                st.error(str(exc))
+    st.markdown("**Units side by side** (first unit with a projection, else the first unit), at one scale")
+    # one unit is short: each frame is as tall as its figure, so none cuts the caption under it
+    side_by_side([(c.name, lambda c=c: unit_figure_svg(c, None)) for c in cfgs], height=None)
 
 
 def pick_pair(cfgs: list[ArchConfig]) -> tuple[int, int]:
@@ -93,14 +179,11 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
         st.dataframe(rows, hide_index=True, key="diff_table")
         st.caption(f"From A to B: {diff.count_line(changes)}; {diff.total_line(a, b)}. "
                    "Changed units are outlined in both diagrams.")
-    for col, c, side in zip(st.columns(2), (a, b), "ab"):
-        with col:
-            st.caption(f"{side.upper()}: {c.name}")
-            highlight = tuple(sorted(diff.highlights(changes, c, side).items()))
-            try:
-                show_svg(highlighted_units_svg(c, highlight), height=720, fit=True)
-            except diagram.GraphvizMissing as exc:
-                st.error(str(exc))
+    def outlined(c: ArchConfig, side: str) -> str:
+        return highlighted_units_svg(c, tuple(sorted(diff.highlights(changes, c, side).items())))
+
+    side_by_side([(f"{side.upper()}: {c.name}", lambda c=c, side=side: outlined(c, side))
+                  for c, side in ((a, "a"), (b, "b"))], height=720)
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
@@ -116,7 +199,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     entry_widgets(cfgs)
     rows = compare_rows(tuple(cfgs))
     table(rows, cfgs)
-    charts(rows, cfgs)
+    charts(rows)
+    latency(cfgs)
     units(cfgs)
     d1, d2 = st.columns(2)
     d1.download_button("Download CSV", compare.to_csv_bytes(rows), file_name="comparison.csv", mime="text/csv",
