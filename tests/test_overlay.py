@@ -84,7 +84,7 @@ def test_colour_by_time_needs_times_and_bad_choices_are_named():
         diagram.build_graph(cfg, color_by="flops")
     times = {n.id: 1.0 for n in trace(cfg).nodes if n.kind == "conv"}
     source = diagram.build_graph(cfg, "layers", color_by="time", times=times).source
-    assert "measured time" in source and "time 1 ms" in source
+    assert "measured time" in source and "time 1.00 ms" in source  # the shared engineering format
 
 
 @needs_dot

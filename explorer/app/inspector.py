@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any, Mapping
 
 from explorer import ArchConfig
+from explorer.labels import fmt_bytes, fmt_ms
 from explorer.records import Node, Trace
 
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
@@ -95,7 +96,7 @@ def _what(ops: list[Node]) -> str:
 def node_facts(trace: Trace, path: str, times: Mapping[str, float] | None = None) -> dict[str, Any] | None:
     """The facts of a selection, from the trace: what it is, shapes, params, MACs, memory, shares,
     measured time (with a per-layer profile) and the shape check of its residual unit."""
-    from explorer.diagram.overlay import fmt_bytes, fmt_ms, totals  # the tooltips' figures (loads Graphviz)
+    from explorer.diagram.overlay import totals  # the tooltips' figures (loads Graphviz)
 
     ops = ops_of(trace, path)
     if not ops:

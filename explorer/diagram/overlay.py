@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from explorer.errors import ConfigError, check_choice
-from explorer.labels import fmt_shape
+from explorer.labels import fmt_bytes, fmt_count, fmt_ms, fmt_shape
 from explorer.records import Node, Trace, Unit
 
 COLOR_BY = ("none", "params", "macs", "memory", "time")
@@ -22,23 +22,9 @@ _TITLES = {"params": "parameters", "macs": "multiply-adds", "memory": "activatio
            "time": "measured time"}
 
 
-def fmt_count(n: float) -> str:
-    """4096 -> "4,096"; 11.5e9 -> "11.5 G" (counts past a million in engineering units)."""
-    for unit, div in (("G", 1e9), ("M", 1e6)):
-        if abs(n) >= div:
-            return f"{n / div:,.3g} {unit}"
-    return f"{int(n):,}"
-
-
-def fmt_bytes(n: float) -> str:
-    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= div:
-            return f"{n / div:,.3g} {unit}"
-    return f"{int(n):,} B"
-
-
-def fmt_ms(ms: float) -> str:
-    return f"{ms * 1e3:,.3g} µs" if ms < 1 else f"{ms:,.3g} ms" if ms < 1000 else f"{ms / 1e3:,.3g} s"
+def legend_count(n: float) -> str:
+    """4096 -> "4,096"; 11.5e9 -> "11.5 G": exact below a million, engineering units past it."""
+    return fmt_count(n, short=abs(n) >= 1e6)
 
 
 def _share(part: float, whole: float) -> str:
@@ -124,7 +110,7 @@ def fmt_value(color_by: str, value: float) -> str:
         return fmt_bytes(value)
     if color_by == "time":
         return fmt_ms(value)
-    return fmt_count(value)
+    return legend_count(value)
 
 
 def legend(color_by: str, vmin: float, vmax: float) -> str:
