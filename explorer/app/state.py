@@ -9,6 +9,7 @@ that address holds (`follow_address`).
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
@@ -116,12 +117,20 @@ def show_address(params: dict[str, str]) -> None:
     st.session_state.preset = preset
 
 
+def history_navigation() -> bool:
+    """Whether this run was started by the browser's Back or Forward button."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.is_history_navigation)
+
+
 def follow_address() -> None:
-    """After Back or Forward the browser's address is not the one this session wrote last: show
-    the settings, view, detail and selection it holds."""
+    """After Back or Forward, show the settings, view, detail and selection the address holds.
+
+    Only then: a rerun that merely carries an address older than the one just written (the user
+    clicked again before the browser had the new one) must not undo what the user did."""
     params = st.query_params.to_dict()
     written = st.session_state.get(ADDRESS)
-    if written is not None and params != written:
+    if written is not None and params != written and history_navigation():
         show_address(params)
         st.session_state[ADDRESS] = params
 
@@ -162,7 +171,7 @@ def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
         return st.session_state.last_good, exc
     st.session_state.last_good = cfg
     params = address(cfg)
-    if params != st.session_state.get(ADDRESS):
+    if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
-        st.session_state[ADDRESS] = params
+    st.session_state[ADDRESS] = params
     return cfg, None
