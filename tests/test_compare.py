@@ -263,11 +263,11 @@ def test_compare_view_shows_the_differing_setting_and_measures_all():
                                      threads=1)
     cfgs = store.configs_of(at.session_state["compare"])
     assert all(store.latency_key(c, settings) in results for c in cfgs)
-    assert any(s.value.startswith("Measured `resnet20`, `resnet20 (stride_on first)` in") for s in at.success)
+    assert any(s.value.startswith(r"Measured **resnet20**, **resnet20 \(stride\_on first\)** in") for s in at.success)
     assert "compare_chart_latency" in [c.key for c in at.get("plotly_chart")]
     at.button(key="compare_measure_all").click().run()  # the same settings again: nothing is timed
     assert not any("Measured" in s.value for s in at.success)
-    assert any(i.value.startswith("Reused the earlier measurements of `resnet20`") for i in at.info)
+    assert any(i.value.startswith("Reused the earlier measurements of **resnet20**") for i in at.info)
     assert at.session_state["latency_results"] == results
 
 

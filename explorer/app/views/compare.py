@@ -13,6 +13,7 @@ from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, config
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
 from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
+from explorer.app.text import plain_text
 from explorer.labels import distinct_labels, fmt_ms
 
 DIFF_COLOUR = "background-color: #fff3bf"
@@ -58,7 +59,8 @@ def charts(rows: list[dict]) -> None:
 
 
 def names(items: list[str]) -> str:
-    return ", ".join(f"`{n}`" for n in items)
+    """Config names in a Markdown sentence: bold, their own Markdown characters escaped."""
+    return ", ".join(f"**{plain_text(n)}**" for n in items)
 
 
 def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> None:
@@ -96,7 +98,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
     if reused:
         st.info(f"Reused the earlier measurement{'s' * (len(reused) != 1)} of {names(reused)} at these settings.")
     for name, message in failed:
-        st.error(f"`{name}` was not measured: {message}")
+        st.error(f"{names([name])} was not measured: {message}")
 
 
 def latency(cfgs: list[ArchConfig]) -> None:
@@ -104,11 +106,11 @@ def latency(cfgs: list[ArchConfig]) -> None:
     st.markdown("**Latency**")
     settings = settings_widgets()
     results = st.session_state.latency_results
-    stopped = st.session_state.pop(RUNNING, None)
-    if stopped is not None:
+    stopped = st.session_state.pop(RUNNING, None)  # a run cut short by this rerun or an earlier one
+    if stopped is not None and st.session_state.get("compare_measure_cancel"):
         i, n, name = stopped
-        st.warning(f"Measure all stopped while timing `{name}` ({i + 1} of {n}): the configs measured before "
-                   "it are kept.")
+        st.warning(f"Measure all stopped while timing {names([name])} ({i + 1} of {n}): the configs measured "
+                   "before it are kept.")
     known = [c.name for c in cfgs if measured_key(results, c, settings) is not None]
     buttons = st.container(horizontal=True)
     if buttons.button("Measure all", type="primary", key="compare_measure_all",
@@ -199,14 +201,14 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     entry_widgets(cfgs)
     rows = compare_rows(tuple(cfgs))
     table(rows, cfgs)
-    charts(rows)
-    latency(cfgs)
-    units(cfgs)
-    d1, d2 = st.columns(2)
+    d1, d2 = st.columns(2)  # the table's own downloads, under it
     d1.download_button("Download CSV", compare.to_csv_bytes(rows), file_name="comparison.csv", mime="text/csv",
                        key="compare_csv", on_click="ignore")
     d2.download_button("Download JSON", compare.to_json_bytes(rows), file_name="comparison.json",
                        mime="application/json", key="compare_json", on_click="ignore")
+    charts(rows)
+    latency(cfgs)
+    units(cfgs)
     if len(cfgs) > 1:
         diff_view(cfgs)
     else:
