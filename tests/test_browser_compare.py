@@ -68,7 +68,9 @@ def test_compare_shows_what_differs_at_one_scale_and_measures_all(page):
     cut = cut_text(pg, MAIN)
     assert not cut, json.dumps(cut, indent=1, ensure_ascii=False)
     RESULTS.mkdir(exist_ok=True)
-    pg.set_viewport_size({"width": WIDTH, "height": 2400})  # the page scrolls inside: a tall window shows it
+    pg.mouse.move(0, 0)  # no tooltip over the settings
+    pg.set_viewport_size({"width": WIDTH, "height": 3000})  # the page scrolls inside: a tall window shows it
+    pg.evaluate("() => document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
     pg.wait_for_timeout(1000)
     pg.screenshot(path=str(RESULTS / f"compare_measure_all_{WIDTH}.png"))
     pg.set_viewport_size({"width": WIDTH, "height": 900})
