@@ -252,6 +252,86 @@ def test_run_experiment_cancel_between_runs():
     assert res.runs[0].history and not res.runs[1].history and res.runs[1].cancelled
 
 
+THREE = [TINY, TINY.replace(name="b"), TINY.replace(name="c")]
+
+
+def test_cancel_in_the_second_run_keeps_its_true_numbers():
+    """Cancel in epoch 2 of the second of three runs, two batches in (of five): that run keeps its
+    one finished epoch, its wall time and the share of epoch 2 done, and is the only one marked
+    cancelled; the third is listed as not run; the message says both."""
+    armed, polls, started = [False], [0], {}
+
+    def progress(done, total, epoch, name):
+        started.setdefault(name, time.perf_counter())
+        armed[0] = armed[0] or (name == "b" and epoch == 1)
+
+    def should_stop() -> bool:
+        polls[0] += armed[0]
+        return polls[0] > 2
+
+    res = lab.run_experiment(THREE, epochs=3, max_train=100, batch_size=20, seeds=1, progress=progress,
+                             should_stop=should_stop)
+    ended = time.perf_counter()
+    first, cut = res.runs
+    assert res.cancelled and not res.timed_out and [r.name for r in res.runs] == ["tiny", "b"]
+    assert not first.cancelled and len(first.history) == 3 and first.seconds > 0
+    assert cut.cancelled and len(cut.history) == 1 and cut.epoch_fraction == pytest.approx(0.4)
+    assert cut.history[-1]["elapsed"] < cut.seconds <= ended - started["b"] + 0.1  # its true wall time
+    assert res.cut_short() == [cut] and res.not_run() == [("c", 0)]
+    rows = {r["run"]: r for r in res.to_rows()}
+    assert set(rows) == {"tiny", "b"}
+    assert rows["b"]["cancelled"] and rows["b"]["epochs"] == 1 and rows["b"]["seconds"] == round(cut.seconds, 2) > 0
+    assert not rows["tiny"]["cancelled"] and rows["tiny"]["epochs"] == 3
+    message = res.stop_message()
+    assert message.startswith("Cancelled after ")
+    assert "b ran " in message and "stopped 40 % into epoch 2 of 3 (its row keeps the 1 finished epoch)" in message
+    assert message.endswith("; c did not run.") and "tiny" not in message
+    doc = json.loads(res.to_json_bytes())
+    assert doc["not_run"] == [{"run": "c", "seed": 0}] and doc["stop_message"] == message
+    assert doc["runs"][1]["per_seed"][0]["epoch_fraction"] == pytest.approx(0.4)
+
+
+class _Rerun(Exception):
+    """Stands for the app's rerun: Streamlit raises inside a callback of the run."""
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_an_exception_from_a_callback_keeps_the_runs_cut_short(seeds):
+    """The app's Cancel reruns the page, which raises in `on_update`: the result `on_update`
+    saw still gets each interrupted run's true epochs, time and `cancelled` (in this process and
+    from worker processes), and lists the runs that never started."""
+    seen: list[lab.ExperimentResult] = []
+
+    def on_update(partial):
+        seen[:] = [partial]
+        if any(r.name == "b" and r.history for r in partial.runs):
+            raise _Rerun()
+
+    t0 = time.perf_counter()
+    with pytest.raises(_Rerun):
+        lab.run_experiment(THREE, epochs=3, max_train=100, batch_size=20, seeds=seeds, on_update=on_update)
+    elapsed = time.perf_counter() - t0
+    res = seen[0]
+    assert res.cancelled and 0 < res.seconds <= elapsed
+    for r in res.runs:
+        complete = len(r.history) == 3
+        assert r.cancelled != complete and r.seconds > 0 and r.summary_row()["epochs"] == len(r.history)
+        assert r.seconds <= elapsed
+    b = [r for r in res.runs if r.name == "b"]
+    assert b and all(r.cancelled for r in b) and any(r.history for r in b)
+    assert len(res.runs) + len(res.not_run()) == 3 * seeds
+    assert ("c", 0) in res.not_run()
+    assert "c did not run" in res.stop_message()
+    assert all(row["cancelled"] and row["seconds"] > 0 for row in res.to_rows() if row["run"] == "b")
+
+
+def test_durations_read_in_minutes_past_one():
+    from explorer.lab.results import fmt_duration
+
+    assert [fmt_duration(s) for s in (0.5, 38.24, 59.4, 90, 3599, 3725)] == [
+        "0.50 s", "38.2 s", "59.4 s", "1 m 30 s", "59 m 59 s", "1 h 02 m"]
+
+
 def test_run_experiment_bad_inputs():
     with pytest.raises(ConfigError) as info:
         lab.run_experiment("nope")
@@ -568,7 +648,7 @@ def test_conclusion_rule_names_a_winner_only_beyond_the_spread():
     clear = lab.judge("a", lab.spread([0.10, 0.12, 0.11]), "b", lab.spread([0.50, 0.55, 0.45]), "train_loss")
     assert clear.better == "a" and clear.text.startswith("training loss: a lower")
     acc = lab.judge("a", lab.spread([0.90, 0.91, 0.92]), "b", lab.spread([0.95, 0.96, 0.97]), "val_acc")
-    assert acc.better == "b" and "b higher" in acc.text and "96.0 ± 1.0%" in acc.text
+    assert acc.better == "b" and "b higher" in acc.text and "96.0 ± 1.00 %" in acc.text
     # the boundary: a gap equal to the sum of the stds (bands that touch) is no difference
     a, b = lab.spread([0.0, 1.0, 2.0]), lab.spread([4.0, 5.0, 6.0])  # std 1 each, gap 4 > 2
     assert lab.judge("a", a, "b", b, "train_loss").better == "a"
@@ -581,6 +661,16 @@ def test_conclusion_rule_names_a_winner_only_beyond_the_spread():
     assert nan.better is None and "diverged" in nan.text
 
 
+def test_conclusion_numbers_read_like_the_tables():
+    """Three significant figures as in the Lab's tables (not '2.3293 vs 2.3114'), more only where
+    a variant is called better and three would print the two means alike."""
+    one = lab.judge("a", lab.spread([2.3293]), "b", lab.spread([2.3114]), "train_loss")
+    assert one.text.endswith("(2.33 vs 2.31)")
+    close = lab.judge("a", lab.spread([2.32931, 2.32932]), "b", lab.spread([2.3314, 2.3315]), "train_loss")
+    assert close.better == "a" and "(2.3293 ± 0.0000071 vs 2.3315 ± 0.000071)" in close.text
+    assert lab.format_spread(lab.spread([0.969, 0.973]), "val_acc") == "97.1 ± 0.28 %"
+
+
 def test_conclusions_of_an_experiment_result():
     res = _fake_result({
         "(a)": [(0.10, 0.95), (0.12, 0.96), (0.11, 0.94)],
@@ -591,9 +681,9 @@ def test_conclusions_of_an_experiment_result():
     assert verdicts[("(b)", "train_loss")].better is None and verdicts[("(b)", "val_acc")].better is None
     assert verdicts[("(e)", "train_loss")].better == "(e)" and verdicts[("(e)", "val_acc")].better == "(e)"
     lines = res.conclusion_lines()
-    assert lines[0] == ("(a) vs (b) — training loss: no difference at this budget (0.1100 ± 0.0100 vs "
-                        "0.1133 ± 0.0153); validation accuracy: no difference at this budget "
-                        "(95.0 ± 1.0% vs 95.0 ± 1.0%)")
+    assert lines[0] == ("(a) vs (b) — training loss: no difference at this budget (0.11 ± 0.010 vs "
+                        "0.11 ± 0.015); validation accuracy: no difference at this budget "
+                        "(95.0 ± 1.00 % vs 95.0 ± 1.00 %)")
     assert lines[1].startswith("(a) vs (e) — training loss: (e) lower")
     # without comparisons given (custom): each variant against the first
     res = _fake_result({"x": [(0.1, 0.9)] * 3, "y": [(0.1, 0.9)] * 3})
@@ -740,4 +830,8 @@ def test_cli_ctrl_c_stops_a_multi_seed_run_and_prints_what_finished():
     assert doc["cancelled"] is True
     histories = [p["history"] for v in doc["runs"] for p in v["per_seed"]]
     assert any(len(h) >= 2 for h in histories) and all(len(h) < 500 for h in histories)
-    assert "stopped (Ctrl-C)" in err
+    # what was cut short, said on stderr and kept in the JSON with each run's true numbers
+    assert doc["stop_message"].startswith("Cancelled after ")
+    assert "Stopped (Ctrl-C) after " + doc["stop_message"].removeprefix("Cancelled after ") in err
+    per_seed = [p for v in doc["runs"] for p in v["per_seed"]]
+    assert all(p["cancelled"] and p["seconds"] > 0 and p["final"]["epochs"] == len(p["history"]) for p in per_seed)

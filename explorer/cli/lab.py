@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from explorer.cli.common import load_config
+from explorer.labels import fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, ExperimentResult, RunResult, estimate_time,
                           format_spread, get_experiment, prepare_runs, run_experiment)
 
 INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT), with the partial results printed
+STOPPED = "Stopped (Ctrl-C)"
 
 
 def register(sub) -> None:
@@ -66,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     with _ctrl_c_stops() as interrupted:
         result = run_experiment(exp, configs=configs, seeds=args.seeds, on_update=on_update,
                                 should_stop=interrupted.is_set, **overrides)
-    if interrupted.is_set():
-        print("stopped (Ctrl-C): the results so far", file=sys.stderr, flush=True)
     if args.json:
+        if result.cancelled:  # the JSON has it too (`stop_message`); said here for the terminal
+            print(result.stop_message(cause=STOPPED), file=sys.stderr, flush=True)
         sys.stdout.buffer.write(result.to_json_bytes() + b"\n")
         sys.stdout.flush()
     else:
@@ -110,12 +112,12 @@ def _progress_line(result: ExperimentResult, run: RunResult, row: dict[str, Any]
     number = variant * n_seeds + result.seeds.index(run.settings.seed) + 1
     seed = f" seed {run.settings.seed}" if n_seeds > 1 else ""
     return (f"[{number}/{result.total_runs}] {row['run']}{seed} epoch {row['epoch']}/{run.settings.epochs}: "
-            f"loss {row['train_loss']:.4f}  train {_pct(row['train_acc'])}  "
+            f"loss {fmt_num(row['train_loss'])}  train {_pct(row['train_acc'])}  "
             f"val {_pct(row['val_acc'])}  ({row['seconds']:.1f} s)")
 
 
 def _pct(value: Any) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+    return "-" if value is None else fmt_share(value)
 
 
 def print_results(result: ExperimentResult, out=None) -> None:
@@ -126,7 +128,10 @@ def print_results(result: ExperimentResult, out=None) -> None:
     w(f"  {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
       f"{s.epochs} epochs, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {result.seconds:.1f} s"
       f"{' on ' + str(result.workers) + ' worker processes' if result.workers > 1 else ''}"
-      f"{' (cancelled)' if result.cancelled else ''}\n\n")
+      f"{' (cancelled)' if result.cancelled else ''}\n")
+    if result.cancelled:
+        w(f"  {result.stop_message(cause=STOPPED)}\n")
+    w("\n")
     rows = result.to_rows()
     width = max([len(r["run"]) for r in rows] + [3])
     w(f"  {'run':<{width}}  depth  span     params  seeds        train_loss  train_acc        val_acc"

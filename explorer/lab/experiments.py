@@ -89,6 +89,9 @@ def run_experiment(
         on_update: called with the partial ExperimentResult at the same moments (live curves).
         should_stop: polled before every batch (in a worker, relayed by this process at least
             every 0.05 s); True ends the experiment, keeping what finished and the partial runs.
+            An exception from a callback (a rerun of the app) ends it the same way before it
+            propagates: the result `on_update` last saw then holds the runs cut short, each with
+            `cancelled` set, its finished epochs and its wall time up to the stop.
         time_limit_s: wall-time bound; past it the experiment ends as if stopped (`timed_out`).
 
     Raises:
@@ -99,7 +102,9 @@ def run_experiment(
                         optimizer=optimizer, batch_size=batch_size, max_train=max_train)
     exp, settings, tasks = runs.experiment, runs.settings, runs.tasks()
     result = ExperimentResult(exp.name, exp.title, settings, total_runs=len(tasks), seeds=runs.seeds,
-                              workers=runs.workers, comparisons=exp.comparisons)
+                              workers=runs.workers, comparisons=exp.comparisons,
+                              plan=tuple((t.config.name, t.settings.seed) for t in tasks),
+                              time_limit_s=time_limit_s)
     start = time.perf_counter()
     asked = should_stop
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
@@ -116,6 +121,12 @@ def run_experiment(
     def place(index: int, run: RunResult) -> None:
         live[index] = run
         result.runs = [live[i] for i in sorted(live)]
+
+    def add_epoch(index: int, row: dict[str, Any]) -> None:
+        """A worker's epoch, into the run this process shows."""
+        live[index].history.append(row)
+        live[index].seconds = row["elapsed"]
+        notify(row["epoch"], row["run"])
 
     def notify(epoch: int, name: str) -> None:
         result.seconds = time.perf_counter() - start
@@ -148,11 +159,13 @@ def run_experiment(
             result.cancelled = run_in_workers(
                 tasks, runs.workers, should_stop=should_stop,
                 on_start=lambda i, run: (place(i, run), notify(0, run.name)),
-                on_epoch=lambda i, row: (live[i].history.append(row), notify(row["epoch"], row["run"])),
-                on_finish=finish,
+                on_epoch=add_epoch, on_finish=finish, on_abandoned=place,
             )
-    except BaseException:  # a rerun of the app, Ctrl-C: what finished stays, marked as stopped
+    except BaseException:  # a rerun of the app, Ctrl-C: what finished stays, the runs cut short say so
         result.cancelled = True
+        for run in live.values():  # any run not heard of since its start (a worker that failed)
+            if len(run.history) < run.settings.epochs and not run.diverged:
+                run.cancelled = True
         raise
     finally:
         result.seconds = time.perf_counter() - start

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 from explorer.errors import ConfigError
+from explorer.labels import fmt_num
 from explorer.lab.data import DATASET
 from explorer.lab.settings import TrainSettings
 from explorer.lab.spread import METRICS, RULE, Spread, Verdict, judge, spread
@@ -44,6 +45,8 @@ class ExperimentResult:
     seeds: tuple[int, ...] = ()          # every variant trains once at each of these
     workers: int = 1                     # processes that trained them (1: this one)
     comparisons: tuple[tuple[str, str], ...] = ()  # (a, b) pairs the conclusions judge
+    plan: tuple[tuple[str, int], ...] = ()  # (variant, seed) of every run asked for, in training order
+    time_limit_s: float | None = None    # the wall-time bound it ran under, if any
 
     def __post_init__(self) -> None:
         if not self.seeds:
@@ -131,10 +134,45 @@ class ExperimentResult:
         return [f"{a} vs {b} — " + "; ".join(texts) for (a, b), texts in by_pair.items()]
 
     def fraction_done(self) -> float:
-        """Share of all epochs of all runs finished (a diverged run counts whole)."""
+        """Share of all epochs of all runs done (a diverged run counts whole)."""
         total = max(self.total_runs * self.settings.epochs, 1)
-        done = sum(self.settings.epochs if r.diverged else len(r.history) for r in self.runs)
+        done = sum(self.settings.epochs if r.diverged else len(r.history) + r.epoch_fraction for r in self.runs)
         return min(done / total, 1.0)
+
+    # -- how a stopped experiment ended -----------------------------------------------------
+    def cut_short(self) -> list[RunResult]:
+        """The runs a stop interrupted (each keeps its finished epochs and its time)."""
+        return [r for r in self.runs if r.cancelled]
+
+    def not_run(self) -> list[tuple[str, int]]:
+        """(variant, seed) of the planned runs that never started."""
+        started = {(r.name, r.settings.seed) for r in self.runs}
+        return [p for p in self.plan if p not in started]
+
+    def stop_message(self, cause: str = "Cancelled") -> str | None:
+        """What a stop (`cause`, unless the time limit) cut short and what it left out, in a
+        sentence; None when nothing stopped it. E.g. 'Cancelled after 1 m 30 s: span1 seed 2 ran
+        38.2 s and stopped 40 % into epoch 2 of 3 (its row keeps the 1 finished epoch); span2
+        and span3 did not run.'"""
+        if not self.cancelled:
+            return None
+        head = (f"Stopped at the {fmt_num(self.time_limit_s)} s time limit" if self.timed_out and self.time_limit_s
+                else cause) + f" after {fmt_duration(self.seconds)}"
+        parts = [f"{self._label(r.name, [r.settings.seed])} {_where(r)}" for r in self.cut_short()]
+        missing: dict[str, list[int]] = {}
+        for name, seed in self.not_run():
+            missing.setdefault(name, []).append(seed)
+        if missing:
+            parts.append(_and([self._label(n, seeds) for n, seeds in missing.items()]) + " did not run")
+        if not parts:
+            return head + ", once every run had finished: the results are complete."
+        return head + ": " + "; ".join(parts) + "."
+
+    def _label(self, variant: str, seeds: Sequence[int]) -> str:
+        """'span1', 'span1 seed 2', 'span1 seeds 1-2': a variant alone stands for all its seeds."""
+        if len(self.seeds) < 2 or sorted(seeds) == sorted(self.seeds):
+            return variant
+        return f"{variant} seed{'s' if len(seeds) > 1 else ''} {_ranges(seeds)}"
 
     # -- export -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -154,7 +192,8 @@ class ExperimentResult:
             "experiment": self.experiment, "title": self.title, "dataset": DATASET,
             "settings": self.settings.to_dict(), "seeds": list(self.seeds), "workers": self.workers,
             "total_runs": self.total_runs, "seconds": round(self.seconds, 3),
-            "cancelled": self.cancelled, "timed_out": self.timed_out,
+            "cancelled": self.cancelled, "timed_out": self.timed_out, "stop_message": self.stop_message(),
+            "not_run": [{"run": name, "seed": seed} for name, seed in self.not_run()],
             "results": self.to_rows(), "runs": variants,
             "rule": RULE, "conclusions": self.conclusion_lines(),
         }
@@ -170,6 +209,45 @@ class ExperimentResult:
         if table not in rows:
             raise ConfigError("table", table, "one of " + ", ".join(rows))
         return _csv_bytes(rows[table]())
+
+
+def fmt_duration(seconds: float) -> str:
+    """Wall time as a person reads it: '0.52 s', '38.2 s', '1 m 30 s', '1 h 05 m'."""
+    if seconds < 59.5:
+        return f"{fmt_num(seconds)} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} m"
+
+
+def _where(run: RunResult) -> str:
+    """How long a cut-short run ran, where it stopped and what it kept."""
+    done, total = len(run.history), run.settings.epochs
+    if run.epoch_fraction > 0:
+        at = f"{round(100 * run.epoch_fraction)} % into epoch {done + 1} of {total}"
+    elif done:
+        at = f"after epoch {done} of {total}"
+    else:
+        at = "before its first epoch"
+    kept = f"its row keeps the {done} finished epoch{'s' if done != 1 else ''}" if done else "no epoch finished"
+    return f"ran {fmt_duration(run.seconds)} and stopped {at} ({kept})"
+
+
+def _ranges(values: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    out: list[str] = []
+    for v in sorted(values):
+        if out and out[-1].split("-")[-1] == str(v - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{v}"
+        else:
+            out.append(str(v))
+    return ", ".join(out)
+
+
+def _and(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _band(rows: list[dict[str, Any]], x: str, keys: Sequence[str]) -> list[dict[str, Any]]:

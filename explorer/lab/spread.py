@@ -12,6 +12,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
+from explorer.labels import fmt_num
+
 Metric = Literal["train_loss", "val_acc"]
 METRICS: dict[str, tuple[str, bool]] = {   # metric -> (label, lower is better)
     "train_loss": ("training loss", True),
@@ -80,7 +82,12 @@ class Verdict:
     @property
     def text(self) -> str:
         label, lower = METRICS[self.metric]
-        numbers = f"{format_spread(self.spread_a, self.metric)} vs {format_spread(self.spread_b, self.metric)}"
+        a, b = format_spread(self.spread_a, self.metric), format_spread(self.spread_b, self.metric)
+        means = [format_spread(Spread((x.mean,)), self.metric) for x in (self.spread_a, self.spread_b)]
+        if self.better is not None and means[0] == means[1]:
+            # a real gap that three figures would hide: more figures
+            a, b = (format_spread(s, self.metric, figures=5) for s in (self.spread_a, self.spread_b))
+        numbers = f"{a} vs {b}"
         if self.better is None:
             return f"{label}: {NO_DIFFERENCE}{self.reason} ({numbers})"
         word = ("lower" if lower else "higher")
@@ -103,11 +110,20 @@ def judge(a: str, spread_a: Spread, b: str, spread_b: Spread, metric: Metric) ->
     return Verdict(metric, a, b, spread_a, spread_b, a if a_wins else b)
 
 
-def format_spread(s: Spread, metric: str) -> str:
-    """'0.0123 ± 0.0021' (loss) or '96.9 ± 0.4%' (accuracy); no ± with one seed."""
+def format_spread(s: Spread, metric: str, figures: int = 3) -> str:
+    """'2.33 ± 0.012' (loss) or '96.9 ± 0.40 %' (accuracy): the mean to three significant
+    figures, as in the Lab's tables (more `figures` tell close means apart); no ± with one seed."""
     if s.mean is None:
         return "-"
     pct = metric.endswith("_acc")
-    fmt = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.4f}")
-    text = fmt(s.mean) if s.std is None else f"{fmt(s.mean)} ± {fmt(s.std)}"
-    return text + ("%" if pct else "")
+    scale = 100.0 if pct else 1.0
+    fmt = fmt_num if figures == 3 else (lambda v: _fixed(v, figures))
+    text = fmt(scale * s.mean) if s.std is None else f"{fmt(scale * s.mean)} ± {fmt_num(scale * s.std)}"
+    return text + (" %" if pct else "")
+
+
+def _fixed(v: float, figures: int) -> str:
+    """`v` to `figures` significant figures, never with an exponent."""
+    if not math.isfinite(v) or v == 0:
+        return fmt_num(v)
+    return f"{v:.{max(0, figures - 1 - math.floor(math.log10(abs(v))))}f}"

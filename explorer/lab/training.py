@@ -51,8 +51,9 @@ class RunResult:
     n_val: int
     history: list[dict[str, Any]] = field(default_factory=list)     # one row per finished epoch
     grad_norms: list[dict[str, Any]] = field(default_factory=list)  # one row per residual unit
-    seconds: float = 0.0                 # wall time of the whole run, initialisation included
-    cancelled: bool = False              # stopped by should_stop before the last epoch
+    seconds: float = 0.0                 # wall time of the run so far, initialisation included
+    cancelled: bool = False              # cut short (should_stop, or a caller's exception) before the last epoch
+    epoch_fraction: float = 0.0          # share of the epoch in progress that was done when cut short
     diverged: bool = False               # the training loss became inf / NaN (training stopped)
 
     @property
@@ -100,6 +101,7 @@ class RunResult:
             "final": self.summary_row(),
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
+            "epoch_fraction": round(self.epoch_fraction, 3),
             "diverged": self.diverged,
         }
 
@@ -129,7 +131,9 @@ def train(
         settings: all training settings at once (momentum, weight decay, schedule too).
         progress: called with each finished epoch's history row.
         should_stop: polled before every batch; returning True ends the run early, with
-            `cancelled` set and the finished epochs kept.
+            `cancelled` set, the finished epochs kept and `epoch_fraction` the share of the
+            next one done. An exception from any callback here cuts the run short the same way
+            (the RunResult that `on_start` received says so) before it propagates.
         on_start: called once the model is built and its gradient norms measured, with the
             RunResult that the run then fills in epoch by epoch (for live views).
         step_gate: what every training step passes (default: this process's gate, which
@@ -165,35 +169,43 @@ def train(
         probe = slice(0, min(settings.batch_size, len(x_train)))
         result.grad_norms = [{"run": cfg.name, "seed": settings.seed, **row}
                              for row in measure_grad_norms(model, x_train[probe], y_train[probe])]
-        if on_start is not None:
-            on_start(result)
-        opt = make_optimizer(model, settings)
-        order = torch.Generator().manual_seed(settings.seed)
-        for epoch in range(1, settings.epochs + 1):
-            t0 = time.perf_counter()
-            for group in opt.param_groups:
-                group["lr"] = settings.lr_at(epoch)
-            stats = _train_epoch(model, opt, x_train, y_train, settings.batch_size, order, should_stop,
-                                 step_gate)
-            if stats is None:
-                result.cancelled = True
-                break
-            train_loss, train_acc = stats
-            val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
-            now = time.perf_counter()
-            row = {
-                "run": cfg.name, "seed": settings.seed, "epoch": epoch, "lr": settings.lr_at(epoch),
-                "train_loss": train_loss, "train_acc": train_acc,
-                "val_loss": val_loss, "val_acc": val_acc,
-                "seconds": round(now - t0, 4), "elapsed": round(now - start, 4),
-            }
-            result.history.append(row)
-            if progress is not None:
-                progress(dict(row))
-            if not math.isfinite(train_loss):
-                result.diverged = True
-                break
-    result.seconds = time.perf_counter() - start
+        try:
+            if on_start is not None:
+                on_start(result)
+            opt = make_optimizer(model, settings)
+            order = torch.Generator().manual_seed(settings.seed)
+            for epoch in range(1, settings.epochs + 1):
+                t0 = time.perf_counter()
+                for group in opt.param_groups:
+                    group["lr"] = settings.lr_at(epoch)
+                stats = _train_epoch(model, opt, x_train, y_train, settings.batch_size, order, should_stop,
+                                     step_gate, on_batch=lambda f: setattr(result, "epoch_fraction", f))
+                if stats is None:
+                    result.cancelled = True
+                    break
+                train_loss, train_acc = stats
+                val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
+                now = time.perf_counter()
+                row = {
+                    "run": cfg.name, "seed": settings.seed, "epoch": epoch, "lr": settings.lr_at(epoch),
+                    "train_loss": train_loss, "train_acc": train_acc,
+                    "val_loss": val_loss, "val_acc": val_acc,
+                    "seconds": round(now - t0, 4), "elapsed": round(now - start, 4),
+                }
+                result.history.append(row)
+                result.epoch_fraction, result.seconds = 0.0, now - start
+                if progress is not None:
+                    progress(dict(row))
+                if not math.isfinite(train_loss):
+                    result.diverged = True
+                    break
+        except BaseException:
+            # A callback ended the run (a rerun of the app, Ctrl-C): it was cut short unless every
+            # epoch had finished; the caller keeps this result with its true numbers.
+            result.cancelled = len(result.history) < settings.epochs and not result.diverged
+            raise
+        finally:
+            result.seconds = time.perf_counter() - start
     return result
 
 
@@ -204,9 +216,10 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
                            weight_decay=s.weight_decay)
 
 
-def _train_epoch(model, opt, x, y, batch_size, gen, should_stop,
-                 step_gate: StepGate | None = None) -> tuple[float, float] | None:
-    """One pass in a seeded random order: (mean loss, accuracy), or None when stopped."""
+def _train_epoch(model, opt, x, y, batch_size, gen, should_stop, step_gate: StepGate | None = None,
+                 on_batch: Callable[[float], None] | None = None) -> tuple[float, float] | None:
+    """One pass in a seeded random order: (mean loss, accuracy), or None when stopped.
+    `on_batch` hears the share of the pass done after each batch."""
     # Looked up per call, so the in-process gate functions can be replaced (tests do).
     enter = step_gate.begin if step_gate is not None else begin_training_step
     leave = step_gate.end if step_gate is not None else end_training_step
@@ -228,6 +241,8 @@ def _train_epoch(model, opt, x, y, batch_size, gen, should_stop,
         loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y[idx]).sum())
         seen += len(idx)
+        if on_batch is not None:
+            on_batch(min(begin + batch_size, len(x)) / len(x))
         if not math.isfinite(loss_sum):
             break  # diverged: the caller records it and stops
     return loss_sum / max(seen, 1), correct / max(seen, 1)

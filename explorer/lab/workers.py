@@ -159,18 +159,23 @@ def run_in_workers(
     on_start: Callable[[int, RunResult], None],
     on_epoch: Callable[[int, dict[str, Any]], None],
     on_finish: Callable[[int, RunResult], None],
+    on_abandoned: Callable[[int, RunResult], None] | None = None,
 ) -> bool:
     """Train `tasks` on `workers` processes, calling back in this thread as runs start, finish
     epochs and end. Returns True when `should_stop` ended it early (the runs in flight end at
     their next batch, cancelled, and are passed to `on_finish`; the rest never start).
-    A worker's exception is raised here once the others have stopped."""
+    When an exception in this thread ends it (a callback's, Ctrl-C), the workers stop at their
+    next batch and each run that had started, as far as it got, goes to `on_abandoned` (no other
+    callback) before the exception goes on. A worker's exception is raised here once the others
+    have stopped."""
     ctx = context()
     events = ctx.Queue()
     gate = SharedGate(ctx)
     relay = GateRelay(gate)
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(events, gate))
     finished: set[int] = set()
-    stopped = False
+    pending: dict[Any, int] = {}
+    stopped = abandoned = False
     try:
         relay.start()
         pending = {pool.submit(_train_task, t): t.index for t in tasks}
@@ -196,13 +201,28 @@ def run_in_workers(
                 finished.add(index)
                 if run is not None:
                     on_finish(index, run)
+    except BaseException:
+        abandoned = True
+        raise
     finally:
         gate.stop.set()
         relay.done.set()
         relay.join()
         pool.shutdown(wait=True, cancel_futures=True)
         events.close()
+        if abandoned and on_abandoned is not None:
+            _hand_over(pending, finished, on_abandoned)
     return stopped
+
+
+def _hand_over(pending: dict[Any, int], finished: set[int], to: Callable[[int, RunResult], None]) -> None:
+    """The results of the runs that had started, once their workers have stopped."""
+    for future, index in sorted(pending.items(), key=lambda item: item[1]):
+        if index in finished or future.cancelled() or future.exception() is not None:
+            continue
+        run = future.result()
+        if run is not None:
+            to(index, run)
 
 
 def _drain(events) -> list[tuple[str, int, Any]]:
