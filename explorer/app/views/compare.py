@@ -14,9 +14,11 @@ from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
 from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
 from explorer.app.text import plain_text
-from explorer.labels import distinct_labels, fmt_ms
+from explorer.labels import distinct_labels, fmt_count, fmt_ms
 
 DIFF_COLOUR = "background-color: #fff3bf"
+# exact counts shown with thousands separators ("25,557,032"), as everywhere in the app
+COUNT_COLUMNS = ("params", "macs", "projection_params", "activation_bytes", "peak_bytes")
 BAR_METRICS = ("params", "macs", "activation_bytes")
 RUNNING = "compare_measuring"  # session key: (config index, count, name) while Measure all runs
 
@@ -44,8 +46,10 @@ def entry_widgets(cfgs: list[ArchConfig]) -> None:
 
 def table(rows: list[dict], cfgs: list[ArchConfig]) -> None:
     diff = compare.differing_keys(cfgs) if len(cfgs) > 1 else []
-    styled = compare.to_frame(rows).style.apply(
-        lambda col: [DIFF_COLOUR if col.name in diff else ""] * len(col), axis=0)
+    frame = compare.to_frame(rows)
+    counts = [c for c in COUNT_COLUMNS if c in frame.columns]
+    styled = frame.style.apply(
+        lambda col: [DIFF_COLOUR if col.name in diff else ""] * len(col), axis=0).format(fmt_count, subset=counts)
     st.dataframe(styled, hide_index=True, key="compare_table")
     if diff:
         st.caption("Highlighted: settings that differ — " + ", ".join(diff))
