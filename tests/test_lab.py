@@ -286,6 +286,9 @@ def test_cancel_in_the_second_run_keeps_its_true_numbers():
     assert message.startswith("Cancelled after ")
     assert "b ran " in message and "stopped 40 % into epoch 2 of 3 (its row keeps the 1 finished epoch)" in message
     assert message.endswith("; c did not run.") and "tiny" not in message
+    # one epoch of b against three of tiny: no verdict
+    assert all(v.better is None and v.cut_short == ("b",) for v in res.conclusions())
+    assert res.conclusion_lines()[0].startswith("tiny vs b — training loss: not judged, b was cut short (")
     doc = json.loads(res.to_json_bytes())
     assert doc["not_run"] == [{"run": "c", "seed": 0}] and doc["stop_message"] == message
     assert doc["runs"][1]["per_seed"][0]["epoch_fraction"] == pytest.approx(0.4)

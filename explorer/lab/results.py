@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Sequence
 
 from explorer.errors import ConfigError
@@ -115,14 +115,18 @@ class ExperimentResult:
 
     # -- what it shows ----------------------------------------------------------------------
     def conclusions(self) -> list[Verdict]:
-        """For each compared pair that both trained, one verdict per metric (RULE)."""
+        """For each compared pair that both trained, one verdict per metric (RULE); none is
+        reached where a variant's numbers come only from runs a stop cut short."""
         names = self.variants()
         pairs = self.comparisons or tuple((names[0], n) for n in names[1:])
         out = []
         for a, b in pairs:
             if a in names and b in names and self.counted_runs(a) and self.counted_runs(b):
+                # a variant with no finished seed trained fewer epochs: its numbers are not comparable
+                cut = tuple(n for n in (a, b) if all(r.cancelled for r in self.counted_runs(n)))
                 for metric in METRICS:
-                    out.append(judge(a, self.spread_of(a, metric), b, self.spread_of(b, metric), metric))
+                    verdict = judge(a, self.spread_of(a, metric), b, self.spread_of(b, metric), metric)
+                    out.append(replace(verdict, better=None, cut_short=cut) if cut else verdict)
         return out
 
     def conclusion_lines(self) -> list[str]:

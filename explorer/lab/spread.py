@@ -71,6 +71,7 @@ class Verdict:
     spread_b: Spread
     better: str | None       # the better variant's name; None: no difference at this budget
     reason: str = ""         # why no verdict could be reached, when it could not
+    cut_short: tuple[str, ...] = ()  # variants whose numbers come from runs a stop cut short: not judged
 
     @property
     def gap(self) -> float | None:
@@ -88,6 +89,9 @@ class Verdict:
             # a real gap that three figures would hide: more figures
             a, b = (format_spread(s, self.metric, figures=5) for s in (self.spread_a, self.spread_b))
         numbers = f"{a} vs {b}"
+        if self.cut_short:
+            names = " and ".join(self.cut_short)
+            return f"{label}: not judged, {names} {'was' if len(self.cut_short) == 1 else 'were'} cut short ({numbers})"
         if self.better is None:
             return f"{label}: {NO_DIFFERENCE}{self.reason} ({numbers})"
         word = ("lower" if lower else "higher")

@@ -1,10 +1,13 @@
 """Lab tab: train the ready experiments (or the Compare set) on the bundled digits at several
 seeds, live curves of the mean with a band of one standard deviation, and the conclusions.
 
-Switching tab or changing a setting reruns the page, which stops a run in progress at its next
-progress call; the epochs finished so far are kept.
+Cancel, switching tab or changing a setting reruns the page, which stops a run in progress within
+TICK_S; the result keeps what each run did, and says what was cut short and what did not run.
 """
 from __future__ import annotations
+
+import threading
+import time
 
 import pandas as pd
 import plotly.express as px
@@ -14,15 +17,20 @@ import streamlit as st
 from explorer import ArchConfig, ConfigError, lab
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.facts.limits import Limits
+from explorer.lab.results import fmt_duration
 from explorer.labels import fmt_count, fmt_num, fmt_share
 
 MAX_EPOCHS = 50  # a bound for this page; the library allows up to lab.MAX_EPOCHS
+TICK_S = 0.5     # the progress bar's clock while training: how soon a click on Cancel takes effect
+STOP_WAIT_S = 30.0  # longest wait for a stopped run to record how it ended (workers end their batch)
 SEED_CHOICES = [1, 2, 3, 4, 5]
 BAND = "mean ± one standard deviation across seeds (sample std)"
 _MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~$"
 # how each column of the results tables reads: losses to three figures, accuracies as percentages
 _LOSS = ("train_loss", "val_loss", "train_loss_std")
 _ACC = ("train_acc", "val_acc", "best_val_acc", "val_acc_std")
+# the run (and seed) stay in view while the wide tables scroll to their seconds and cancelled columns
+_PINNED = {"run": st.column_config.Column(pinned=True), "seed": st.column_config.Column(pinned=True)}
 
 
 def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = False,
@@ -93,7 +101,26 @@ def curves(res: lab.ExperimentResult, keyed: bool) -> None:
 
 def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
         limit: float) -> None:
-    """Train with a progress bar, live curves and a Cancel button; keep the result under `key`."""
+    """Train with a progress bar, live curves and a Cancel button; keep the result under `key`.
+
+    A click on Cancel reruns the page: Streamlit stops this script at its next element update,
+    inside a callback of the run, and the run keeps what it did (see `lab.run_experiment`).
+    The bar's clock moves every TICK_S so that the stop comes within that, not at the epoch's end.
+    The rerun starts at once, beside this script as it stops: `wait_for_stopping_run` makes it
+    show the result only once this run has recorded how it ended.
+    """
+    lock = _run_lock()
+    if not lock.acquire(timeout=STOP_WAIT_S):
+        st.warning("The previous run is still stopping: start again in a moment.")
+        return
+    try:
+        _train(exp_name, epochs, seed, seeds, custom, key, limit)
+    finally:
+        lock.release()  # once run_experiment has recorded how the run ended, even when stopped
+
+
+def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
+           limit: float) -> None:
     results = st.session_state.lab_results
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
@@ -102,13 +129,27 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
     bar = st.progress(0.0, text=text[0])
     live = st.empty()
     drawn = [0]
+    shown: list = [None, time.monotonic(), time.monotonic()]  # partial result, start, last tick
 
     def progress(done, total, epoch, run_name):
         text[0] = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{epochs}"
 
+    def move_bar() -> None:
+        partial, start, now = shown[0], shown[1], time.monotonic()
+        shown[2] = now
+        bar.progress(partial.fraction_done() if partial else 0.0,
+                     text=f"{text[0]} · {fmt_duration(now - start)}")
+
+    def tick() -> bool:
+        """Polled before every batch: moves the bar's clock now and then (never stops by itself)."""
+        if time.monotonic() - shown[2] >= TICK_S:
+            move_bar()
+        return False
+
     def on_update(partial):
         remember(results, key, partial)  # kept if the run is cancelled
-        bar.progress(partial.fraction_done(), text=text[0])
+        shown[0] = partial
+        move_bar()
         rows = partial.history_rows()
         if len(rows) > drawn[0]:  # live curves, redrawn once per finished epoch
             drawn[0] = len(rows)
@@ -117,15 +158,33 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
 
     try:
         res = lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
-                                 progress=progress, on_update=on_update, time_limit_s=limit)
+                                 progress=progress, on_update=on_update, should_stop=tick,
+                                 time_limit_s=limit)
         remember(results, key, res)
-        if res.timed_out:
-            st.warning(f"Stopped at the {limit} s time limit; the finished runs are shown.")
     except ConfigError as exc:
         st.error(str(exc))
     bar.empty()
     live.empty()
     cancel.empty()
+
+
+def _run_lock() -> threading.Lock:
+    """This session's Lab lock, held while a run trains."""
+    if "lab_run_lock" not in st.session_state:
+        st.session_state["lab_run_lock"] = threading.Lock()
+    return st.session_state["lab_run_lock"]
+
+
+def wait_for_stopping_run() -> bool:
+    """Wait (at most STOP_WAIT_S) for a run of this session that a rerun is stopping: Streamlit
+    starts the new run of the page before the old one has ended. False if it is still going."""
+    lock = _run_lock()
+    if not lock.acquire(blocking=False):
+        with st.spinner("Stopping the run in progress…"):
+            if not lock.acquire(timeout=STOP_WAIT_S):
+                return False
+    lock.release()
+    return True
 
 
 def conclusions(res: lab.ExperimentResult) -> None:
@@ -139,11 +198,13 @@ def conclusions(res: lab.ExperimentResult) -> None:
 
 def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
     n, w = len(res.seeds), res.workers
-    v = len(res.variants())
-    st.caption(f"{v} variant{'s' if v != 1 else ''} × {n} seed{'s' if n != 1 else ''} "
-               f"({', '.join(map(str, res.seeds))}) in {res.seconds:.0f} s"
-               + (f" on {w} worker processes" if w > 1 else "")
-               + (" — stopped early: partial results" if res.cancelled else ""))
+    v, planned = len(res.variants()), len(dict.fromkeys(name for name, _ in res.plan)) or len(res.variants())
+    of = f"{v} of {planned} variants" if v < planned else f"{v} variant{'s' if v != 1 else ''}"
+    st.caption(f"{of} × {n} seed{'s' if n != 1 else ''} "
+               f"({', '.join(map(str, res.seeds))}) in {fmt_duration(res.seconds)}"
+               + (f" on {w} worker processes" if w > 1 else ""))
+    if res.cancelled:
+        st.warning(_md(res.stop_message()), icon=":material/stop_circle:")
     conclusions(res)
     curves(res, keyed=True)
     grads = pd.DataFrame(res.grad_norm_band_rows())
@@ -151,9 +212,9 @@ def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
         st.plotly_chart(band_figure(grads, "layer", "grad_norm", "Gradient norm per residual unit at "
                                     "initialisation", log_y=True), key="lab_grads")
         st.caption(f"Mean over the seeds; band: {BAND}, on the log axis clipped at the lowest seed.")
-    st.dataframe(readable(res.to_rows()), hide_index=True, key="lab_table")
-    with st.expander("Each seed"):
-        st.dataframe(readable(res.seed_rows()), hide_index=True, key="lab_seed_table")
+    st.dataframe(readable(res.to_rows()), hide_index=True, key="lab_table", column_config=_PINNED)
+    with st.expander("Each seed", expanded=res.cancelled and n > 1):  # where a run cut short shows
+        st.dataframe(readable(res.seed_rows()), hide_index=True, key="lab_seed_table", column_config=_PINNED)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download CSV", res.to_csv_bytes(), file_name=f"lab_{exp_name}.csv", mime="text/csv",
                        key="lab_csv", on_click="ignore")
@@ -192,6 +253,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.error(f"This run would take about {est:.0f} s, over the {limit} s limit of this server "
                  "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks.")
     key = lab_key(exp_name, epochs, seed, custom, seeds)
+    if not wait_for_stopping_run():
+        st.info("The last run is still stopping; its results show on the next change of this page.")
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
         run(exp_name, epochs, seed, seeds, custom, key, limit)
     res = st.session_state.lab_results.get(key)
