@@ -284,7 +284,7 @@ def test_cancel_in_the_second_run_keeps_its_true_numbers():
     assert not rows["tiny"]["cancelled"] and rows["tiny"]["epochs"] == 3
     message = res.stop_message()
     assert message.startswith("Cancelled after ")
-    assert "b ran " in message and "stopped 40 % into epoch 2 of 3 (its row keeps the 1 finished epoch)" in message
+    assert "b ran " in message and "stopped 40 % into epoch 2 of 3 (1 finished epoch kept)" in message
     assert message.endswith("; c did not run.") and "tiny" not in message
     # one epoch of b against three of tiny: no verdict
     assert all(v.better is None and v.cut_short == ("b",) for v in res.conclusions())
@@ -484,6 +484,8 @@ def test_time_limit_ends_an_experiment_and_says_so():
     res = lab.run_experiment([cfg, cfg.replace(name="r20b")], epochs=3, max_train=128, time_limit_s=0.0)
     assert res.timed_out and res.cancelled
     assert res.to_dict()["timed_out"] is True
+    assert res.stop_message().startswith("Stopped at the 0 s time limit after ")
+    assert res.stop_message().endswith(" did not run.") and len(res.runs) + len(res.not_run()) == 2 * 3
     full = lab.run_experiment([cfg], epochs=1, max_train=64, time_limit_s=600)
     assert not full.timed_out and not full.cancelled
 

@@ -156,12 +156,13 @@ class ExperimentResult:
     def stop_message(self, cause: str = "Cancelled") -> str | None:
         """What a stop (`cause`, unless the time limit) cut short and what it left out, in a
         sentence; None when nothing stopped it. E.g. 'Cancelled after 1 m 30 s: span1 seed 2 ran
-        38.2 s and stopped 40 % into epoch 2 of 3 (its row keeps the 1 finished epoch); span2
+        38.2 s and stopped 40 % into epoch 2 of 3 (1 finished epoch kept); span2
         and span3 did not run.'"""
         if not self.cancelled:
             return None
-        head = (f"Stopped at the {fmt_num(self.time_limit_s)} s time limit" if self.timed_out and self.time_limit_s
-                else cause) + f" after {fmt_duration(self.seconds)}"
+        timed_out = self.timed_out and self.time_limit_s is not None
+        head = (f"Stopped at the {fmt_num(self.time_limit_s)} s time limit" if timed_out else cause)
+        head += f" after {fmt_duration(self.seconds)}"
         parts = [f"{self._label(r.name, [r.settings.seed])} {_where(r)}" for r in self.cut_short()]
         missing: dict[str, list[int]] = {}
         for name, seed in self.not_run():
@@ -234,7 +235,7 @@ def _where(run: RunResult) -> str:
         at = f"after epoch {done} of {total}"
     else:
         at = "before its first epoch"
-    kept = f"its row keeps the {done} finished epoch{'s' if done != 1 else ''}" if done else "no epoch finished"
+    kept = f"{done} finished epoch{'s' if done != 1 else ''} kept" if done else "no epoch finished"
     return f"ran {fmt_duration(run.seconds)} and stopped {at} ({kept})"
 
 
