@@ -432,6 +432,10 @@ def test_lab_results_tables_read_in_rounded_units():
                 assert all(len(d) <= 4 for d in decimals), (col, v)
     row = tables[0].iloc[0]
     assert str(row["val_acc"]).endswith(" %") and str(row["seconds"]).endswith(" s")
+    from explorer.app.views.lab import readable  # one seed has no std: its cell reads "–", not "None"
+    one_seed = readable([{"run": "plain20", "val_acc": 50.0, "val_acc_std": None, "train_loss": float("nan"),
+                          "cancelled": False}]).iloc[0]
+    assert (one_seed["val_acc_std"], one_seed["train_loss"], one_seed["cancelled"]) == ("–", "–", False)
     assert float(row["train_loss"]) == pytest.approx(float(fmt_num(float(row["train_loss"]))))
     buttons = {b.key: b for b in at.get("download_button")}
     for key in ("lab_csv", "lab_csv_seeds", "lab_json"):

@@ -66,11 +66,16 @@ def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = Fals
     return fig
 
 
+MISSING = "–"  # a table cell with no value (the std of one seed), not Python's "None"
+
+
 def readable(rows: list[dict]) -> pd.DataFrame:
     """The results rows as a user reads them: losses "1.27", accuracies "98.3 %", parameters
-    "272,474", seconds "12.3 s"; a missing value (a std below two seeds) stays empty."""
+    "272,474", seconds "12.3 s"; a missing value (a std below two seeds) reads "–"."""
     def cell(key, v):
-        if v is None or (isinstance(v, float) and v != v) or isinstance(v, bool):
+        if v is None or (isinstance(v, float) and v != v):
+            return MISSING
+        if isinstance(v, bool):
             return v
         if key in _LOSS:
             return fmt_num(v)
