@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_util import CHROMIUM_FLAGS, IDLE, MAIN, choose, chromium_path, open_tab, settle, streamlit_server  # noqa: E402
+from browser_util import (CHROMIUM_FLAGS, IDLE, MAIN, choose, chromium_path, enter, open_tab, settle,  # noqa: E402
+                          streamlit_server)
 
 from explorer import lab  # noqa: E402  (the experiments' titles, as the Lab's selectbox shows them)
 
@@ -125,9 +126,7 @@ def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int) -> dict:
     settle(pg)
     choose(pg, "lab_seeds", "1")
     settle(pg)
-    box = pg.locator(".st-key-lab_epochs input")
-    box.fill(str(epochs))
-    box.press("Enter")
+    enter(pg, "lab_epochs", epochs)
     settle(pg)
     app, cli = [], []
     for i in range(rounds):

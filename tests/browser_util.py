@@ -98,6 +98,13 @@ def choose(pg, key: str, option: str) -> None:
     pg.get_by_role("option", name=option, exact=True).click()
 
 
+def enter(pg, key: str, value) -> None:
+    """Type `value` into the text or number input whose widget key is `key`, then press Enter."""
+    box = pg.locator(f"{key_css(key)} input")
+    box.fill(str(value))
+    box.press("Enter")
+
+
 def settle(pg, timeout_ms: int = 120_000) -> None:
     """Wait until the app has finished its rerun."""
     pg.wait_for_timeout(300)  # let a just-triggered rerun start

@@ -8,7 +8,7 @@ A screenshot of the view at 1024 px goes to test-results/lab_cancelled_1024.png.
 import re
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, EXCEPTION, ROOT, choose, chromium_path, key_css, open_tab, settle,
+from browser_util import (CHROMIUM_FLAGS, EXCEPTION, ROOT, choose, chromium_path, enter, key_css, open_tab, settle,
                           streamlit_server)
 from playwright.sync_api import sync_playwright
 
@@ -57,9 +57,7 @@ def results_table(pg) -> list[dict]:
 def test_cancel_says_what_was_cut_short_and_keeps_its_numbers(page):
     pg = page
     open_tab(pg, "Lab")
-    epochs = pg.locator(f"{key_css('lab_epochs')} input")
-    epochs.fill("3")
-    epochs.press("Enter")
+    enter(pg, "lab_epochs", 3)
     settle(pg)
     choose(pg, "lab_seeds", "1")
     settle(pg)

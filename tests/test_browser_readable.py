@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, choose, chromium_path, cut_text,
+from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, choose, chromium_path, cut_text, enter,
                           key_css, open_tab, settle, streamlit_server)
 from playwright.sync_api import sync_playwright
 
@@ -61,9 +61,7 @@ def prepare(pg, view: str) -> None:
         settle(pg)
         assert pg.locator('[data-testid="stMetricValue"]').count() == 4  # median, p10-p90, throughput, batch
     elif view == "Lab":  # the shortest run of the first experiment: one epoch, one seed
-        epochs = pg.locator(f"{key_css('lab_epochs')} input")
-        epochs.fill("1")
-        epochs.press("Enter")
+        enter(pg, "lab_epochs", 1)
         settle(pg)
         choose(pg, "lab_seeds", "1")
         settle(pg)
