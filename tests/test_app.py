@@ -319,8 +319,20 @@ def test_compare_rows_have_distinct_names():
     at.button(key="compare_add").click().run()
     at.button(key="compare_add").click().run()
     assert not at.exception
-    assert [e["name"] for e in at.session_state["compare"]] == ["resnet34", "resnet34 (skip_span 1)", "resnet34 #2"]
-    assert list(table_with(at, "macs")["name"]) == ["resnet34", "resnet34 (skip_span 1)", "resnet34 #2"]
+    at.number_input(key="cfg_skip_span").set_value(2).run()  # resnet34 itself again
+    at.button(key="compare_add").click().run()
+    names = ["resnet34", "resnet34 (skip_span 1)", "resnet34 (skip_span 1) #2", "resnet34 #2"]
+    assert [e["name"] for e in at.session_state["compare"]] == names
+    assert list(table_with(at, "macs")["name"]) == names
+
+
+def test_a_changed_preset_is_added_to_compare_under_its_changes():
+    at = show(fresh({"preset": "resnet18", "skip_span": "1"}), "Compare")
+    assert at.button(key="compare_add").label == "Add current config (resnet18 (skip_span 1))"
+    at.button(key="compare_add").click().run()
+    assert [e["name"] for e in at.session_state["compare"]] == ["resnet18 (skip_span 1)"]
+    long = "x" * 200  # numbered within the name's length limit
+    assert inputs.distinct_name(explorer.preset("resnet18").replace(name=long), {long}) == "x" * 192 + " #2"
 
 
 def test_compare_set_is_bounded():

@@ -107,14 +107,13 @@ def describe_changes(changes: list[tuple[str, Any]]) -> str:
 
 
 def distinct_name(cfg: ArchConfig, taken: set[str]) -> str:
-    """A name for `cfg` that is not in `taken`: its own, else with its changes from the preset it
-    is named after ("resnet34 (skip_span 1)"), else numbered ("resnet34 #2")."""
-    if cfg.name not in taken:
-        return cfg.name
+    """A name for `cfg` that is not in `taken` and tells the truth: a changed preset is named with
+    its changes ("resnet34 (skip_span 1)"), any other by its own name; numbered when that is taken
+    ("resnet34 #2", "resnet34 (skip_span 1) #2")."""
     changes = preset_changes(cfg)
-    candidates = [f"{cfg.name} ({describe_changes(changes)})"] if changes else []
-    candidates += [f"{cfg.name} #{n}" for n in range(2, len(taken) + 3)]
-    for name in candidates:
+    labelled = f"{cfg.name} ({describe_changes(changes)})" if changes else cfg.name
+    base = labelled if len(labelled) <= MAX_NAME - 4 else cfg.name
+    for name in [base, *(f"{base} #{n}" for n in range(2, len(taken) + 3))]:
         if name not in taken and len(name) <= MAX_NAME:
             return name
     return next(f"{cfg.name[:MAX_NAME - 8]} #{n}" for n in range(2, len(taken) + 3)

@@ -11,6 +11,7 @@ from explorer import ArchConfig, ConfigError, compare, diagram, diff, timing
 from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latency_key, latency_rows,
                                  measured_key, remember, remove_config, rename_config)
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
+from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
 from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
 from explorer.app.text import plain_text
@@ -194,7 +195,7 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
     entries = st.session_state.compare
-    st.button(f"Add current config ({cfg.name})", on_click=on_add, args=(cfg,), type="primary",
+    st.button(f"Add current config ({distinct_name(cfg, {e['name'] for e in entries})})", on_click=on_add, args=(cfg,), type="primary",
               key="compare_add", disabled=len(entries) >= MAX_COMPARE)
     if st.session_state.get("compare_msg"):
         st.error(st.session_state.compare_msg)
