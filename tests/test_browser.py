@@ -94,7 +94,7 @@ def test_journey(page, server):
     pg.locator(".st-key-compare_add button").click()
     settle(pg)
     pg.wait_for_selector(".st-key-compare_remove_1")
-    assert pg.locator(".st-key-compare_name_0 input").input_value() == "resnet18"
+    assert pg.locator(".st-key-compare_name_0 input").input_value() == "resnet18 (skip_span 1)"  # as changed
     assert pg.locator(".st-key-compare_name_1 input").input_value() == "resnet34"
     pg.screenshot(path=str(ASSETS / "compare.png"), full_page=True)
 
