@@ -394,6 +394,29 @@ def test_estimate_without_a_calibration_is_labelled_a_guess(monkeypatch):
     assert lab.calibrate().measured
 
 
+def test_a_calibration_on_a_busy_machine_is_not_kept(monkeypatch):
+    """Busy-loop processes, one more than there are cores, take most of the machine while it is
+    calibrated: the estimate says so, and the rates are measured again once the machine is free."""
+    monkeypatch.setattr(estimate, "_calibration", [])
+    monkeypatch.setattr(estimate, "_busy", [])
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) + 1)]
+    try:
+        time.sleep(0.5)
+        busy = lab.calibrate()
+        guess = lab.estimate_time("degradation", epochs=2)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert busy.measured and busy.busy and busy.cpu_share < estimate.BUSY_SHARE
+    assert guess.busy and "busy" in guess.label
+    assert estimate._calibration == [] and lab.calibrate() is busy  # held for RECALIBRATE_S, not for good
+    monkeypatch.setattr(estimate, "RECALIBRATE_S", 0.0)
+    quiet = lab.calibrate()
+    assert quiet is not busy and not quiet.busy and estimate._calibration == [quiet]
+    assert quiet.seconds_per_layer_step < busy.seconds_per_layer_step  # the busy rates were slower
+
+
 def test_estimate_is_within_a_sane_factor_of_a_real_run(monkeypatch):
     cfg = preset("resnet20").replace(name="r20w8", widths=[8, 8, 8], stem_width=8)
     settings = dict(epochs=3, max_train=512)

@@ -44,6 +44,11 @@ CALIBRATION_BATCH = 64        # the default batch size
 CALIBRATION_WARMUP = 2        # untimed steps first (allocator, kernel selection)
 CALIBRATION_STEPS = 4         # timed steps per reference network; the median is kept
 CALIBRATION_WAIT_S = 1.0      # longest wait for a latency measurement to finish before giving up
+# A calibration whose thread got less than this share of a core (other work had the machine)
+# holds while the machine stays that busy: it is used for RECALIBRATE_S, then measured again,
+# never kept for the life of the process as a calibration on a quiet machine is.
+BUSY_SHARE = 0.75
+RECALIBRATE_S = 30.0
 # The first torch.optim optimizer of a process imports torch._dynamo: 1 s on the reference
 # machine, scaled to this one by the per-op rate (both are Python-bound).
 FIRST_OPTIMIZER_S = 1.0
@@ -64,6 +69,12 @@ class Calibration:
     seconds_per_layer_build: float # building and initialising a model, per weight layer
     measured: bool                 # True: timed on this machine; False: a stand-in
     seconds: float = 0.0           # how long the calibration itself took
+    cpu_share: float = 1.0         # the share of a core its steps got (CPU time / wall time)
+
+    @property
+    def busy(self) -> bool:
+        """Timed while other work had much of the machine."""
+        return self.measured and self.cpu_share < BUSY_SHARE
 
 
 # Rates of the 2-core reference machine (benchmarks/bench_lab.py prints this machine's): the
@@ -78,12 +89,15 @@ class TimeEstimate:
 
     seconds: float
     calibrated: bool               # False: from the reference machine's rates, a guess here
+    busy: bool = False             # calibrated while other work had much of the machine
 
     @property
     def label(self) -> str:
         """The figure as a person should read it, e.g. 'about 42 s'."""
         text = f"about {self.seconds:.2g} s" if self.seconds < 10 else f"about {self.seconds:.0f} s"
-        return text if self.calibrated else text + " (a guess: this machine could not be timed)"
+        if not self.calibrated:
+            return text + " (a guess: this machine could not be timed)"
+        return text + " (the machine is busy now; less once it is not)" if self.busy else text
 
 
 def estimate_time(
@@ -121,7 +135,7 @@ def estimate_time(
     else:
         total = (WORKER_START_S + (0 if server_running() else SERVER_START_S)) * scale \
             + PARALLEL_SLOWDOWN * schedule_seconds(per_run, runs.workers)
-    return TimeEstimate(total, cal.measured)
+    return TimeEstimate(total, cal.measured, cal.busy)
 
 
 def schedule_seconds(durations: Sequence[float], workers: int) -> float:
@@ -163,19 +177,28 @@ def run_seconds(size: Estimate, settings: TrainSettings, n_train: int, n_val: in
 
 
 _CALIBRATION_LOCK = threading.Lock()
-_calibration: list[Calibration] = []  # the measured one, once there is one
+_calibration: list[Calibration] = []  # the one measured on a quiet machine, once there is one
+_busy: list[tuple[Calibration, float]] = []  # the latest measured on a busy one, and when
 
 
 def calibrate() -> Calibration:
     """This machine's training rates, measured once per process (a fraction of a second);
-    REFERENCE (`measured` False) while it cannot be measured."""
+    REFERENCE (`measured` False) while it cannot be measured. Rates measured while the machine
+    is busy (`busy`) hold for RECALIBRATE_S seconds only, so a busy spell is not remembered."""
     with _CALIBRATION_LOCK:  # one at a time: two calibrations would slow each other down
-        if not _calibration:
-            cal = measure_calibration()
-            if cal is None:
-                return REFERENCE  # not cached: the next estimate tries again
+        if _calibration:
+            return _calibration[0]
+        if _busy and time.monotonic() - _busy[0][1] < RECALIBRATE_S:
+            return _busy[0][0]
+        cal = measure_calibration()
+        if cal is None:
+            return REFERENCE  # not cached: the next estimate tries again
+        _busy.clear()
+        if cal.busy:
+            _busy.append((cal, time.monotonic()))
+        else:
             _calibration.append(cal)
-        return _calibration[0]
+        return cal
 
 
 def measure_calibration() -> Calibration | None:
@@ -183,7 +206,7 @@ def measure_calibration() -> Calibration | None:
     a latency measurement holds the machine for longer than CALIBRATION_WAIT_S."""
     start = time.perf_counter()
     deadline = time.monotonic() + CALIBRATION_WAIT_S
-    rows = []  # (multiply-adds per step, weight layers, seconds per step, build seconds)
+    rows = []  # (multiply-adds per step, weight layers, seconds per step, build seconds, CPU share)
     with training_threads(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for cfg in _reference_configs():
@@ -191,7 +214,7 @@ def measure_calibration() -> Calibration | None:
             if timed is None:
                 return None
             rows.append(timed)
-    (w_o, l_o, t_o, b_o), (w_c, l_c, t_c, b_c) = rows
+    (w_o, l_o, t_o, b_o, share_o), (w_c, l_c, t_c, b_c, share_c) = rows
     # t = a * w + b * l for both networks: the narrow one is mostly overhead (b), the wide one
     # mostly multiply-adds (a). Noise can push a solution below zero: keep each rate at least
     # a tenth of what its network alone implies.
@@ -199,7 +222,7 @@ def measure_calibration() -> Calibration | None:
     per_mac = max((t_o * l_c - t_c * l_o) / det, 0.1 * t_c / w_c)
     per_layer = max((w_o * t_c - w_c * t_o) / det, 0.1 * t_o / l_o)
     return Calibration(per_mac, per_layer, (b_o + b_c) / (l_o + l_c), measured=True,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start, cpu_share=min(share_o, share_c))
 
 
 def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
@@ -210,8 +233,10 @@ def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
     return lab_config(narrow), lab_config(wide)
 
 
-def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float] | None:
-    """(multiply-adds per step, weight layers, median seconds per step, build seconds)."""
+def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float, float] | None:
+    """(multiply-adds per step, weight layers, median seconds per step, build seconds, the share
+    of a core the timed steps got). Training runs on one thread (TRAIN_THREADS), this one, so
+    its CPU time over the wall time says how much of the machine other work left it."""
     size = check_limits(cfg)
     t0 = time.perf_counter()
     model = build_model(cfg)
@@ -219,18 +244,20 @@ def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float]
     opt = _CalibrationSGD(model, TrainSettings())
     x = torch.randn(CALIBRATION_BATCH, IN_CHANNELS, INPUT_SIZE, INPUT_SIZE)  # (B, 1, 8, 8)
     y = torch.randint(0, NUM_CLASSES, (CALIBRATION_BATCH,))
-    times = []
+    times, cpu = [], []
     for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
         if not begin_training_step(should_stop):  # as training: never during a latency measurement
             return None
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             train_step(model, opt, x, y)[1].item()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
         finally:
             end_training_step()
     step_s = statistics.median(times[CALIBRATION_WARMUP:])
-    return size.macs * PASSES_PER_TRAIN_SAMPLE * CALIBRATION_BATCH, size.weight_layers, step_s, build_s
+    share = sum(cpu[CALIBRATION_WARMUP:]) / sum(times[CALIBRATION_WARMUP:])
+    return size.macs * PASSES_PER_TRAIN_SAMPLE * CALIBRATION_BATCH, size.weight_layers, step_s, build_s, share
 
 
 class _CalibrationSGD:

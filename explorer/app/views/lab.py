@@ -247,16 +247,17 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     seeds = int(c3.selectbox("Seeds", SEED_CHOICES, index=SEED_CHOICES.index(lab.DEFAULT_SEEDS), key="lab_seeds",
                              help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
                                   "parallel processes, one per core. Results show mean ± std."))
-    est = lab.estimate_seconds(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
+    expected = lab.estimate_time(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
     limit = Limits.from_env().max_lab_seconds
     workers = lab.workers_for(seeds)
-    st.caption(f"Expected to take about {est:.0f} s on this machine"
+    st.caption(f"Expected to take {expected.label} on this machine"
                + (f" ({workers} worker processes)" if workers > 1 else "")
                + f" (at most {limit} s are allowed; switching tabs or changing a setting cancels the run).")
-    too_long = est > limit
+    too_long = expected.seconds > limit
     if too_long:
-        st.error(f"This run would take about {est:.0f} s, over the {limit} s limit of this server "
-                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks.")
+        st.error(f"This run would take about {expected.seconds:.0f} s, over the {limit} s limit of this server "
+                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks"
+                 + (", or try again when the machine is less busy." if expected.busy else "."))
     key = lab_key(exp_name, epochs, seed, custom, seeds)
     if not wait_for_stopping_run():
         st.info("The last run is still stopping; its results show on the next change of this page.")
