@@ -3,12 +3,12 @@
 Latency: the median forward-pass time of a model at batch 1 on the CPU that
 `python -m explorer latency MODEL --json --threads N` reports, against the median the app's
 Latency view shows after *Measure latency* at the same thread count (1, and torch's default).
-Lab: the wall time of `python -m explorer lab EXPERIMENT --seeds 1 --epochs E --json` against
+Lab: the wall time of `python -m explorer lab EXPERIMENT --seeds S --epochs E --json` against
 the time from pressing *Start training* in the app until its run has finished and the results
 show. The app runs in a real `streamlit run` server driven by headless Chromium; the two sides
 alternate (app, CLI, app, CLI, ...) so drift on the machine falls on both.
 
-    python benchmarks/bench_app_vs_cli.py [--rounds 3] [--model resnet50] [--lab-epochs 2]
+    python benchmarks/bench_app_vs_cli.py [--rounds 3] [--model resnet50] [--lab-epochs 2] [--lab-seeds 1]
                                           [--skip-latency] [--skip-lab] [--app SCRIPT] [--out FILE.json]
 
 Prints per round and the medians with the ratio app / CLI against the targets (latency within
@@ -118,13 +118,13 @@ def bench_latency(pg, url: str, model: str, rounds: int, threads_list: list[int 
 
 
 # -- Lab -------------------------------------------------------------------------------------
-def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int) -> dict:
+def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int, seeds: int = 1) -> dict:
     pg.goto(url)
     settle(pg)
     open_tab(pg, "Lab")
     choose(pg, "lab_experiment", lab.EXPERIMENTS[experiment].title)
     settle(pg)
-    choose(pg, "lab_seeds", "1")
+    choose(pg, "lab_seeds", str(seeds))
     settle(pg)
     enter(pg, "lab_epochs", epochs)
     settle(pg)
@@ -135,7 +135,7 @@ def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int) -> dict:
         estimate = float(found.group(1).replace(",", "")) if found else None
         a_wall = press_and_wait(pg, "lab_run")
         caption = pg.locator(MAIN).get_by_text(re.compile(r"variants? × \d+ seed")).first.inner_text()
-        doc, c_wall = run_cli(["lab", experiment, "--seeds", "1", "--epochs", str(epochs), "--json"])
+        doc, c_wall = run_cli(["lab", experiment, "--seeds", str(seeds), "--epochs", str(epochs), "--json"])
         app.append({"wall_s": a_wall, "estimate_s": estimate, "caption": caption.strip(), "alerts": alerts(pg)})
         cli.append({"wall_s": c_wall, "seconds": doc.get("seconds")})
         print(f"  lab round {i + 1}: app {a_wall:.1f} s (estimated {estimate} s; {caption.strip()}), CLI {c_wall:.1f} s "
@@ -144,7 +144,7 @@ def bench_lab(pg, url: str, experiment: str, epochs: int, rounds: int) -> dict:
     cli_med = statistics.median(c["wall_s"] for c in cli)
     cli_train = statistics.median(c["seconds"] for c in cli) if all(c["seconds"] for c in cli) else None
     errors = [a["estimate_s"] / a["wall_s"] - 1 for a in app if a["estimate_s"]]
-    return {"estimate_error": statistics.median(errors) if errors else None, "estimate_errors": errors,"experiment": experiment, "epochs": epochs, "app_s": app_med, "cli_s": cli_med,
+    return {"seeds": seeds, "estimate_error": statistics.median(errors) if errors else None, "estimate_errors": errors,"experiment": experiment, "epochs": epochs, "app_s": app_med, "cli_s": cli_med,
             "cli_training_s": cli_train, "ratio": app_med / cli_med,
             "ratio_to_training": app_med / cli_train if cli_train else None, "app": app, "cli": cli}
 
@@ -160,6 +160,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1,default", help="comma-separated thread counts; 'default' is torch's")
     p.add_argument("--lab-experiment", default="skip_span")
     p.add_argument("--lab-epochs", type=int, default=2)
+    p.add_argument("--lab-seeds", type=int, default=1, help="3 is the Lab's default (workers in parallel)")
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--skip-lab", action="store_true")
     p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the Streamlit script to serve")
@@ -178,8 +179,9 @@ def main(argv=None) -> int:
             print(f"latency: {args.model}, batch 1, CPU, {args.rounds} rounds, app and CLI alternating", flush=True)
             result["latency"] = bench_latency(pg, url, args.model, args.rounds, threads_list)
         if not args.skip_lab:
-            print(f"Lab: {args.lab_experiment}, 1 seed, {args.lab_epochs} epochs, {args.rounds} rounds", flush=True)
-            result["lab"] = bench_lab(pg, url, args.lab_experiment, args.lab_epochs, args.rounds)
+            print(f"Lab: {args.lab_experiment}, {args.lab_seeds} seed(s), {args.lab_epochs} epochs, {args.rounds} rounds",
+                  flush=True)
+            result["lab"] = bench_lab(pg, url, args.lab_experiment, args.lab_epochs, args.rounds, args.lab_seeds)
         browser.close()
 
     print()
@@ -191,7 +193,7 @@ def main(argv=None) -> int:
         r = result["lab"]
         extra = (f"; against the CLI's training time alone ({r['cli_training_s']:.1f} s) {r['ratio_to_training']:.2f}x"
                  if r["ratio_to_training"] else "")
-        print(f"Lab {r['experiment']} ({r['epochs']} epochs, 1 seed): app median {r['app_s']:.1f} s, "
+        print(f"Lab {r['experiment']} ({r['epochs']} epochs, {r['seeds']} seed(s)): app median {r['app_s']:.1f} s, "
               f"CLI median {r['cli_s']:.1f} s, app / CLI {verdict(r['ratio'], LAB_TARGET)}{extra}")
         if r["estimate_error"] is None:
             print("  the app showed no estimate")
