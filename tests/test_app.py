@@ -262,6 +262,18 @@ def test_back_and_forward_show_the_address_they_go_to(monkeypatch):
     assert at.subheader[0].value == text.plain_text("resnet50 (modified: skip_span 1)")
 
 
+def test_the_bare_address_stays_bare_until_a_change(monkeypatch):
+    from explorer.app import state
+    monkeypatch.setattr(state, "history_navigation", lambda: True)
+    at = fresh()
+    assert address_of(at) == {}  # the default network: one history entry, not two
+    at.selectbox(key="cfg_shortcut").select("C").run()
+    assert address_of(at)["shortcut"] == "C"
+    go_to(at, {})  # Back to where the user came in
+    assert at.selectbox(key="cfg_shortcut").value == "B" and address_of(at) == {}
+    assert at.subheader[0].value == "resnet50"
+
+
 def test_a_rerun_with_an_older_address_keeps_what_the_user_did():
     # A second click can reach the server before the browser has the address the first one wrote;
     # that rerun is no Back, and the settings must stay.

@@ -13,8 +13,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
-from explorer.app.inputs import (CUSTOM, WIDGET_PREFIX as W, config_from_link, config_from_upload, config_from_widgets,
-                                 follow_block, lesson_config, preset_choice, unit_variant_key, widget_values)
+from explorer.app.inputs import (CUSTOM, DEFAULT_PRESET, WIDGET_PREFIX as W, config_from_link, config_from_upload,
+                                 config_from_widgets, follow_block, lesson_config, preset_choice, unit_variant_key,
+                                 widget_values)
 from explorer.app.inspector import NODE_PARAM, selection_from_query, selection_query
 from explorer.app.views import DEFAULT_VIEW, VIEWS
 from explorer.diagram.graph import DETAILS
@@ -170,8 +171,10 @@ def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
         where.error(str(exc), icon="⚠️")
         return st.session_state.last_good, exc
     st.session_state.last_good = cfg
-    params = address(cfg)
-    if params != st.query_params.to_dict():
+    params, url = address(cfg), st.query_params.to_dict()
+    if not url and params == explorer.preset(DEFAULT_PRESET).to_query():
+        params = {}  # the bare address already means the default: Back from the first change returns to it
+    if params != url:
         st.query_params.from_dict(params)
     st.session_state[ADDRESS] = params
     return cfg, None

@@ -195,7 +195,8 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
     entries = st.session_state.compare
-    st.button(f"Add current config ({distinct_name(cfg, {e['name'] for e in entries})})", on_click=on_add, args=(cfg,), type="primary",
+    name = distinct_name(cfg, {e["name"] for e in entries})  # the name it will be added under
+    st.button(f"Add current config ({name})", on_click=on_add, args=(cfg,), type="primary",
               key="compare_add", disabled=len(entries) >= MAX_COMPARE)
     if st.session_state.get("compare_msg"):
         st.error(st.session_state.compare_msg)
