@@ -234,6 +234,17 @@ def test_variant_grid_sources_are_valid_dot():
     assert "syntax error" not in res.stderr
 
 
+@needs_dot
+def test_a_long_name_does_not_widen_the_unit_figure():
+    def width(name):
+        svg = to_bytes(build_unit_figure(preset("resnet50").replace(name=name)), "svg").decode()
+        return float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))
+
+    short = width("resnet50")
+    long = width("resnet50 (stride_on first, shortcut C, depths [3, 4, 6, 3]) with a long note " * 2)
+    assert long <= short * 1.05  # the title wraps within the drawing's width
+
+
 def test_unit_figure_follows_the_unit():
     base = preset("resnet20")
     # (a) original: conv BN ReLU conv BN (+) ReLU, identity arc, y = ReLU(F + x).
@@ -305,8 +316,8 @@ def test_hostile_name_is_escaped(detail):
         texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
         expected = " ".join(HOSTILE.split())
         assert any(t and t.startswith(expected) for t in texts), texts[:3]
-        fig = ET.fromstring(to_bytes(build_unit_figure(cfg), "svg"))
-        assert any(t.text and t.text.startswith(expected) for t in fig.iter("{http://www.w3.org/2000/svg}text"))
+        fig = ET.fromstring(to_bytes(build_unit_figure(cfg), "svg"))  # its title wraps: lines joined
+        assert expected in " ".join(t.text or "" for t in fig.iter("{http://www.w3.org/2000/svg}text"))
 
 
 @needs_dot

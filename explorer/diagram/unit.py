@@ -1,6 +1,8 @@
 """One residual unit of the built model, drawn like the papers' unit figures, and its equation."""
 from __future__ import annotations
 
+import textwrap
+
 import graphviz
 
 from explorer.arch.config import ArchConfig
@@ -47,6 +49,9 @@ def equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
     return f"y = {total}"
 
 
+TITLE_WIDTH = 40  # characters per line of the figure's title
+
+
 def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, direction: str = "TB",
                       shapes: bool = True) -> graphviz.Digraph:
     """One real residual unit of the built model, drawn like the papers' unit figures.
@@ -67,7 +72,8 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
     info = _pick_unit(trace, unit)
     by_id = trace.by_id
     mine = [o for o in trace.nodes if o.unit == info.name]
-    title = f"{text(trace.name)}, unit {info.name}"
+    # wrapped, so a long config name does not widen the figure (side by side it would shrink it)
+    title = "\n".join(text(line) for line in textwrap.wrap(f"{trace.name}, unit {info.name}", TITLE_WIDTH))
     caption = equation(cfg, info.name)
     g = graphviz.Digraph("unit")
     g.attr(rankdir=direction, label=lbl(f"{title}\n\n{caption}"), labelloc="b",
