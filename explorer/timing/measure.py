@@ -97,6 +97,13 @@ class _Settings:
     threads: int                # CPU threads during the timed section
     shape: tuple[int, ...]      # (C, H, W) of one input image
 
+    def input(self, batch: int) -> torch.Tensor:
+        """The fixed input of every timed pass: seeded noise (B, C, H, W) on the device, in the
+        dtype and memory format asked for (the profile times the very same)."""
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        x = torch.randn((batch, *self.shape), generator=gen).to(device=self.dev, dtype=DTYPES[self.dtype])
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
 
 @dataclass(frozen=True)
 class _Timed:
@@ -305,10 +312,7 @@ def _measure_with_retry(model: nn.Module, name: str, s: _Settings, batch: int, p
 
 def _measure_once(model: nn.Module, s: _Settings, batch: int, progress: Progress | None) -> _Timed:
     dev = s.dev
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn((batch, *s.shape), generator=gen).to(device=dev, dtype=DTYPES[s.dtype])  # (B, C, H, W)
-    if s.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = s.input(batch)  # (B, C, H, W)
     run: Callable = model
     compile_s = None
     with timing_state(dev, s.threads), torch.inference_mode():

@@ -26,7 +26,7 @@ from torch import nn
 from explorer.arch.config import ArchConfig
 from explorer.errors import LatencyError
 from explorer.records import Trace
-from explorer.timing.devices import DTYPES, device_label
+from explorer.timing.devices import device_label
 from explorer.timing.gate import exclusive_measurement
 # The latency measurement's own preparation, so the profiled copy is the timed one.
 from explorer.timing.measure import (
@@ -205,10 +205,7 @@ class _Stamps:
 def _run(model: nn.Module, s: _Settings, batch: int, progress: Progress | None) -> _Runs:
     """Warm-up, then plain and hooked passes in turn until the budget or max_passes."""
     dev = s.dev
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn((batch, *s.shape), generator=gen).to(device=dev, dtype=DTYPES[s.dtype])  # (B, C, H, W)
-    if s.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = s.input(batch)  # (B, C, H, W), as the latency measurement times
     leaves = [(path, m) for path, m in model.named_modules() if path and not any(True for _ in m.children())]
     runs = _Runs(leaves=[p for p, _ in leaves], kinds={p: type(m).__name__.lower() for p, m in leaves})
     stamps = _Stamps(dev)
