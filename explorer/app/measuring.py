@@ -9,7 +9,7 @@ from typing import Callable
 import streamlit as st
 
 from explorer import timing
-from explorer.app.store import LatencySettings
+from explorer.app.store import LatencySettings, latency_key, remember
 from explorer.facts.costs import MAX_BATCH
 
 BUDGET_S = 3.0  # seconds of timing per measurement
@@ -39,6 +39,13 @@ def settings_widgets() -> LatencySettings:
                                format_func=thread_label, help="One thread gives steadier figures on a busy machine.")
     return LatencySettings(device=device, batch=int(batch), dtype=dtype, channels_last=channels_last,
                            compile=compiled, threads=threads)
+
+
+def measure(cfg, settings: LatencySettings, progress: Callable[[float], None]) -> None:
+    """Time `cfg` at `settings` for about BUDGET_S and keep the result where the Latency and
+    Compare views both read it. Raises ConfigError or timing.LatencyError."""
+    r = timing.measure_latency(cfg, budget_s=BUDGET_S, progress=progress, **settings.kwargs())
+    remember(st.session_state.latency_results, latency_key(cfg, settings), r.to_dict())
 
 
 def fraction(f: float) -> float:

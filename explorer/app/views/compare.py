@@ -8,12 +8,12 @@ from typing import Callable
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, diagram, diff, timing
-from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latency_key, latency_rows,
+from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latency_rows,
                                  measured_key, remember, remove_config, rename_config)
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
-from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
+from explorer.app.measuring import BUDGET_S, bar_progress, measure, settings_widgets
 from explorer.app.text import plain_text
 from explorer.labels import distinct_labels, fmt_count, fmt_ms
 
@@ -89,9 +89,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
         bar.progress(i / n, text=text)
         report = bar_progress(bar, text)
         try:
-            r = timing.measure_latency(cfg, budget_s=BUDGET_S, progress=lambda f, i=i: report((i + f) / n),
-                                       **settings.kwargs())
-            remember(results, latency_key(cfg, settings), r.to_dict())
+            measure(cfg, settings, lambda f, i=i: report((i + f) / n))
             measured.append(cfg.name)
         except (ConfigError, timing.LatencyError) as exc:
             failed.append((cfg.name, str(exc)))

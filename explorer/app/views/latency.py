@@ -5,7 +5,7 @@ import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
-from explorer.app.measuring import BUDGET_S, bar_progress, settings_widgets
+from explorer.app.measuring import bar_progress, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_share
@@ -60,10 +60,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if b1.button("Measure latency", type="primary", key="lat_run"):
         bar = st.progress(0.0, text="warming up…")
         try:
-            result = timing.measure_latency(
-                cfg, budget_s=BUDGET_S, progress=bar_progress(bar, "timing…"),
-                **settings.kwargs())
-            remember(results, latency_key(cfg, settings), result.to_dict())
+            measure(cfg, settings, bar_progress(bar, "timing…"))
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
