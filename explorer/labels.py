@@ -96,6 +96,16 @@ def fmt_ms(ms: float) -> str:
     return f"{fmt_num(ms * 1e6)} ns"
 
 
+def fmt_duration(seconds: float) -> str:
+    """Wall time as a person reads it: '0.52 s', '38.2 s', '1 m 30 s', '1 h 05 m'."""
+    if seconds < 59.5:
+        return f"{fmt_num(seconds)} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} m"
+
+
 def fmt_rate(per_s: float, unit: str = "img/s") -> str:
     """A rate: "0.34 img/s", "57.3 img/s", "1,234 img/s"."""
     return f"{fmt_num(per_s)} {unit}"

@@ -330,7 +330,7 @@ def test_an_exception_from_a_callback_keeps_the_runs_cut_short(seeds):
 
 
 def test_durations_read_in_minutes_past_one():
-    from explorer.lab.results import fmt_duration
+    from explorer.labels import fmt_duration
 
     assert [fmt_duration(s) for s in (0.5, 38.24, 59.4, 90, 3599, 3725)] == [
         "0.50 s", "38.2 s", "59.4 s", "1 m 30 s", "59 m 59 s", "1 h 02 m"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Sequence
 
 from explorer.errors import ConfigError
-from explorer.labels import fmt_num
+from explorer.labels import fmt_duration, fmt_num
 from explorer.lab.data import DATASET
 from explorer.lab.settings import TrainSettings
 from explorer.lab.spread import METRICS, RULE, Spread, Verdict, judge, spread
@@ -214,16 +214,6 @@ class ExperimentResult:
         if table not in rows:
             raise ConfigError("table", table, "one of " + ", ".join(rows))
         return _csv_bytes(rows[table]())
-
-
-def fmt_duration(seconds: float) -> str:
-    """Wall time as a person reads it: '0.52 s', '38.2 s', '1 m 30 s', '1 h 05 m'."""
-    if seconds < 59.5:
-        return f"{fmt_num(seconds)} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} m"
 
 
 def _where(run: RunResult) -> str:

@@ -17,8 +17,7 @@ import streamlit as st
 from explorer import ArchConfig, ConfigError, lab
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.facts.limits import Limits
-from explorer.lab.results import fmt_duration
-from explorer.labels import fmt_count, fmt_num, fmt_share
+from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
 
 MAX_EPOCHS = 50  # a bound for this page; the library allows up to lab.MAX_EPOCHS
 TICK_S = 0.5     # the progress bar's clock while training: how soon a click on Cancel takes effect
