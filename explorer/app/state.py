@@ -99,7 +99,7 @@ def apply_uploaded() -> None:
         st.session_state.upload_error = str(exc)
 
 
-def page_params(params: dict[str, str]) -> tuple[str, str | None]:
+def page_params(params: dict[str, str]) -> tuple[str, str]:
     """The open view and the Diagram's detail an address holds (defaults where absent or unknown)."""
     view = params.get(VIEW_PARAM, DEFAULT_VIEW)
     detail = params.get(DETAIL_PARAM, DEFAULT_DETAIL)
@@ -132,8 +132,7 @@ def follow_address() -> None:
     params = st.query_params.to_dict()
     written = st.session_state.get(ADDRESS)
     if written is not None and params != written and history_navigation():
-        show_address(params)
-        st.session_state[ADDRESS] = params
+        show_address(params)  # a valid config: current_config then notes this address as written
 
 
 def address(cfg: ArchConfig) -> dict[str, str]:
