@@ -35,7 +35,7 @@ def show_svg(svg: str, height: int | None, fit: bool = False, widest: float | No
         size = f"width:min({width:.2f}px,{100 * min(width / widest, 1.0):.4f}%);max-width:none"
     else:
         size = "max-width:100%" if fit else "max-width:none"
-    with st.container(height=height, border=True) if height else st.container(border=True):
+    with st.container(height=height or "content", border=True):
         st.html(f'<div class="diagram" style="overflow-x:auto;width:100%;max-width:100%">'
                 f'<img alt="diagram" style="{size}" src="data:image/svg+xml;base64,{data}"></div>')
 
