@@ -11,6 +11,7 @@ import explorer
 from explorer import ArchConfig, ConfigError, lessons
 from explorer.arch.config import MAX_NAME, choices, field_names, format_int_list, parse_int_list
 from explorer.arch.plan import block_length, effective_span
+from explorer.arch.presets import matching_preset
 from explorer.cli.common import MAX_CONFIG_BYTES
 from explorer.facts.limits import check_limits
 
@@ -49,9 +50,6 @@ def config_from_widgets(values: Mapping[str, Any], changed: str | None = None) -
     for key in field_names():
         value = values.get(widget_key(key))
         data[key] = parse_int_list(key, value) if key in LIST_KEYS else value
-    if data["skip_span"] is not None and data["block"] in choices("block") \
-            and data["skip_span"] == block_length(data["block"]):
-        data["skip_span"] = None  # the block's own length: follows the block, as in the presets
     cfg = ArchConfig.from_dict(data)
     try:
         check_limits(cfg)
@@ -71,16 +69,6 @@ def follow_block(last: ArchConfig, block: str) -> int | None:
     return None
 
 
-def architecture(cfg: ArchConfig) -> dict[str, Any]:
-    """The config without its name, the skip span as built (empty = the block's length)."""
-    return {**cfg.to_dict(), "name": None, "skip_span": effective_span(cfg)}
-
-
-def matching_preset(cfg: ArchConfig) -> str | None:
-    """The preset whose architecture `cfg` is (its own name's first), else None."""
-    arch = architecture(cfg)
-    names = [cfg.name] if cfg.name in explorer.PRESETS else []
-    return next((n for n in [*names, *explorer.PRESETS] if architecture(explorer.preset(n)) == arch), None)
 
 
 def preset_choice(cfg: ArchConfig) -> str:
@@ -93,8 +81,10 @@ def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
     or is named after none."""
     if cfg.name not in explorer.PRESETS:
         return []
-    base, arch = architecture(explorer.preset(cfg.name)), architecture(cfg)
-    return [(k, v) for k, v in cfg.to_dict().items() if arch[k] != base[k]]
+    base, mine = explorer.preset(cfg.name).to_dict(), cfg.to_dict()
+    mine["skip_span"] = effective_span(cfg)  # in the user's words: a number, never None
+    base["skip_span"] = effective_span(explorer.preset(cfg.name))
+    return [(k, v) for k, v in mine.items() if k != "name" and v != base[k]]
 
 
 def describe_changes(changes: list[tuple[str, Any]]) -> str:

@@ -61,8 +61,8 @@ def profile_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
 
 
 def same_architecture(a: ArchConfig, b: ArchConfig) -> bool:
-    """Equal configs apart from the name."""
-    return a.to_dict() | {"name": b.name} == b.to_dict()
+    """The same network, whatever each is called."""
+    return a.arch_key() == b.arch_key()
 
 
 def latest_latency(results: MutableMapping, cfg: ArchConfig) -> dict | None:

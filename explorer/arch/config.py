@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Mapping, get_args, get_origin
 
-from explorer.arch.plan import make_plan
+from explorer.arch.plan import block_length, make_plan
 from explorer.errors import ConfigError, check_int
 
 Block = Literal["basic", "bottleneck"]
@@ -54,6 +54,10 @@ class ArchConfig:
             if isinstance(value, list):
                 object.__setattr__(self, key, tuple(value))
         _validate_fields(self)
+        if self.skip_span == block_length(self.block):
+            # One spelling per network: the block's own length is written None ("the block's
+            # length", as in the presets), so equal networks are equal configs and keys.
+            object.__setattr__(self, "skip_span", None)
         # Structural checks (shapes, option A, input size) live with the layer plan. Size limits
         # that protect a shared server are not the value's business: see facts/limits.py.
         make_plan(self)
@@ -106,6 +110,16 @@ class ArchConfig:
     def replace(self, **changes: Any) -> "ArchConfig":
         """A validated copy with some keys changed."""
         return with_updates(self, changes)
+
+    def arch_key(self) -> str:
+        """What decides "the same network": every key but the name, as canonical JSON.
+
+        Stable across processes and versions of this file (sorted keys), so it can key stored
+        results; two configs build the same network exactly when their keys are equal.
+        """
+        data = self.to_dict()
+        del data["name"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def field_names() -> list[str]:

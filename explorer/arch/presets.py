@@ -129,6 +129,7 @@ _add("wrn28_10", dict(_CIFAR, depths=[4, 4, 4], widths=[160, 320, 640], shortcut
 
 PRESETS: dict[str, ArchConfig] = {name: ArchConfig.from_dict(keys) for name, (keys, _) in _TABLE.items()}
 PRESET_INFO: dict[str, PresetInfo] = {name: info for name, (_, info) in _TABLE.items()}
+_ARCH_KEYS: dict[str, str] = {name: cfg.arch_key() for name, cfg in PRESETS.items()}
 
 
 def preset(name: str) -> ArchConfig:
@@ -139,9 +140,14 @@ def preset(name: str) -> ArchConfig:
         raise ConfigError("preset", name, "one of " + ", ".join(PRESETS)) from None
 
 
+def matching_preset(cfg: ArchConfig) -> str | None:
+    """The preset whose network `cfg` is (by `arch_key`; its own name's first), else None."""
+    key = cfg.arch_key()
+    names = [cfg.name] if cfg.name in PRESETS else []
+    return next((n for n in [*names, *PRESETS] if _ARCH_KEYS[n] == key), None)
+
+
 def published(cfg: ArchConfig) -> tuple[str, PresetInfo] | None:
-    """(preset name, published figures) of the preset whose architecture `cfg` is, if any."""
-    for name, known in PRESETS.items():
-        if known.replace(name=cfg.name) == cfg:
-            return name, PRESET_INFO[name]
-    return None
+    """(preset name, published figures) of the preset whose network `cfg` is, if any."""
+    name = matching_preset(cfg)
+    return None if name is None else (name, PRESET_INFO[name])

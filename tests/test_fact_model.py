@@ -1,0 +1,40 @@
+"""One fact, one definition: where the app and the command line used to disagree, they now read
+the same object (each test here failed before the facts were unified)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import explorer
+from explorer import ArchConfig
+from explorer.arch.presets import matching_preset, published
+
+
+def test_block_length_span_is_one_config():
+    a = explorer.preset("resnet18")
+    b = a.replace(skip_span=2)
+    assert b == a and b.skip_span is None and hash(a) == hash(b)
+    assert ArchConfig.from_dict({**a.to_dict(), "block": "bottleneck", "skip_span": 3}).skip_span is None
+    assert a.replace(skip_span=1).skip_span == 1
+
+
+def test_arch_key_ignores_the_name_only():
+    a = explorer.preset("resnet50")
+    assert a.replace(name="mine").arch_key() == a.arch_key()
+    assert a.replace(skip_span=3).arch_key() == a.arch_key()
+    assert a.replace(shortcut="C").arch_key() != a.arch_key()
+    assert json.loads(a.arch_key()) == {k: v for k, v in a.to_dict().items() if k != "name"}
+
+
+def test_every_preset_is_its_own_match():
+    for name, cfg in explorer.PRESETS.items():
+        assert matching_preset(cfg.replace(name="x")) == name
+
+
+def test_cli_summary_keeps_the_published_line_for_an_explicit_block_span():
+    out = subprocess.run([sys.executable, "-m", "explorer", "summary", "resnet18", "--set", "skip_span=2",
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    assert doc["published"] is not None and doc["published"]["preset"] == "resnet18"
+    assert doc["published"] == {"preset": "resnet18", **published(explorer.preset("resnet18"))[1].__dict__}
