@@ -1,4 +1,5 @@
-"""The builder follows DESIGN.md's semantics: units, BN/ReLU placement, shortcuts, init."""
+"""The builder follows the semantics the README gives ("Config keys", "Choices the papers leave
+open"): units, BN/ReLU placement, shortcuts, init."""
 import itertools
 
 import pytest

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import explorer
 from explorer.__main__ import main
@@ -14,16 +15,30 @@ def run_cli(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_summary_json_has_design_keys_and_reloads(tmp_path):
+def test_summary_json_gives_the_published_figures_and_reloads(tmp_path):
     rc, out, err = run_cli("summary", "resnet50", "--json")
     assert rc == 0, err
     s = json.loads(out)
-    for key in ("config", "params", "trainable_params", "macs", "output_shape", "units", "warnings"):
-        assert key in s
-    assert s["params"] == 25_557_032
-    unit = s["units"][0]
-    assert set(unit) >= {"name", "in_shape", "out_shape", "shortcut", "shortcut_params"}
-    assert unit["shortcut"] in ("identity", "zero_pad", "projection")
+    cfg = explorer.preset("resnet50")
+    assert explorer.ArchConfig.from_dict(s["config"]) == cfg
+    # torchvision's published figures for resnet50: 25,557,032 parameters, 4.089 GMACs at 224x224
+    assert s["params"] == s["trainable_params"] == 25_557_032
+    assert round(s["macs"] / 1e9, 3) == 4.089
+    assert s["output_shape"] == [1, 1000] and s["warnings"] == []
+    # one entry per residual unit, each shortcut costing what the built module's shortcut holds
+    with torch.device("meta"):
+        model = explorer.build_model(cfg)
+    assert [u["name"] for u in s["units"]] == [f"layer{i + 1}.{j}" for i, d in enumerate(cfg.depths)
+                                               for j in range(d)]
+    for unit in s["units"]:
+        block = model.get_submodule(unit["name"])
+        projected = getattr(block, "downsample", None) is not None
+        assert unit["shortcut"] == ("projection" if projected else "identity"), unit
+        assert unit["shortcut_params"] == (sum(p.numel() for p in block.downsample.parameters())
+                                           if projected else 0), unit
+    first = s["units"][0]  # 64 -> 256 channels at 56x56: a 1x1 conv and its BN (option B)
+    assert (first["in_shape"], first["out_shape"]) == ([64, 56, 56], [256, 56, 56])
+    assert first["shortcut_params"] == 64 * 256 + 2 * 256
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(s["config"]))
     rc, out2, _ = run_cli("summary", str(path), "--json")

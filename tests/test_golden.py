@@ -1,4 +1,5 @@
-"""Published figures (shared/reference/published.md) against the models the builder makes.
+"""Published figures (torchvision's model documentation, the papers' tables, the authors' code: each
+table below names its source) against the models the builder makes.
 
 Full-size presets are built on the meta device, so no weights are allocated.
 """
@@ -172,7 +173,7 @@ def test_plain_nets_have_no_shortcuts_and_match_depth():
         assert s["depth"] == depth
 
 
-# Pre-activation networks as their authors built them (published.md, "exact parameter counts").
+# Pre-activation networks as their authors built them: exact parameter counts of the code named per line.
 PREACT = {
     "preact_resnet110": 1_727_962,     # fb.resnet.torch preresnet.lua, CIFAR-10, option A
     "preact_resnet164": 1_703_258,     # KaimingHe/resnet-1k-layers resnet-pre-act.lua

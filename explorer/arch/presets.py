@@ -113,7 +113,7 @@ _add("preact_resnet1001", dict(_RESNET_1K, depths=[111, 111, 111]),
 
 # ImageNet pre-activation ResNets as timm builds them (resnetv2_50/101/152: stride on the 3x3,
 # option B, bare 1x1 projections). timm max-pools before the first unit's BN-ReLU; here the stem
-# is conv-BN-ReLU-max-pool (DESIGN), the same parameters. No published error for these models.
+# is conv-BN-ReLU-max-pool (as for every variant), the same parameters. No published error for these models.
 for _n, _d, _p in [
     ("preact_resnet50", [3, 4, 6, 3], 25_549_352),
     ("preact_resnet101", [3, 4, 23, 3], 44_541_480),
