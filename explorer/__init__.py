@@ -3,6 +3,8 @@ from explorer.arch.config import ArchConfig
 from explorer.arch.presets import PRESET_INFO, PRESETS, preset
 from explorer.errors import ConfigError
 
+__version__ = "1.1.0"
+
 __all__ = ["ArchConfig", "ConfigError", "PRESETS", "PRESET_INFO", "build_model", "preset"]
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from explorer.errors import ConfigError, LatencyError
 
-COMMANDS = ("summary", "graph", "latency", "compare", "lab", "export")
+COMMANDS = ("summary", "graph", "latency", "compare", "lab", "export", "runs")
 
 
 def make_parser(only: str | None = None) -> argparse.ArgumentParser:
