@@ -1,5 +1,6 @@
 """Resource limits: refused before anything is built, with the estimate and the limit."""
 import itertools
+import os
 import time
 
 import pytest
@@ -7,7 +8,8 @@ import pytest
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.facts.summary import measure_summary as compute_summary
-from explorer.facts.limits import Limits, check_limits, estimate
+from explorer.facts.limits import check_limits, estimate
+from explorer.limits import ServerLimits, server_limits
 from explorer.arch.plan import make_plan
 
 
@@ -53,21 +55,21 @@ def test_huge_widths_refused_by_params():
 
 def test_limits_come_from_environment(monkeypatch):
     monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "1e6")
-    assert Limits.from_env().max_params == 1_000_000
+    assert ServerLimits.from_env().max_params == 1_000_000
     with pytest.raises(ConfigError) as err:
         check_limits(explorer.preset("resnet18").replace(name="r18"))
     assert "1,000,000" in str(err.value)
     monkeypatch.setenv("RESNET_EXPLORER_MAX_PARAMS", "lots")
     with pytest.raises(ConfigError) as err:
-        Limits.from_env()
+        ServerLimits.from_env()
     assert err.value.key == "RESNET_EXPLORER_MAX_PARAMS"
 
 
 def test_custom_limits_object():
     cfg = explorer.preset("resnet20")
-    assert check_limits(cfg, Limits(max_weight_layers=20)).weight_layers == 20
+    assert check_limits(cfg, ServerLimits(max_weight_layers=20)).weight_layers == 20
     with pytest.raises(ConfigError):
-        check_limits(cfg, Limits(max_weight_layers=19))
+        check_limits(cfg, ServerLimits(max_weight_layers=19))
 
 
 @pytest.mark.parametrize("value,expect", [
@@ -95,3 +97,36 @@ def test_the_value_type_holds_no_server_policy(monkeypatch):
     cfg = explorer.preset("resnet50").replace(name="big")  # a value: valid whatever the server allows
     with pytest.raises(ConfigError):
         check_limits(cfg)
+
+
+def test_server_limits_are_read_once_per_process(monkeypatch):
+    """check_limits reads the environment's limits once; they stay fixed until read again."""
+    first = server_limits()
+    assert server_limits() is first and first == ServerLimits()
+    monkeypatch.setitem(os.environ, "RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "5")
+    assert server_limits() is first
+    check_limits(explorer.preset("resnet20"))  # the limits read first still apply
+    server_limits.cache_clear()
+    assert server_limits().max_weight_layers == 5
+    with pytest.raises(ConfigError) as err:
+        check_limits(explorer.preset("resnet20"))
+    assert err.value.key == "depths" and "5 weight layers" in str(err.value)
+
+
+def test_every_limit_is_defined_once():
+    """The modules that check a bound read it from explorer.limits rather than keeping a copy."""
+    import explorer.limits as limits
+    from explorer.arch import config
+    from explorer.app import inputs
+    from explorer.cli import common
+    from explorer.export import limits as export_limits
+    from explorer.facts import costs
+
+    assert config.MAX_SPAN is limits.MAX_SPAN and config.INT_BOUNDS["in_channels"][1] == limits.MAX_IN_CHANNELS
+    assert config.INT_BOUNDS["num_classes"][1] == limits.MAX_CLASSES
+    assert costs.MAX_BATCH == limits.MAX_BATCH and common.MAX_CONFIG_BYTES == limits.MAX_CONFIG_BYTES
+    assert inputs.MAX_CONFIG_BYTES == limits.MAX_CONFIG_BYTES
+    assert export_limits.ONNX_MAX_BYTES == limits.ONNX_MAX_BYTES
+    for module in (config, costs, common, inputs, export_limits):
+        source = open(module.__file__).read()
+        assert not any(line.startswith("MAX_") and "=" in line for line in source.splitlines()), module

@@ -9,18 +9,17 @@ from typing import Any, Mapping
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
-from explorer.arch.config import MAX_NAME, choices, field_names, format_int_list, parse_int_list
+from explorer.arch.config import choices, field_names, format_int_list, parse_int_list
 from explorer.arch.plan import block_length, effective_span
 from explorer.arch.presets import matching_preset
-from explorer.cli.common import MAX_CONFIG_BYTES
 from explorer.facts.limits import check_limits
+from explorer.limits import MAX_CONFIG_BYTES, MAX_NAME
 
 DEFAULT_PRESET = "resnet50"
 WIDGET_PREFIX = "cfg_"          # widget key of a config setting: cfg_<config key>
 LIST_KEYS = ("depths", "widths")  # typed as text: "3, 4, 6, 3"
-MAX_UPLOAD_BYTES = MAX_CONFIG_BYTES
 CUSTOM = "custom"               # the preset box's value when the settings match no preset
-MAX_CHANGES_SHOWN = 3           # differences from a preset named in a title before "+N more"
+CHANGES_SHOWN = 3           # differences from a preset named in a title before "+N more"
 
 
 def widget_key(key: str) -> str:
@@ -88,11 +87,11 @@ def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
 
 
 def describe_changes(changes: list[tuple[str, Any]]) -> str:
-    """"skip_span 1, shortcut A" (lists as [3, 4, 6, 3]); beyond MAX_CHANGES_SHOWN, "+N more"."""
+    """"skip_span 1, shortcut A" (lists as [3, 4, 6, 3]); beyond CHANGES_SHOWN, "+N more"."""
     shown = [f"{k} {'[' + format_int_list(v) + ']' if isinstance(v, list) else v}"
-             for k, v in changes[:MAX_CHANGES_SHOWN]]
-    if len(changes) > MAX_CHANGES_SHOWN:
-        shown.append(f"+{len(changes) - MAX_CHANGES_SHOWN} more")
+             for k, v in changes[:CHANGES_SHOWN]]
+    if len(changes) > CHANGES_SHOWN:
+        shown.append(f"+{len(changes) - CHANGES_SHOWN} more")
     return ", ".join(shown)
 
 
@@ -132,10 +131,10 @@ def config_from_link(params: Mapping[str, str]) -> tuple[str, ArchConfig, str | 
 
 
 def config_from_upload(name: str, size: int, data: bytes) -> ArchConfig:
-    """A config from an uploaded JSON file, at most MAX_UPLOAD_BYTES; a file that is not JSON is
+    """A config from an uploaded JSON file, at most MAX_CONFIG_BYTES; a file that is not JSON is
     reported by line and column of its text."""
-    if size > MAX_UPLOAD_BYTES or len(data) > MAX_UPLOAD_BYTES:
-        raise ConfigError("file", name, f"a JSON config of at most {MAX_UPLOAD_BYTES // 1024} KiB")
+    if size > MAX_CONFIG_BYTES or len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("file", name, f"a JSON config of at most {MAX_CONFIG_BYTES // 1024} KiB")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -9,7 +9,8 @@ from explorer.app.cache import summary_of
 from explorer.app.inputs import CUSTOM, WIDGET_PREFIX as W
 from explorer.app.state import apply_uploaded, on_preset, on_setting, on_unit_variant
 from explorer.app.text import safe_name
-from explorer.arch.config import INT_BOUNDS, MAX_SPAN, choices
+from explorer.arch.config import INT_BOUNDS, choices
+from explorer.limits import MAX_NAME, MAX_SPAN
 
 UPLOAD_MB = 1  # the uploader's own bound; inputs.config_from_upload then allows 64 KiB
 
@@ -41,7 +42,7 @@ def settings_sidebar() -> dict:
     def int_input(col, label: str, key: str) -> None:
         col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], **changes(key))
 
-    sb.text_input("Name", **changes("name"), max_chars=200)
+    sb.text_input("Name", **changes("name"), max_chars=MAX_NAME)
     slot("name")
     sb.subheader("Blocks and shortcuts")
     sb.selectbox("Block", choices("block"), **changes("block"),

@@ -8,6 +8,8 @@ from typing import Any, Literal, Mapping, get_args, get_origin
 
 from explorer.arch.plan import block_length, make_plan
 from explorer.errors import ConfigError, check_int
+from explorer.limits import (MAX_CLASSES, MAX_DEPTH, MAX_IN_CHANNELS, MAX_INPUT, MAX_NAME, MAX_SPAN,
+                             MAX_STAGES, MAX_WIDTH)
 
 Block = Literal["basic", "bottleneck"]
 BNPosition = Literal["after_conv", "before_conv", "after_add", "none"]
@@ -15,15 +17,6 @@ ReLUPosition = Literal["after_add", "before_add", "before_conv"]
 Shortcut = Literal["A", "B", "C"]
 StrideOn = Literal["3x3", "first"]
 Stem = Literal["imagenet", "cifar"]
-
-# Sanity bounds: wide enough for every published variant (ResNet-1202 has 200 blocks a
-# stage), narrow enough that a typo cannot ask for a network no machine could hold.
-MAX_STAGES = 8
-MAX_DEPTH = 1000
-MAX_WIDTH = 8192
-MAX_SPAN = 1000
-MAX_INPUT = 4096
-MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -59,7 +52,7 @@ class ArchConfig:
             # length", as in the presets), so equal networks are equal configs and keys.
             object.__setattr__(self, "skip_span", None)
         # Structural checks (shapes, option A, input size) live with the layer plan. Size limits
-        # that protect a shared server are not the value's business: see facts/limits.py.
+        # that protect a shared server are not the value's business: see explorer/limits.py.
         make_plan(self)
 
     # -- conversions ---------------------------------------------------------------
@@ -167,8 +160,8 @@ INT_BOUNDS = {
     "stem_width": (1, MAX_WIDTH),
     "groups": (1, MAX_WIDTH),
     "width_per_group": (1, MAX_WIDTH),
-    "in_channels": (1, 64),
-    "num_classes": (1, 100_000),
+    "in_channels": (1, MAX_IN_CHANNELS),
+    "num_classes": (1, MAX_CLASSES),
     "input_size": (1, MAX_INPUT),
 }
 # In field order: with several bad keys, the first is the one named, on every run.

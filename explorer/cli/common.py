@@ -9,8 +9,7 @@ from explorer.arch.config import ArchConfig, parse_value, with_updates
 from explorer.errors import ConfigError
 from explorer.facts.limits import check_limits
 from explorer.arch.presets import PRESETS
-
-MAX_CONFIG_BYTES = 64 * 1024
+from explorer.limits import MAX_CONFIG_BYTES
 
 
 def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:

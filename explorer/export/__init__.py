@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from explorer.export.limits import ONNX_MAX_BYTES, ExportError, onnx_size_problem
+from explorer.export.limits import ExportError, onnx_size_problem
+from explorer.limits import ONNX_MAX_BYTES
 
 if TYPE_CHECKING:
     from explorer.arch.config import ArchConfig

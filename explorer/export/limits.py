@@ -5,7 +5,7 @@ offers the download.
 """
 from __future__ import annotations
 
-ONNX_MAX_BYTES = 2 * 1024**3 - 16 * 1024**2  # one ONNX file is one protobuf (2 GiB), less the graph
+from explorer.limits import ONNX_MAX_BYTES
 
 
 class ExportError(RuntimeError):

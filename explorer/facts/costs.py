@@ -20,10 +20,10 @@ from torch import nn
 
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, check_int
+from explorer.limits import MAX_BATCH
 from explorer.trace import Trace, kernel_stride_dilation, trace
 
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}  # bytes per element; timing/devices.py has the torch dtypes
-MAX_BATCH = 4096
+from explorer.vocab import DTYPE_BYTES  # bytes per element; timing/devices.py maps the names to torch dtypes
 
 
 def measure_costs(cfg: ArchConfig, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:

@@ -2,43 +2,22 @@
 
 The estimate is plain arithmetic over the layer plan (no tensors, no modules), so a request
 for a 10,000-layer network or a 4096x4096 input is refused in microseconds with the estimate
-and the limit in the message. Limits come from environment variables (see README).
+and the limit in the message. The limits themselves are `explorer.limits.ServerLimits`.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from explorer.errors import ConfigError
+from explorer.limits import ENV_PREFIX, ServerLimits, server_limits
 
 if TYPE_CHECKING:
     from explorer.arch.config import ArchConfig
     from explorer.arch.plan import Plan
 
-ENV_PREFIX = "RESNET_EXPLORER_"
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_weight_layers: int = 2_500          # convs + fc on the main path (ResNet-1202 has 1,202)
-    max_params: int = 1_000_000_000         # the largest preset, wide_resnet101_2, has 127 M
-    max_macs: int = 2_000_000_000_000       # per image; resnet152 at 224x224 is 11.5 G
-    max_lab_seconds: int = 300              # one Lab experiment in the app (ready ones take < 60)
-
-    @classmethod
-    def from_env(cls) -> "Limits":
-        """Defaults, overridden by RESNET_EXPLORER_MAX_WEIGHT_LAYERS / _MAX_PARAMS / _MAX_MACS /
-        _MAX_LAB_SECONDS."""
-        values = {}
-        for name in cls.__dataclass_fields__:
-            text = os.environ.get(ENV_PREFIX + name.upper())
-            if text:
-                try:
-                    values[name] = int(float(text))
-                except ValueError:
-                    raise ConfigError(ENV_PREFIX + name.upper(), text, "a whole number") from None
-        return cls(**values)
+# The old name of the server's limits, kept while the Lab page still imports it.
+Limits = ServerLimits
 
 
 @dataclass(frozen=True)
@@ -82,15 +61,16 @@ def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
     return Estimate(layers + 1, params, macs)
 
 
-def check_limits(cfg: "ArchConfig", limits: Limits | None = None) -> Estimate:
+def check_limits(cfg: "ArchConfig", limits: ServerLimits | None = None) -> Estimate:
     """The estimate, or ConfigError naming the key to change, the estimate and the limit.
 
     Called where work is about to start (app, CLI, Lab, latency); `limits` default to the
-    environment's (`Limits.from_env`), whose malformed values are a ConfigError too.
+    environment's (`server_limits()`, read once per process), whose malformed values are a
+    ConfigError too.
     """
     from explorer.arch.plan import make_plan
 
-    limits = limits or Limits.from_env()
+    limits = limits or server_limits()
     est = estimate(cfg, make_plan(cfg))
     if est.weight_layers > limits.max_weight_layers:
         raise ConfigError(
