@@ -1,10 +1,15 @@
-"""How shapes, ops and shortcuts are written, once for every view (diagrams, tables, CLI, app)."""
+"""How shapes, ops and shortcuts are written, once for every view (diagrams, tables, CLI, app),
+with the one reading of a module's spatial settings and the one way user text is made safe for
+Markdown and for file names."""
 from __future__ import annotations
 
 import math
 from typing import Any, Iterable, Sequence
 
+from explorer.vocab import IO_KINDS, SHORTCUT_TEXT
+
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
+MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"  # Markdown's and HTML's own characters
 
 
 def fmt_shape(shape: Iterable[int]) -> str:
@@ -12,19 +17,44 @@ def fmt_shape(shape: Iterable[int]) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def _pair(v: Any) -> int:
-    return v[0] if isinstance(v, tuple) else v
+# -- a conv's or pool's spatial settings (int or (h, w), as torch stores them) ---------------------
+def pair(v: Any) -> tuple:
+    """An int or an (h, w) sequence as (h, w): 3 -> (3, 3), (3, 1) -> (3, 1)."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def side(v: Any) -> int:
+    """The first side of a setting, as an int: (3, 3) -> 3, 2 -> 2 (the layers here are square)."""
+    return int(pair(v)[0])
+
+
+def square(v: Any) -> Any:
+    """A square setting as one int, as torchvision writes it: (3, 3) -> 3; (3, 1) stays (3, 1)."""
+    h, w = pair(v)
+    return h if h == w else (h, w)
+
+
+# -- user text -------------------------------------------------------------------------------------
+def escape_markdown(text: str) -> str:
+    """User text shown through Markdown: one line, every Markdown/HTML character escaped."""
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in " ".join(text.split()))
+
+
+def file_stem(name: str) -> str:
+    """A name as a file name stem: letters, digits, '-', '_' and '.', never empty ("resnet")."""
+    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return keep.strip("._") or "resnet"
 
 
 def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
     """(label, compact form) of one traced op, read off its module: ("conv 3x3, 64, /2", "3x3,64,/2")."""
     if kind == "conv":
-        k, s = _pair(mod.kernel_size), _pair(mod.stride)
+        k, s = side(mod.kernel_size), side(mod.stride)
         extra = (f", /{s}" if s > 1 else "") + (f", groups {mod.groups}" if mod.groups > 1 else "")
         short = f"{k}x{k},{mod.out_channels}" + (f",/{s}" if s > 1 else "")
         return f"conv {k}x{k}, {mod.out_channels}{extra}", short
     if kind == "maxpool":
-        k, s = _pair(mod.kernel_size), _pair(mod.stride)
+        k, s = side(mod.kernel_size), side(mod.stride)
         return f"max pool {k}x{k}" + (f", /{s}" if s > 1 else ""), f"maxpool {k}x{k}"
     if kind == "avgpool":
         return "global avg pool", "avgpool"
@@ -32,8 +62,9 @@ def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
         return f"fc {mod.in_features} -> {mod.out_features}", f"fc {mod.out_features}"
     if kind == "zero_pad":
         sub = f", /{mod.stride}" if mod.stride > 1 else ""
-        return f"zero-pad {mod.in_ch} -> {mod.out_ch} ch{sub}", "zero-pad"
-    if kind in ("input", "output"):
+        word = SHORTCUT_TEXT["zero_pad"].word
+        return f"{word} {mod.in_ch} -> {mod.out_ch} ch{sub}", word
+    if kind in IO_KINDS:
         return f"{kind} {fmt_shape(shape)}", kind
     name = _NAMES.get(kind, kind)
     return name, name

@@ -9,9 +9,9 @@ from functools import cached_property
 from typing import Any
 
 from explorer.arch.config import ArchConfig
+from explorer.vocab import RESIDUAL_SHORTCUTS, WEIGHT_KINDS, NodeKind, Role, ShortcutKind
 
 Shape = tuple[int, ...]
-SHORTCUT_KINDS = ("identity", "zero_pad", "projection")
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,10 @@ class Node:
     """One op of the traced forward pass (batch 1; shapes without the batch dimension)."""
 
     id: str                     # module path ("layer1.0.conv1"), or scope + op ("layer1.0.add")
-    kind: str                   # input conv bn relu add maxpool avgpool flatten fc zero_pad output
+    kind: NodeKind              # input conv bn relu add maxpool avgpool flatten fc zero_pad output
     unit: str                   # enclosing residual unit ("layer1.0"), "" outside units
     stage: str                  # enclosing stage ("layer1"), "" outside stages
-    role: str                   # stem | pre | branch | shortcut | add | post | head | io
+    role: Role                  # stem | pre | branch | shortcut | add | post | head | io
     in_shapes: tuple[Shape, ...]  # shapes of the tensors it reads, (C, H, W) or (C,)
     shape: Shape                # output shape
     inputs: tuple[str, ...]     # ids of the nodes whose outputs it reads
@@ -34,6 +34,7 @@ class Node:
     kernel: int = 1             # spatial ops (conv, pool): kernel side, stride and dilation
     stride: int = 1
     dilation: int = 1
+    groups: int = 1             # a conv's groups (ResNeXt cardinality); 1 for other ops
 
     @property
     def macs(self) -> int:
@@ -50,7 +51,7 @@ class Unit:
     layers: int                 # weight layers of the branch (those the shortcut spans)
     in_shape: Shape             # (C, H, W) entering the unit: the "x" that is added back
     out_shape: Shape            # (C, H, W) of F(x) and of the sum
-    shortcut: str               # identity | zero_pad | projection | none
+    shortcut: ShortcutKind      # identity | zero_pad | projection | none
     shortcut_params: int        # parameters of the shortcut (projection conv + BN)
     shortcut_macs: int          # multiply-adds of the shortcut
     branch_params: int          # parameters of F (and of ops after the addition)
@@ -104,12 +105,12 @@ class Trace:
     @property
     def depth(self) -> int:
         """Depth as the papers count it: convs and fc on the main path (projections excluded)."""
-        return sum(1 for n in self.nodes if n.kind in ("conv", "fc") and n.role != "shortcut")
+        return sum(1 for n in self.nodes if n.kind in WEIGHT_KINDS and n.role != "shortcut")
 
     @property
     def shortcuts(self) -> dict[str, int]:
         """Residual units by shortcut kind."""
-        counts = dict.fromkeys(SHORTCUT_KINDS, 0)
+        counts = dict.fromkeys(RESIDUAL_SHORTCUTS, 0)
         for u in self.units:
             if u.residual:
                 counts[u.shortcut] += 1

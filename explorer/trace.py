@@ -30,20 +30,21 @@ from torch.utils.flop_counter import flop_registry
 
 from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
 from explorer.arch.config import ArchConfig
-from explorer.labels import describe, fmt_shape, shortcut_reason
+from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
+from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
 # --- recording ---------------------------------------------------------------------------
 
-_LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear, ZeroPadShortcut)
-_KINDS = ((nn.Conv2d, "conv"), (nn.BatchNorm2d, "bn"), (nn.ReLU, "relu"), (nn.MaxPool2d, "maxpool"),
+_KINDS: tuple[tuple[type, NodeKind], ...] = ((nn.Conv2d, "conv"), (nn.BatchNorm2d, "bn"), (nn.ReLU, "relu"), (nn.MaxPool2d, "maxpool"),
           (nn.AdaptiveAvgPool2d, "avgpool"), (nn.Linear, "fc"), (ZeroPadShortcut, "zero_pad"))
-_TENSOR_OPS = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten"}
+_LEAVES = tuple(cls for cls, _ in _KINDS)  # modules recorded whole: their internals are no nodes
+_TENSOR_OPS: dict[str, NodeKind] = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten"}
 _COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
                torch.ops.aten.matmul}
-_PRODUCER = "_explorer_node"
+_PRODUCER = "_explorer_node"  # attribute naming the node that made a tensor (no id() reuse)
 _ADDS_IN_PLACE = (torch.Tensor.__iadd__, torch.Tensor.add_)
-_ADDS = (*_ADDS_IN_PLACE, torch.Tensor.__add__, torch.add, torch.Tensor.add)  # attribute naming the node that made a tensor (no id() reuse)
+_ADDS = (*_ADDS_IN_PLACE, torch.Tensor.__add__, torch.add, torch.Tensor.add)
 
 
 class _Watch(TorchDispatchMode):
@@ -121,17 +122,19 @@ class _Recorder(TorchFunctionMode):
         self.taken: set[str] = set()
         self.raw: list[dict[str, Any]] = []
 
-    def record(self, base: str, kind: str, scope: str, mod: nn.Module | None, out: torch.Tensor,
+    def record(self, base: str, kind: NodeKind, scope: str, mod: nn.Module | None, out: torch.Tensor,
                inputs: tuple) -> None:
         node_id = _unique(base.replace(":", "_"), self.taken)
         tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
         act_bytes, flops = self.watch.take()
         k, s, d = kernel_stride_dilation(mod)
+        groups = mod.groups if isinstance(mod, nn.Conv2d) else 1
         self.raw.append(dict(
             id=node_id, kind=kind, scope=scope, mod=mod, shape=tuple(out.shape[1:]),
             in_shapes=tuple(tuple(t.shape[1:]) for t in tensors),
             inputs=tuple(getattr(t, _PRODUCER) for t in tensors if hasattr(t, _PRODUCER)),
             flops=flops, act_bytes=act_bytes if kind != "input" else 0, kernel=k, stride=s, dilation=d,
+            groups=groups,
         ))
         setattr(out, _PRODUCER, node_id)
 
@@ -172,7 +175,7 @@ class _Recorder(TorchFunctionMode):
             return x if func in _ADDS_IN_PLACE else x.new_empty(x.shape)  # the residual addition
         if func is F.batch_norm:
             return x.new_empty(x.shape)
-        if func is F.adaptive_avg_pool2d and _pair(args[1]) == (1, 1):
+        if func is F.adaptive_avg_pool2d and pair(args[1]) == (1, 1):
             return x.new_empty((*x.shape[:-2], 1, 1))
         if func is F.max_pool2d and len(args) == 2 and not kwargs.get("ceil_mode") \
                 and not kwargs.get("return_indices"):
@@ -192,14 +195,14 @@ class _Recorder(TorchFunctionMode):
         h, w = _out_size(x, tuple(weight.shape[-2:]), stride, padding, dilation)
         out = x.new_empty((x.shape[0], weight.shape[0], h, w))  # (B, C_out, H', W')
         self.watch.pending_flops += flop_registry[torch.ops.aten.convolution](
-            x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), False, (0, 0), groups, out_val=out)
+            x, weight, bias, pair(stride), pair(padding), pair(dilation), False, (0, 0), groups, out_val=out)
         return out
 
 
 def _out_size(x: torch.Tensor, kernel, stride, padding, dilation) -> tuple[int, int]:
     """Output (H, W) of a conv or pool window (floor mode), as torch computes it."""
     stride = stride if stride not in (None, ()) else kernel  # pools default the stride to the kernel
-    sizes = zip(x.shape[-2:], _pair(kernel), _pair(stride), _pair(padding), _pair(dilation))
+    sizes = zip(x.shape[-2:], pair(kernel), pair(stride), pair(padding), pair(dilation))
     return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in sizes)
 
 
@@ -212,11 +215,7 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
-def _pair(v: Any) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
-def _module_kind(mod: nn.Module) -> str:
+def _module_kind(mod: nn.Module) -> NodeKind:
     return next((kind for cls, kind in _KINDS if isinstance(mod, cls)), type(mod).__name__.lower())
 
 
@@ -224,11 +223,8 @@ def kernel_stride_dilation(mod: nn.Module | None) -> tuple[int, int, int]:
     """(kernel, stride, dilation) of a conv or pool, read off its module; (1, 1, 1) for other ops."""
     if not isinstance(mod, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         return 1, 1, 1
-
-    def first(v: Any) -> int:
-        return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
     stride = mod.stride if mod.stride is not None else mod.kernel_size  # pools default to k
-    return first(mod.kernel_size), first(stride), first(getattr(mod, "dilation", 1))
+    return side(mod.kernel_size), side(stride), side(getattr(mod, "dilation", 1))
 
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
@@ -322,13 +318,13 @@ def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict) -> tuple[Node, ...]:
     return tuple(Node(role=roles[r["id"]], **r) for r in raw)
 
 
-def _roles(raw: list[dict[str, Any]]) -> dict[str, str]:
+def _roles(raw: list[dict[str, Any]]) -> dict[str, Role]:
     """Role of each node: stem, pre, branch, shortcut, add, post (after the add), head, io."""
-    roles: dict[str, str] = {}
+    roles: dict[str, Role] = {}
     by_unit: dict[str, list[dict]] = defaultdict(list)
     seen_unit = False
     for r in raw:
-        if r["kind"] in ("input", "output"):
+        if r["kind"] in IO_KINDS:
             roles[r["id"]] = "io"
         elif r["unit"]:
             seen_unit = True
@@ -369,7 +365,7 @@ def _make_units(nodes: tuple[Node, ...], unit_mods: dict, module_params: dict[st
             # The shortcut side is the input from outside F: the downsample module, or x itself.
             others = [i for i in add.inputs if by_id[i].role == "shortcut" or by_id[i].unit != name]
             shortcut_input = others[-1] if others else add.inputs[-1]
-        kind = "none" if not mod.residual else (
+        kind: ShortcutKind = "none" if not mod.residual else (
             "identity" if mod.downsample is None else
             "zero_pad" if isinstance(mod.downsample, ZeroPadShortcut) else "projection")
         sc_params = module_params.get(f"{name}.downsample", 0)
@@ -386,5 +382,5 @@ def _make_units(nodes: tuple[Node, ...], unit_mods: dict, module_params: dict[st
     return tuple(units)
 
 
-__all__ = ["Node", "Trace", "Unit", "count_params", "fmt_shape", "kernel_stride_dilation", "trace", "trace_memory",
+__all__ = ["Node", "Trace", "Unit", "count_params", "kernel_stride_dilation", "trace", "trace_memory",
            "trace_module"]

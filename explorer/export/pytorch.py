@@ -17,6 +17,8 @@ from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_m
 from explorer.arch.config import ArchConfig
 from explorer.arch.plan import Plan, UnitSpec, last_branch_bn, make_plan
 from explorer.export.limits import ExportError
+from explorer.labels import square
+from explorer.vocab import SHORTCUT_TEXT
 
 INDENT = "    "
 
@@ -217,9 +219,7 @@ def _stage_code(stage_name: str, stage: nn.Sequential, units: tuple[UnitSpec, ..
 def _unit_caption(spec: UnitSpec) -> str:
     size = (f"{spec.in_size}x{spec.in_size}" if spec.in_size == spec.out_size
             else f"{spec.in_size}x{spec.in_size} -> {spec.out_size}x{spec.out_size}")
-    shortcut = {"identity": "identity shortcut", "zero_pad": "zero-padding shortcut (option A)",
-                "projection": "projection shortcut", "none": "no shortcut (plain)"}[spec.shortcut]
-    return f"{spec.in_ch} -> {spec.out_ch} channels, {size}, {shortcut}"
+    return f"{spec.in_ch} -> {spec.out_ch} channels, {size}, {SHORTCUT_TEXT[spec.shortcut].phrase}"
 
 
 def _unit_code(unit: nn.Module, spec: UnitSpec, zero_init: bool) -> list[str]:
@@ -251,19 +251,12 @@ def _unit_code(unit: nn.Module, spec: UnitSpec, zero_init: bool) -> list[str]:
     return lines
 
 
-def _pair(value) -> int | tuple:
-    """A square kernel/stride/padding as one int, as torchvision writes it."""
-    if isinstance(value, tuple) and len(set(value)) == 1:
-        return value[0]
-    return value
-
-
 def _conv(m: nn.Conv2d) -> str:
-    if _pair(m.dilation) != 1 or m.padding_mode != "zeros":
+    if square(m.dilation) != 1 or m.padding_mode != "zeros":
         raise ExportError(f"a conv with dilation {m.dilation} / padding_mode {m.padding_mode!r}")
-    args = [str(m.in_channels), str(m.out_channels), f"kernel_size={_pair(m.kernel_size)!r}"]
+    args = [str(m.in_channels), str(m.out_channels), f"kernel_size={square(m.kernel_size)!r}"]
     for key, default in (("stride", 1), ("padding", 0), ("groups", 1)):
-        value = _pair(getattr(m, key))
+        value = square(getattr(m, key))
         if value != default:
             args.append(f"{key}={value!r}")
     if m.bias is None:
@@ -284,10 +277,10 @@ def _linear(m: nn.Linear) -> str:
 
 
 def _maxpool(m: nn.MaxPool2d) -> str:
-    if _pair(m.dilation) != 1 or m.ceil_mode or m.return_indices:
+    if square(m.dilation) != 1 or m.ceil_mode or m.return_indices:
         raise ExportError("a max-pool with dilation, ceil_mode or return_indices")
-    return (f"nn.MaxPool2d(kernel_size={_pair(m.kernel_size)!r}, stride={_pair(m.stride)!r}, "
-            f"padding={_pair(m.padding)!r})")
+    return (f"nn.MaxPool2d(kernel_size={square(m.kernel_size)!r}, stride={square(m.stride)!r}, "
+            f"padding={square(m.padding)!r})")
 
 
 def _sequential(m: nn.Sequential) -> str:
