@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
-from contextlib import closing, contextmanager
+import time
+from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, TypeVar
 
 from explorer.runs.record import RunRecord
 
@@ -34,6 +36,7 @@ SCHEMA: dict[int, tuple[str, ...]] = {
         "CREATE INDEX runs_started ON runs (started)",
     ),
 }
+T = TypeVar("T")
 _COLUMNS = tuple(f.name for f in fields(RunRecord))
 _JSON_COLUMNS = ("config", "settings", "result")
 
@@ -71,17 +74,30 @@ class RunStore:
         self._ready = False
 
     # -- connection and schema -----------------------------------------------------------------
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside one transaction; sqlite's errors become one StoreError line."""
-        try:
-            if not self._ready:
-                self._open_schema()
-            with closing(sqlite3.connect(self.path, timeout=self.timeout_s)) as con:
-                with con:
-                    yield con
-        except sqlite3.Error as exc:
-            raise StoreError(self._explain(exc)) from None
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
+        """`work(con)` inside one transaction; retried while another writer holds the lock, up to
+        timeout_s (sqlite answers "busy" at once in some lock upgrades, without waiting itself).
+        sqlite's errors become one StoreError line."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if not self._ready:
+                    self._open_schema()
+                with closing(sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)) as con:
+                    con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        out = work(con)
+                        con.execute("COMMIT")
+                        return out
+                    except BaseException:
+                        con.execute("ROLLBACK")
+                        raise
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise StoreError(self._explain(exc)) from None
+                time.sleep(random.uniform(0.01, 0.05))
+            except sqlite3.Error as exc:
+                raise StoreError(self._explain(exc)) from None
 
     def _open_schema(self) -> None:
         """Create the file and its tables, migrate an older schema, refuse a newer one or a stranger."""
@@ -130,21 +146,25 @@ class RunStore:
     # -- records ----------------------------------------------------------------------------------
     def add(self, record: RunRecord) -> bool:
         """Keep `record` unless a run with its id is kept already; True when it was added."""
-        with self._connect() as con:
-            return con.execute(_INSERT.format(verb="INSERT OR IGNORE"), _row(record)).rowcount == 1
+        row = _row(record)
+        return self._transaction(lambda con: con.execute(_INSERT.format(verb="INSERT OR IGNORE"), row).rowcount == 1,
+                                 write=True)
 
     def put(self, record: RunRecord) -> None:
         """Keep `record`, replacing the run with its id (a run in progress, updated as it goes)."""
-        with self._connect() as con:
-            con.execute(_INSERT.format(verb="INSERT OR REPLACE"), _row(record))
+        row = _row(record)
+        self._transaction(lambda con: con.execute(_INSERT.format(verb="INSERT OR REPLACE"), row), write=True)
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run with this id, or with this unique id prefix (at least 4 characters)."""
-        with self._connect() as con:
+        def find(con: sqlite3.Connection) -> list:
             rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id = ?", (run_id,)).fetchall()
             if not rows and len(run_id) >= 4:
                 rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
                                    (_like_prefix(run_id),)).fetchall()
+            return rows
+
+        rows = self._transaction(find)
         return _record(rows[0]) if len(rows) == 1 else None
 
     def list(self, kind: str | None = None, network: str | None = None, device: str | None = None,
@@ -162,13 +182,13 @@ class RunStore:
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY started DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._connect() as con:
-            return [_record(r) for r in con.execute(sql, args).fetchall()]
+        return [_record(r) for r in self._transaction(lambda con: con.execute(sql, args).fetchall())]
 
     def delete(self, run_ids: Iterable[str]) -> int:
         """Forget these runs; returns how many there were."""
-        with self._connect() as con:
-            return sum(con.execute("DELETE FROM runs WHERE id = ?", (i,)).rowcount for i in run_ids)
+        ids = list(run_ids)
+        return self._transaction(lambda con: sum(con.execute("DELETE FROM runs WHERE id = ?", (i,)).rowcount
+                                                 for i in ids), write=True)
 
     def import_lines(self, lines: Iterable[str]) -> ImportReport:
         """Keep the runs of a .jsonl export, one per line; a bad line is reported by number, the rest kept."""
@@ -180,11 +200,14 @@ class RunStore:
                 good.append(RunRecord.from_dict(json.loads(line)))
             except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError and ConfigError are ValueErrors
                 errors.append((number, str(exc)[:200]))
-        added = 0
-        with self._connect() as con:
-            for record in good:
-                added += con.execute(_INSERT.format(verb="INSERT OR IGNORE"), _row(record)).rowcount
+        rows = [_row(r) for r in good]
+        added = self._transaction(lambda con: sum(con.execute(_INSERT.format(verb="INSERT OR IGNORE"), row).rowcount
+                                                  for row in rows), write=True)
         return ImportReport(added, len(good) - added, tuple(errors))
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _migrate(con: sqlite3.Connection, version: int) -> None:
