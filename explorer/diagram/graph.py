@@ -1,11 +1,11 @@
 """The network drawn from its trace, at three levels of detail.
 
 Every drawing reads the one trace of the built module (explorer/trace.py): `build_graph` at
-stage, unit or layer detail. Node ids are module paths (`layer1.0.conv1`).
+stage, unit or layer detail. Node ids are module paths (`layer1.0.conv1`), made in
+explorer/diagram/ids.py.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Callable, Mapping
 
@@ -13,17 +13,18 @@ import graphviz
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import (
-    COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, safe_id, text, tip,
+    COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, text, tip,
 )
 from explorer.diagram.highlight import highlight_legend, outline_changes
+from explorer.diagram.ids import DETAILS, cluster_of, drawn_ids
 from explorer.diagram.overlay import (
     check_color_by, colour, legend, node_tooltip, node_value, shortcut_tooltip,
 )
 from explorer.labels import fmt_shape
 from explorer.errors import check_choice
 from explorer.trace import Node, Trace, Unit, trace
+from explorer.vocab import GROUP_ROLES, IO_KINDS, POOL_KINDS, SHORTCUT_TEXT, shortcut_counts
 
-DETAILS = ("stages", "units", "layers")
 DIRECTIONS = ("TB", "LR")
 
 
@@ -89,55 +90,13 @@ def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
     return out
 
 
-def _fold_owners(trace: Trace) -> dict[str, str]:
-    """BN/ReLU op id -> the conv it is drawn in when folding.
-
-    Inside a unit, layer j's ops are `conv{j}`, `bn{j}`, `relu{j}` wherever they sit, so a
-    BN/ReLU folds into the conv of its own layer when the two are adjacent (after it, or
-    before it in pre-activation units); outside units (stem, projection) a conv takes the
-    BN/ReLU chain that follows it.
-    """
-    by_id = trace.by_id
-    consumers: dict[str, list[str]] = defaultdict(list)
-    for op in trace.nodes:
-        for i in op.inputs:
-            consumers[i].append(op.id)
-
-    def layer_of(op_id: str) -> str:
-        return re.sub(r"^[a-z]+", "", op_id.rsplit(".", 1)[-1])
-
-    def joins(op: Node, conv: Node, forward: bool) -> bool:
-        if op.kind not in ("bn", "relu") or op.unit != conv.unit or op.id in owner:
-            return False
-        if conv.unit and conv.role != "shortcut":
-            return layer_of(op.id) == layer_of(conv.id)
-        return forward
-
-    owner: dict[str, str] = {}
-    for op in trace.nodes:
-        if op.kind != "conv":
-            continue
-        cur = op
-        while len(consumers[cur.id]) == 1 and joins(by_id[consumers[cur.id][0]], op, True):
-            cur = by_id[consumers[cur.id][0]]
-            owner[cur.id] = op.id
-        cur = op
-        while len(cur.inputs) == 1:
-            prev = by_id[cur.inputs[0]]
-            if len(consumers[prev.id]) != 1 or not joins(prev, op, False):
-                break
-            owner[prev.id] = op.id
-            cur = prev
-    return owner
-
-
 def style_op(group: Group, op: Node) -> None:
     """Colour and shape of a layer-level node from its main op."""
     kind = op.kind
     if kind == "add":
         group.shape, group.fill, group.cls = "circle", "#ffffff", "add"
         group.extra = {"width": "0.3", "fixedsize": "true", "fontsize": "14"}
-    elif kind in ("input", "output"):
+    elif kind in IO_KINDS:
         group.shape, group.cls = "box", f"io {kind}"
         group.extra = {"style": "filled", "fillcolor": "#ffffff", "color": "#999999"}
     elif op.role == "shortcut" and kind == "conv":
@@ -147,23 +106,19 @@ def style_op(group: Group, op: Node) -> None:
         group.fill, group.cls = COLOURS["zero_pad"], "zero_pad"
         group.extra = {"color": SKIP_COLOURS["zero_pad"], "penwidth": "1.5"}
     else:
-        group.fill = COLOURS.get({"maxpool": "pool", "avgpool": "pool"}.get(kind, kind), "#ffffff")
+        group.fill = COLOURS.get("pool" if kind in POOL_KINDS else kind, "#ffffff")
         group.cls = kind + (" shortcut" if op.role == "shortcut" else "")
 
 
 def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]]:
-    owner = _fold_owners(trace) if fold else {}
-    group_of: dict[str, str] = {}
+    group_of = drawn_ids(trace, "layers", fold)
     groups: dict[str, Group] = {}
     for op in trace.nodes:
         if op.kind == "flatten" and op.inputs:  # a reshape: drawn as part of the pool before it
-            group_of[op.id] = group_of[op.inputs[0]]
             continue
-        gid = safe_id(owner.get(op.id, op.id))
-        group_of[op.id] = gid
+        gid = group_of[op.id]
         if gid not in groups:
-            cluster = (op.stage, op.unit) if op.unit else ()
-            groups[gid] = Group(gid, [], cluster=cluster)
+            groups[gid] = Group(gid, [], cluster=cluster_of(op, "layers"))
         groups[gid].ops.append(op)
     for group in groups.values():
         main = next((o for o in group.ops if o.kind == "conv"), group.ops[0])
@@ -173,7 +128,7 @@ def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]
         after = " ".join("+" + o.label for o in group.ops[idx + 1:])
         text = main.label
         if main.role == "shortcut" and main.kind == "conv":
-            text = "projection " + text
+            text = f"{SHORTCUT_TEXT['projection'].word} {text}"
         text = (before + "+ " if before else "") + text + (" " + after if after else "")
         if main.role == "shortcut" and main.kind == "conv":
             text += f"\n{sum(o.params for o in group.ops):,} params"
@@ -182,26 +137,14 @@ def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]
 
 
 def _unit_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
-    group_of: dict[str, str] = {}
+    group_of = drawn_ids(trace, "units")
     groups: dict[str, Group] = {}
     for op in trace.nodes:
-        if op.role == "io":
-            gid = op.id
-        elif op.role in ("stem", "head"):
-            gid = op.role
-        elif op.role == "shortcut":
-            group_of[op.id] = ""  # drawn as the skip edge's label
+        gid = group_of[op.id]
+        if not gid:  # a shortcut's own op: drawn as the skip edge's label
             continue
-        elif op.role == "branch":
-            gid = op.unit
-        elif op.role == "add":
-            gid = op.unit + ".add"
-        else:  # pre, post
-            gid = f"{op.unit}.{op.role}"
-        gid = safe_id(gid)
-        group_of[op.id] = gid
         if gid not in groups:
-            groups[gid] = Group(gid, [], cluster=(op.stage,) if op.stage else ())
+            groups[gid] = Group(gid, [], cluster=cluster_of(op, "units"))
         groups[gid].ops.append(op)
     units = {u.name: u for u in trace.units}
     for g in groups.values():
@@ -210,7 +153,7 @@ def _unit_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
         if op.role == "io":
             style_op(g, op)
             g.label = op.label
-        elif op.role in ("stem", "head"):
+        elif op.role in GROUP_ROLES:
             g.label = f"{op.role}\n" + " ".join(shorts)
             g.fill, g.cls = COLOURS["pool"], op.role
         elif op.role == "branch":
@@ -239,11 +182,10 @@ def _join_layers(ops: list[Node]) -> str:
 
 
 def _stage_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
-    group_of: dict[str, str] = {}
+    group_of = drawn_ids(trace, "stages")
     groups: dict[str, Group] = {}
     for op in trace.nodes:
-        gid = safe_id(op.id if op.role == "io" else op.stage or op.role)
-        group_of[op.id] = gid
+        gid = group_of[op.id]
         groups.setdefault(gid, Group(gid, [])).ops.append(op)
     for g in groups.values():
         op = g.ops[0]
@@ -266,12 +208,10 @@ def _count_units(units: list[Unit]) -> str:
     residual = [u for u in units if u.residual]
     if not residual:
         return f"{len(units)} plain block{'s' * (len(units) != 1)}"
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for u in residual:
         counts[u.shortcut] += 1
-    names = {"projection": "projection", "zero_pad": "zero-pad", "identity": "identity"}
-    detail = ", ".join(f"{counts[k]} {names[k]}" for k in names if counts[k])
-    text = f"{len(residual)} unit{'s' * (len(residual) != 1)} ({detail})"
+    text = f"{len(residual)} unit{'s' * (len(residual) != 1)} ({shortcut_counts(counts)})"
     if len(residual) != len(units):
         text += f", {len(units) - len(residual)} plain"
     return text
@@ -279,12 +219,13 @@ def _count_units(units: list[Unit]) -> str:
 
 def _skip_label(detail: str) -> Callable[[Unit], str]:
     def label(unit: Unit) -> str:
+        words = SHORTCUT_TEXT[unit.shortcut]
         if unit.shortcut == "identity":
-            return "identity"
+            return words.label
         if detail == "units":
             if unit.shortcut == "zero_pad":
-                return "zero-pad"
-            return f"1x1 projection\n{unit.shortcut_params:,} params"
+                return words.label
+            return f"{words.label}\n{unit.shortcut_params:,} params"
         return ""  # at layer detail the shortcut's own nodes say what it is
     return label
 
@@ -334,10 +275,8 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     _annotate(trace, groups, color_by, times)
     accents = outline_changes(groups, highlight) if highlight else set()
     g = new_graph(lbl(title), direction, len(groups))
-    labels = {}
-    for u in trace.units:
-        labels[u.name] = u.name + ("" if not u.residual else {
-            "identity": "  (identity)", "zero_pad": "  (zero-pad)", "projection": "  (projection)"}[u.shortcut])
+    labels = {u.name: u.name + (f"  ({SHORTCUT_TEXT[u.shortcut].word})" if u.residual else "")
+              for u in trace.units}
     emit(g, groups, edges, labels)
     if color_by != "none":
         shown = [node_value(grp.ops, color_by, times) for grp in groups if grp.ops[0].role != "io"]

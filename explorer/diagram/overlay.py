@@ -13,6 +13,7 @@ from typing import Iterable, Mapping
 from explorer.errors import ConfigError, check_choice
 from explorer.labels import fmt_bytes, fmt_count, fmt_ms, fmt_shape
 from explorer.records import Node, Trace, Unit
+from explorer.vocab import SHORTCUT_TEXT
 
 COLOR_BY = ("none", "params", "macs", "memory", "time")
 # viridis at 9 even steps, from its bright end: light = little, dark = much
@@ -68,9 +69,7 @@ def node_tooltip(trace: Trace, path: str, ops: Iterable[Node], times: Mapping[st
 
 def shortcut_tooltip(trace: Trace, unit: Unit) -> str:
     """The facts of a unit's shortcut arc: kind, parameters, MACs, and why."""
-    kind = {"identity": "identity (x added unchanged)", "zero_pad": "option A: subsample + zero-pad",
-            "projection": "1x1 projection W_s"}.get(unit.shortcut, unit.shortcut)
-    return "\n".join([f"{unit.name} shortcut", kind,
+    return "\n".join([f"{unit.name} shortcut", SHORTCUT_TEXT[unit.shortcut].name,
                       f"{fmt_shape(unit.in_shape)} -> {fmt_shape(unit.out_shape)}",
                       f"params {unit.shortcut_params:,}{_share(unit.shortcut_params, trace.params)}",
                       f"MACs {unit.shortcut_macs:,}{_share(unit.shortcut_macs, trace.macs)}",

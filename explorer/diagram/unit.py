@@ -11,6 +11,8 @@ from explorer.diagram.graph import DIRECTIONS, trace_of
 from explorer.errors import ConfigError, check_choice
 from explorer.labels import fmt_shape
 from explorer.trace import Node, Trace, Unit
+from explorer.vocab import SHORTCUT_TEXT
+
 
 def _pick_unit(trace: Trace, unit: str | None) -> Unit:
     if unit is None:  # the first unit whose shortcut adapts x (projection, else zero-pad), else the first
@@ -70,7 +72,6 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
     check_choice("direction", direction, DIRECTIONS)
     trace = trace_of(cfg)
     info = _pick_unit(trace, unit)
-    by_id = trace.by_id
     mine = [o for o in trace.nodes if o.unit == info.name]
     # wrapped, so a long config name does not widen the figure (side by side it would shrink it)
     title = "\n".join(text(line) for line in textwrap.wrap(f"{trace.name}, unit {info.name}", TITLE_WIDTH))
@@ -85,31 +86,40 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
            shape="plaintext", fillcolor="none", **{"class": "io input"})
     g.node("y", label=lbl("y" + (f"\n{fmt_shape(info.out_shape)}" if shapes else "")),
            shape="plaintext", fillcolor="none", **{"class": "io output"})
-
-    def name(o: Node) -> str:
-        if o.kind == "conv" and o.role == "shortcut":
-            return f"W_s: {o.label}\n{o.params:,} params"
-        if o.kind == "conv":
-            return f"weight layer\n{o.label}"
-        return o.label
-
-    def draw(target: graphviz.Digraph, o: Node) -> None:
-        attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")}
-        if o.kind == "add":
-            attrs.update(shape="circle", width="0.35", fixedsize="true", fontsize="18")
-        elif o.role == "shortcut":
-            colour = SKIP_COLOURS[info.shortcut]
-            attrs.update(color=colour, penwidth="2", fillcolor=COLOURS.get(info.shortcut, "#ffffff"))
-        target.node(safe_id(o.id), label=lbl(name(o)), **attrs)
-
-    branch = [o for o in mine if o.role == "branch"]
     for o in mine:
         if o.role != "branch":
-            draw(g, o)
+            _draw_op(g, o, info)
     with g.subgraph(name="cluster_F") as c:
         c.attr(label="F(x)", labeljust="r", style="dashed", color="#888888", fontname="Times-Italic")
-        for o in branch:
-            draw(c, o)
+        for o in mine:
+            if o.role == "branch":
+                _draw_op(c, o, info)
+    _draw_edges(g, trace, info, mine)
+    return g
+
+
+def _op_text(o: Node) -> str:
+    """An op's box as the papers label it: "weight layer" for a conv, W_s for a projection."""
+    if o.kind == "conv" and o.role == "shortcut":
+        return f"W_s: {o.label}\n{o.params:,} params"
+    if o.kind == "conv":
+        return f"weight layer\n{o.label}"
+    return o.label
+
+
+def _draw_op(target: graphviz.Digraph, o: Node, info: Unit) -> None:
+    attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")}
+    if o.kind == "add":
+        attrs.update(shape="circle", width="0.35", fixedsize="true", fontsize="18")
+    elif o.role == "shortcut":
+        colour = SKIP_COLOURS[info.shortcut]
+        attrs.update(color=colour, penwidth="2", fillcolor=COLOURS.get(info.shortcut, "#ffffff"))
+    target.node(safe_id(o.id), label=lbl(_op_text(o)), **attrs)
+
+
+def _draw_edges(g: graphviz.Digraph, trace: Trace, info: Unit, mine: list[Node]) -> None:
+    """x -> the ops in traced order -> y; the shortcut's arcs in its colour, an identity dashed."""
+    by_id = trace.by_id
     for o in mine:
         for src in o.inputs:
             src_id = "x" if by_id[src].unit != info.name else safe_id(src)
@@ -119,9 +129,8 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
                 attrs = {"color": colour, "fontcolor": colour, "weight": "1", "penwidth": "1.6",
                          "style": "dashed" if info.shortcut == "identity" else "solid"}
                 if o.id == info.add and info.shortcut == "identity":
-                    attrs["label"] = lbl("x\nidentity")
+                    attrs["label"] = lbl("x\n" + SHORTCUT_TEXT["identity"].label)
                 attrs["class"] = f"skip {info.shortcut}" if o.id == info.add else "skip-path"
             g.edge(src_id, safe_id(o.id), **attrs)
     g.edge(safe_id(mine[-1].id), "y", weight="4")
-    return g
 
