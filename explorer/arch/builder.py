@@ -105,13 +105,13 @@ class ResNet(nn.Module):
         plan = make_plan(cfg)
         use_bn = cfg.bn_position != "none"
         self.config = cfg
-        if cfg.stem == "imagenet":
-            self.conv1 = nn.Conv2d(cfg.in_channels, plan.stem_out, 7, stride=2, padding=3, bias=not use_bn)
-        else:
-            self.conv1 = nn.Conv2d(cfg.in_channels, plan.stem_out, 3, stride=1, padding=1, bias=not use_bn)
-        self.bn1 = nn.BatchNorm2d(plan.stem_out) if use_bn else None
+        stem = plan.stem
+        self.conv1 = nn.Conv2d(stem.in_ch, stem.out_ch, stem.kernel, stride=stem.stride,
+                               padding=stem.kernel // 2, bias=not use_bn)
+        self.bn1 = nn.BatchNorm2d(stem.out_ch) if use_bn else None
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if cfg.stem == "imagenet" else None
+        self.maxpool = (nn.MaxPool2d(stem.pool_kernel, stride=stem.pool_stride, padding=stem.pool_kernel // 2)
+                        if stem.pool_kernel else None)
         self.stage_names: list[str] = []
         for stage_idx, units in enumerate(plan.stages):
             name = f"layer{stage_idx + 1}"

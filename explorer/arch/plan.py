@@ -7,7 +7,6 @@ modules; validation uses it to catch shape problems before anything is allocated
 from __future__ import annotations
 
 from dataclasses import dataclass
-import math
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -29,9 +28,43 @@ def effective_span(cfg: ArchConfig) -> int:
     return block_length(cfg.block) if cfg.skip_span is None else cfg.skip_span
 
 
-def conv_out(size: int, kernel: int, stride: int) -> int:
-    """Spatial side after a 'same'-padded conv or pool (padding kernel // 2)."""
-    return math.floor((size + 2 * (kernel // 2) - kernel) / stride) + 1
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int | None = None, dilation: int = 1) -> int:
+    """Spatial side after a conv or pool window (floor mode, as torch computes it); padding
+    defaults to 'same' padding, kernel // 2, as every conv and pool of these networks has."""
+    padding = kernel // 2 if padding is None else padding
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """The stem: one conv (then BN and ReLU where the config has them), then a max-pool or none."""
+
+    kernel: int             # conv kernel side
+    stride: int             # conv stride
+    pool_kernel: int        # max-pool window side; 0: no max-pool
+    pool_stride: int
+    in_ch: int              # image channels
+    out_ch: int             # channels out of the stem (stem_width)
+    conv_size: int          # spatial side after the conv
+    out_size: int           # spatial side out of the stem (after the pool, if any)
+
+
+# (conv kernel, conv stride, pool kernel, pool stride) of each stem: the ImageNet networks' 7x7/2
+# conv and 3x3/2 max-pool (He et al. 2015, Table 1), the CIFAR networks' 3x3/1 conv (Sec. 4.2).
+STEMS = {"imagenet": (7, 2, 3, 2), "cifar": (3, 1, 0, 1)}
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One conv of a paper block, before the ops around it are placed."""
+
+    role: str               # "3x3", "1x1 reduce", "1x1 expand"
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int
+    groups: int
+    block_idx: int          # the paper block this conv belongs to
 
 
 @dataclass(frozen=True)
@@ -47,6 +80,7 @@ class LayerSpec:
     block_idx: int          # the paper block this layer belongs to
     pre: tuple[str, ...]    # ops before the conv, in order: "bn", "relu"
     post: tuple[str, ...]   # ops after the conv, in order
+    out_size: int           # spatial side of the conv's output
 
 
 @dataclass(frozen=True)
@@ -74,12 +108,21 @@ class UnitSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    stem_out: int                           # channels after the stem
-    stem_size: int                          # spatial side after the stem
+    stem: StemSpec
     stages: tuple[tuple[UnitSpec, ...], ...]
     final_ops: tuple[str, ...]              # pre-activation nets: ops after the last unit
     out_ch: int                             # channels into the classifier
     warnings: tuple[str, ...]
+
+    @property
+    def stem_out(self) -> int:
+        """Channels after the stem."""
+        return self.stem.out_ch
+
+    @property
+    def stem_size(self) -> int:
+        """Spatial side after the stem."""
+        return self.stem.out_size
 
 
 def layer_ops(bn_position: str, relu_position: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -93,12 +136,12 @@ def layer_ops(bn_position: str, relu_position: str) -> tuple[tuple[str, ...], tu
     return pre, post
 
 
-def _block_layers(cfg: "ArchConfig", in_ch: int, width: int, stride: int, block_idx: int) -> list[tuple]:
-    """(role, in, out, kernel, stride, groups) for one paper block."""
+def _block_convs(cfg: "ArchConfig", in_ch: int, width: int, stride: int, block_idx: int) -> list[ConvSpec]:
+    """The convs of one paper block."""
     if cfg.block == "basic":
         return [
-            ("3x3", in_ch, width, 3, stride, 1, block_idx),
-            ("3x3", width, width, 3, 1, 1, block_idx),
+            ConvSpec("3x3", in_ch, width, 3, stride, 1, block_idx),
+            ConvSpec("3x3", width, width, 3, 1, 1, block_idx),
         ]
     inner = int(width * cfg.width_per_group / 64) * cfg.groups
     if inner < 1:
@@ -110,10 +153,18 @@ def _block_layers(cfg: "ArchConfig", in_ch: int, width: int, stride: int, block_
     s1, s3 = (stride, 1) if cfg.stride_on == "first" else (1, stride)
     out = width * EXPANSION["bottleneck"]
     return [
-        ("1x1 reduce", in_ch, inner, 1, s1, 1, block_idx),
-        ("3x3", inner, inner, 3, s3, cfg.groups, block_idx),
-        ("1x1 expand", inner, out, 1, 1, 1, block_idx),
+        ConvSpec("1x1 reduce", in_ch, inner, 1, s1, 1, block_idx),
+        ConvSpec("3x3", inner, inner, 3, s3, cfg.groups, block_idx),
+        ConvSpec("1x1 expand", inner, out, 1, 1, 1, block_idx),
     ]
+
+
+def make_stem(cfg: "ArchConfig") -> StemSpec:
+    """The stem of a config, with the spatial sides it leaves."""
+    kernel, stride, pool_kernel, pool_stride = STEMS[cfg.stem]
+    conv_size = _downsample(cfg, cfg.input_size, kernel, "the stem", stride)
+    out_size = _downsample(cfg, conv_size, pool_kernel, "the stem", pool_stride) if pool_kernel else conv_size
+    return StemSpec(kernel, stride, pool_kernel, pool_stride, cfg.in_channels, cfg.stem_width, conv_size, out_size)
 
 
 def make_plan(cfg: "ArchConfig") -> Plan:
@@ -124,79 +175,62 @@ def make_plan(cfg: "ArchConfig") -> Plan:
 @lru_cache(maxsize=256)
 def _make_plan(cfg: "ArchConfig") -> Plan:
     span_req = effective_span(cfg)
-    residual = span_req > 0
-    span = span_req if residual else block_length(cfg.block)  # plain nets: one container a block
+    span = span_req if span_req > 0 else block_length(cfg.block)  # plain nets: one container a block
+    stem = make_stem(cfg)
+    size, in_ch = stem.out_size, stem.out_ch
+    stages, warnings = [], []
+    for stage_idx, (depth, width) in enumerate(zip(cfg.depths, cfg.widths)):
+        stage_name = f"layer{stage_idx + 1}"
+        convs: list[ConvSpec] = []
+        for block_idx in range(depth):
+            stride = 2 if stage_idx > 0 and block_idx == 0 else 1
+            convs += _block_convs(cfg, convs[-1].out_ch if convs else in_ch, width, stride, block_idx)
+        units = []
+        for unit_idx, start in enumerate(range(0, len(convs), span)):
+            unit = _make_unit(cfg, f"{stage_name}.{unit_idx}", convs[start:start + span], size, span,
+                              first=stage_idx == 0 and unit_idx == 0)
+            units.append(unit)
+            size = unit.out_size
+            if unit.short:
+                n = len(unit.layers)
+                warnings.append(
+                    f"{stage_name}: the last unit {unit.name} spans {n} weight layer{'s' if n != 1 else ''}"
+                    f" instead of {span} ({len(convs)} layers do not divide into units of {span})"
+                )
+        stages.append(tuple(units))
+        in_ch = convs[-1].out_ch
+    pre, _ = layer_ops(cfg.bn_position, cfg.relu_position)
+    final_ops = pre if cfg.relu_position == "before_conv" else ()
+    if cfg.zero_init_residual:
+        warnings.extend(_zero_init_warnings(stages, span_req > 0))
+    return Plan(stem, tuple(stages), final_ops, in_ch, tuple(warnings))
+
+
+def _make_unit(cfg: "ArchConfig", name: str, convs: list[ConvSpec], in_size: int, span: int,
+               first: bool) -> UnitSpec:
+    """The unit wrapping `convs`, entered at spatial side `in_size`; `first`: the network's first."""
+    residual = effective_span(cfg) > 0
     pre, post = layer_ops(cfg.bn_position, cfg.relu_position)
     # A pre-activation network (ReLU before the conv, Fig. 4 d/e) takes the stem's BN/ReLU as the
     # first unit's pre-activation: "we adopt the first activation right after conv1 and before
     # splitting into two paths" (He et al. 2016, Sec. 4). So the network's first weight layer
     # has no pre-conv ops of its own, and that unit's shortcut reads the activated stem output.
-    stem_preact = cfg.relu_position == "before_conv"
-    warnings: list[str] = []
-
-    size = cfg.input_size
-    for kernel in ((7, 3) if cfg.stem == "imagenet" else ()):  # 7x7/2 conv, 3x3/2 max-pool
-        size = _downsample(cfg, size, kernel, "the stem")
-    stem_size = size
-    in_ch = cfg.stem_width
-
-    stages = []
-    for stage_idx, (depth, width) in enumerate(zip(cfg.depths, cfg.widths)):
-        stage_name = f"layer{stage_idx + 1}"
-        flat: list[tuple] = []
-        ch = in_ch
-        for block_idx in range(depth):
-            stride = 2 if stage_idx > 0 and block_idx == 0 else 1
-            layers = _block_layers(cfg, ch, width, stride, block_idx)
-            flat.extend(layers)
-            ch = layers[-1][2]
-        units = []
-        for unit_idx, start in enumerate(range(0, len(flat), span)):
-            chunk = flat[start:start + span]
-            name = f"{stage_name}.{unit_idx}"
-            unit_in, unit_out = chunk[0][1], chunk[-1][2]
-            unit_stride, in_size = 1, size
-            for layer in chunk:
-                if layer[4] > 1:
-                    size = _downsample(cfg, size, layer[3], f"{name} ({stage_name})", layer[4])
-                unit_stride *= layer[4]
-            first_pre = () if stem_preact and stage_idx == 0 and unit_idx == 0 else pre
-            units.append(_make_unit(cfg, name, chunk, residual, span, (first_pre, pre), post,
-                                    unit_in, unit_out, unit_stride, in_size, size))
-            if units[-1].short:
-                warnings.append(
-                    f"{stage_name}: the last unit {name} spans {len(chunk)} weight layer"
-                    f"{'s' if len(chunk) != 1 else ''} instead of {span}"
-                    f" ({len(flat)} layers do not divide into units of {span})"
-                )
-        stages.append(tuple(units))
-        in_ch = ch
-
-    final_ops = pre if cfg.relu_position == "before_conv" else ()
-    if cfg.zero_init_residual:
-        warnings.extend(_zero_init_warnings(stages, residual))
-    return Plan(cfg.stem_width, stem_size, tuple(stages), final_ops, in_ch, tuple(warnings))
-
-
-def _make_unit(cfg, name, chunk, residual, span, pres, post, unit_in, unit_out, unit_stride,
-               in_size, out_size):
-    """`pres`: the pre-conv ops of the unit's first layer and of the others."""
-    layers = []
-    for i, (role, i_ch, o_ch, kernel, stride, groups, block_idx) in enumerate(chunk):
-        pre = pres[0] if i == 0 else pres[1]
-        layer_post = post
-        if residual and i == len(chunk) - 1:
-            layer_post = tuple(
-                op for op in post
-                if not (op == "bn" and cfg.bn_position == "after_add")
-                and not (op == "relu" and cfg.relu_position == "after_add")
-            )
-        layers.append(LayerSpec(role, i_ch, o_ch, kernel, stride, groups, block_idx, pre, layer_post))
+    first_pre = () if first and cfg.relu_position == "before_conv" else pre
+    # The unit's last layer leaves the ops that `after_add` moves after the addition.
+    last_post = tuple(op for op in post if not (op == "bn" and cfg.bn_position == "after_add")
+                      and not (op == "relu" and cfg.relu_position == "after_add")) if residual else post
+    layers, size, unit_stride = [], in_size, 1
+    for i, conv in enumerate(convs):
+        size = _downsample(cfg, size, conv.kernel, f"{name} ({name.split('.')[0]})", conv.stride)
+        unit_stride *= conv.stride
+        layers.append(LayerSpec(**vars(conv), pre=first_pre if i == 0 else pre,
+                                post=last_post if i == len(convs) - 1 else post, out_size=size))
     post_add: tuple[str, ...] = ()
     if residual:
         post_add = (("bn",) if cfg.bn_position == "after_add" else ()) + (
             ("relu",) if cfg.relu_position == "after_add" else ()
         )
+    unit_in, unit_out = convs[0].in_ch, convs[-1].out_ch
     shortcut = _shortcut_kind(cfg, name, residual, unit_in, unit_out, unit_stride)
     # The projection matches the branch it is added to: with BN after the convs (torchvision,
     # He et al. 2015; also (b)-(d)) it is conv + BN. A pre-activation unit, whose BN sits before
@@ -204,7 +238,7 @@ def _make_unit(cfg, name, chunk, residual, span, pres, post, unit_in, unit_out, 
     # too (resnet-1k-layers, fb.resnet.torch preresnet.lua, timm resnetv2). Without BN, a bias.
     shortcut_bn = shortcut == "projection" and cfg.bn_position in ("after_conv", "after_add")
     return UnitSpec(name, tuple(layers), residual, shortcut, post_add, unit_in, unit_out,
-                    unit_stride, in_size, out_size, span, shortcut_bn)
+                    unit_stride, in_size, size, span, shortcut_bn)
 
 
 def _shortcut_kind(cfg, name, residual, in_ch, out_ch, stride) -> str:
@@ -225,8 +259,9 @@ def _shortcut_kind(cfg, name, residual, in_ch, out_ch, stride) -> str:
     return "projection"
 
 
-def _downsample(cfg, size: int, kernel: int, where: str, stride: int = 2) -> int:
-    if size <= 1:
+def _downsample(cfg: "ArchConfig", size: int, kernel: int, where: str, stride: int) -> int:
+    """The side after a 'same'-padded window; ConfigError where a stride > 1 meets a 1x1 map."""
+    if stride > 1 and size <= 1:
         raise ConfigError(
             "input_size", cfg.input_size,
             f"at least {min_input_size(cfg)} for this network: the feature map is already 1x1"
@@ -237,7 +272,8 @@ def _downsample(cfg, size: int, kernel: int, where: str, stride: int = 2) -> int
 
 def min_input_size(cfg: "ArchConfig") -> int:
     """Smallest input side for which no stride-2 layer meets a 1x1 map."""
-    downsamples = (2 if cfg.stem == "imagenet" else 0) + len(cfg.depths) - 1
+    _, stride, pool_kernel, pool_stride = STEMS[cfg.stem]
+    downsamples = (stride > 1) + (pool_kernel > 0 and pool_stride > 1) + len(cfg.depths) - 1
     return 2 ** max(downsamples - 1, 0) + 1 if downsamples else 1
 
 

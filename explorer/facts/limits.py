@@ -14,7 +14,7 @@ from explorer.limits import ENV_PREFIX, ServerLimits, server_limits
 
 if TYPE_CHECKING:
     from explorer.arch.config import ArchConfig
-    from explorer.arch.plan import Plan
+    from explorer.arch.plan import Plan, UnitSpec
 
 # The old name of the server's limits, kept while the Lab page still imports it.
 Limits = ServerLimits
@@ -28,37 +28,40 @@ class Estimate:
 
 
 def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
-    """Size of the network a plan describes, by arithmetic alone."""
+    """Size of the network a plan describes, by arithmetic over the plan's layers and sizes alone."""
     bn = cfg.bn_position != "none"
-    size = cfg.input_size
-    stem_k = 7 if cfg.stem == "imagenet" else 3
-    stem_out = -(-size // 2) if cfg.stem == "imagenet" else size
-    stem_weights = cfg.in_channels * plan.stem_out * stem_k * stem_k
-    params = stem_weights + (2 if bn else 1) * plan.stem_out
-    macs = stem_weights * stem_out * stem_out
+    stem = plan.stem
+    weights = stem.in_ch * stem.out_ch * stem.kernel ** 2
+    params = weights + (2 if bn else 1) * stem.out_ch  # BN gamma/beta, or the conv's bias
+    macs = weights * stem.conv_size ** 2
     layers = 1
     for units in plan.stages:
-        for u in units:
-            h = u.in_size
-            for layer in u.layers:
-                h = -(-h // layer.stride)
-                weights = layer.in_ch // layer.groups * layer.out_ch * layer.kernel ** 2
-                params += weights + (0 if bn else layer.out_ch)  # conv bias only without BN
-                params += 2 * layer.in_ch if "bn" in layer.pre else 2 * layer.out_ch if "bn" in layer.post else 0
-                macs += weights * h * h
-                layers += 1
-            if "bn" in u.post_add:
-                params += 2 * u.out_ch
-            if u.shortcut == "projection":
-                weights = u.in_ch * u.out_ch
-                # BN where the plan puts one (not in pre-activation units), a bias without BN
-                params += weights + (2 * u.out_ch if u.shortcut_bn else 0 if bn else u.out_ch)
-                macs += weights * u.out_size * u.out_size
+        for unit in units:
+            unit_params, unit_macs = _unit_size(unit, bn)
+            params, macs, layers = params + unit_params, macs + unit_macs, layers + len(unit.layers)
     if "bn" in plan.final_ops:
         params += 2 * plan.out_ch
     params += plan.out_ch * cfg.num_classes + cfg.num_classes
     macs += plan.out_ch * cfg.num_classes
     return Estimate(layers + 1, params, macs)
+
+
+def _unit_size(unit: "UnitSpec", bn: bool) -> tuple[int, int]:
+    """(parameters, MACs) of one unit: its convs, their BNs, and a projection shortcut."""
+    params = macs = 0
+    for layer in unit.layers:
+        weights = layer.in_ch // layer.groups * layer.out_ch * layer.kernel ** 2
+        params += weights + (0 if bn else layer.out_ch)  # conv bias only without BN
+        params += 2 * layer.in_ch if "bn" in layer.pre else 2 * layer.out_ch if "bn" in layer.post else 0
+        macs += weights * layer.out_size ** 2
+    if "bn" in unit.post_add:
+        params += 2 * unit.out_ch
+    if unit.shortcut == "projection":
+        weights = unit.in_ch * unit.out_ch
+        # BN where the plan puts one (not in pre-activation units), a bias without BN
+        params += weights + (2 * unit.out_ch if unit.shortcut_bn else 0 if bn else unit.out_ch)
+        macs += weights * unit.out_size ** 2
+    return params, macs
 
 
 def check_limits(cfg: "ArchConfig", limits: ServerLimits | None = None) -> Estimate:
