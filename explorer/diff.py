@@ -10,21 +10,22 @@ segment (stem, unit, stage, head) add up to that segment's difference.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from explorer.arch.config import ArchConfig
+from explorer.diagram.ids import segment_ids
 from explorer.labels import fmt_shape
 from explorer.records import Node, Trace, Unit
 from explorer.trace import trace
+from explorer.vocab import GROUP_ROLES, IO_KINDS, NORM_KINDS, SHORTCUT_TEXT, shortcut_counts
 
 KINDS = ("stem", "head", "unit_boundaries", "unit_added", "unit_removed", "shortcut", "stride_moved",
          "layer_changed", "shape_changed", "bn_added", "bn_removed", "bn_moved", "relu_added",
          "relu_removed", "relu_moved", "order_changed")
-_NORM = ("bn", "relu")               # ops placed around the weight layers
-_SKIP = ("flatten", "input", "output")
+_NORM = NORM_KINDS                   # ops placed around the weight layers
+_SKIP = ("flatten", *IO_KINDS)
 _OP_NAMES = {"bn": "BN", "relu": "ReLU"}
 
 
@@ -147,11 +148,7 @@ def _count(n: int) -> str:
 
 
 def _shortcut_counts(units: Sequence[Unit]) -> str:
-    counts = Counter(u.shortcut for u in units if u.residual)
-    return ", ".join(f"{counts[k]} {_SHORTCUT_NAMES[k]}" for k in _SHORTCUT_NAMES if counts[k]) or "none"
-
-
-_SHORTCUT_NAMES = {"projection": "projection", "zero_pad": "zero-pad", "identity": "identity"}
+    return shortcut_counts(Counter(u.shortcut for u in units if u.residual)) or "none"
 
 
 def _unit_text(u: Unit, nodes: Sequence[Node]) -> str:
@@ -161,15 +158,11 @@ def _unit_text(u: Unit, nodes: Sequence[Node]) -> str:
 
 def _shortcut_text(u: Unit, nodes: Sequence[Node], detailed: bool = False) -> str:
     """"identity", "zero-pad", "1x1 projection + BN" (with its conv when `detailed`)."""
-    if not u.residual:
-        return "no shortcut (plain)"
-    if u.shortcut == "identity":
-        return "identity"
-    if u.shortcut == "zero_pad":
-        return "zero-pad"
+    if u.shortcut != "projection":
+        return SHORTCUT_TEXT[u.shortcut].label
     ops = [n for n in nodes if n.role == "shortcut"]
     conv = next((n for n in ops if n.kind == "conv"), None)
-    text = "1x1 projection" + (f" ({conv.short})" if detailed and conv else "")
+    text = SHORTCUT_TEXT["projection"].label + (f" ({conv.short})" if detailed and conv else "")
     return text + (" + BN" if any(n.kind == "bn" for n in ops) else "")
 
 
@@ -233,15 +226,10 @@ def _ops_text(nodes: list[Node]) -> str:
     return " ".join(n.short for n in nodes) or "nothing"
 
 
-def _groups(n: Node) -> int:
-    m = re.search(r"groups (\d+)", n.label)
-    return int(m.group(1)) if m else 1
-
-
 def _settings(n: Node) -> tuple:
     """What makes two layers the same layer, stride aside."""
     if n.kind == "conv":
-        return n.kernel, n.shape[0], n.in_shapes[0][0], _groups(n), n.params
+        return n.kernel, n.shape[0], n.in_shapes[0][0], n.groups, n.params
     return n.label, n.params
 
 
@@ -358,28 +346,18 @@ def highlights(changes: Sequence[Change], source: ArchConfig | Trace, side: str)
     """Node ids of the units-detail diagram of one side ("a" or "b") -> the kinds of change there
     (space-separated), for `build_graph(..., highlight=...)`."""
     t = source if isinstance(source, Trace) else trace(source)
-    units = {u.name: u for u in t.units}
-    roles = {(n.unit, n.role) for n in t.nodes if n.unit}
+    drawn = segment_ids(t, "units")  # unit -> its branch, addition, pre and post nodes; stem, head
     out: dict[str, list[str]] = {}
     for c in changes:
         if c.side not in ("both", side):
             continue
-        if c.unit in ("stem", "head"):
-            ids = [c.unit] if any(n.role == c.unit for n in t.nodes) else []
-        elif c.unit in units:  # a shortcut meets the branch at the addition
-            ids = _unit_ids(units[c.unit], roles)
-            ids = ids[:2] if c.kind == "shortcut" else ids
+        if c.unit in GROUP_ROLES:
+            ids = drawn.get(c.unit, [])
+        elif t.unit(c.unit) is not None:  # a shortcut meets the branch at the addition
+            ids = drawn[c.unit][:2] if c.kind == "shortcut" else drawn[c.unit]
         else:  # a stage: every unit in it
-            ids = [i for u in t.units if u.stage == c.unit for i in _unit_ids(u, roles)]
+            ids = [i for u in t.units if u.stage == c.unit for i in drawn[u.name]]
         for i in ids:
             if c.kind not in out.setdefault(i, []):
                 out[i].append(c.kind)
     return {i: " ".join(kinds) for i, kinds in out.items()}
-
-
-def _unit_ids(u: Unit, roles: set[tuple[str, str]]) -> list[str]:
-    ids = [u.name]
-    if u.add:
-        ids.append(u.name + ".add")
-    ids += [f"{u.name}.{r}" for r in ("pre", "post") if (u.name, r) in roles]
-    return ids
