@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from explorer.errors import ConfigError
-from explorer.runs import RUN_KINDS, RunRecord, RunStore, StoreError, open_store
+from explorer.runs import RUN_KINDS, RunRecord, RunStore, StoreError, headline, open_store
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 
@@ -150,21 +150,6 @@ def _delete(store: RunStore, args: argparse.Namespace) -> int:
 
 
 _ACTIONS = {"list": _list, "show": _show, "export": _export, "import": _import, "delete": _delete}
-
-
-def headline(record: RunRecord) -> str:
-    """The one figure a list shows for a run: median latency, best throughput, final accuracy."""
-    r = record.result or {}
-    if record.kind == "latency" and "median_ms" in r:
-        return f"{r['median_ms']:.3g} ms median, batch {r.get('batch', '?')}"
-    if record.kind == "sweep" and r.get("points"):
-        best = max(r["points"], key=lambda p: p.get("throughput", 0))
-        return f"best {best.get('throughput', 0):,.0f} img/s at batch {best.get('batch', '?')}"
-    if record.kind == "profile" and "total_ms" in r:
-        return f"{r['total_ms']:.3g} ms in all"
-    if record.kind == "lab" and r.get("val_acc") is not None:
-        return f"val acc {r['val_acc']:.3g}"
-    return record.message[:60] if record.message else ""
 
 
 def _clip(text: str, n: int) -> str:

@@ -94,6 +94,21 @@ class RunRecord:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
+def headline(record: RunRecord) -> str:
+    """The one figure a list shows for a run: median latency, best throughput, final accuracy."""
+    r = record.result or {}
+    if record.kind == "latency" and "median_ms" in r:
+        return f"{r['median_ms']:.3g} ms median, batch {r.get('batch', '?')}"
+    if record.kind == "sweep" and r.get("points"):
+        best = max(r["points"], key=lambda p: p.get("throughput", 0))
+        return f"best {best.get('throughput', 0):,.0f} img/s at batch {best.get('batch', '?')}"
+    if record.kind == "profile" and "total_ms" in r:
+        return f"{r['total_ms']:.3g} ms in all"
+    if record.kind == "lab" and r.get("val_acc") is not None:
+        return f"val acc {r['val_acc']:.3g}"
+    return record.message[:60] if record.message else ""
+
+
 _TYPES = {"id": str, "kind": str, "name": str, "config": dict, "network": str, "settings": dict,
           "device": str, "status": str, "started": str}
 _TYPE_TEXT = {str: "text", dict: "a JSON object"}

@@ -9,6 +9,7 @@ VIEWS = {
     "Latency": "latency",
     "Compare": "compare",
     "Lab": "lab",
+    "History": "history",
     "Learn": "learn",
 }
 DEFAULT_VIEW = "Diagram"

@@ -1,0 +1,93 @@
+"""History tab: every kept run (this machine's and imported ones), filtered, and any one in full."""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from explorer import ArchConfig
+from explorer.app.kept import keeper, store_notice
+from explorer.app.text import plain_text
+from explorer.runs import RUN_KINDS, RunRecord, headline
+
+MAX_SHOWN = 500     # newest runs listed at once
+
+
+def _rows(records: list[RunRecord]) -> list[dict]:
+    return [{"when (UTC)": r.started.replace("T", " ").rstrip("Z"), "kind": r.kind, "network": r.name,
+             "device": r.device, "status": r.status, "result": headline(r), "host": r.host}
+            for r in records]
+
+
+def _filters(cfg: ArchConfig) -> tuple[list[str], bool, str]:
+    c1, c2, c3 = st.columns([2, 1, 2])
+    kinds = c1.multiselect("Kinds", RUN_KINDS, default=list(RUN_KINDS), key="hist_kinds")
+    this_net = c2.checkbox("This network only", key="hist_this", help=f"Only runs of the network shown now "
+                           "(whatever it was called when it was measured)")
+    device = c3.text_input("Device contains", key="hist_device", max_chars=80, placeholder="e.g. CUDA, Xeon, 1 thread")
+    return kinds, this_net, device.strip()
+
+
+def _show(record: RunRecord) -> None:
+    st.markdown(f"**{record.kind}** of **{plain_text(record.name)}** on {plain_text(record.device)} · "
+                f"{record.started.replace('T', ' ').rstrip('Z')} UTC · {record.status}")
+    if record.message:
+        st.caption(plain_text(record.message))
+    st.caption(f"host {plain_text(record.host)} · torch {plain_text(record.torch_version or '?')} · "
+               f"explorer {plain_text(record.version)} · id {record.id}")
+    c1, c2 = st.columns(2)
+    c1.markdown("Settings")
+    c1.json(record.settings, expanded=True)
+    c2.markdown("Config")
+    c2.json(record.config, expanded=False)
+    st.markdown("Result")
+    st.json(record.result, expanded=1)
+    d1, d2 = st.columns(2)
+    d1.download_button("Download this run (JSON)", json.dumps(record.to_dict(), indent=2, ensure_ascii=False),
+                       file_name=f"run-{record.kind}-{record.id[:8]}.json", mime="application/json",
+                       key="hist_download_one")
+    if d2.button("Delete this run", key="hist_delete"):
+        keeper().delete([record.id])
+        st.rerun()
+
+
+def _import_export(records: list[RunRecord]) -> None:
+    st.download_button(f"Export the {len(records)} runs listed (JSONL)",
+                       "".join(r.to_json() + "\n" for r in records), file_name="runs.jsonl",
+                       mime="application/jsonl", key="hist_export", disabled=not records)
+    upload = st.file_uploader("Import runs (a JSONL file exported here or by `runs export`)", type=["jsonl"],
+                              key="hist_import")
+    if upload is not None and st.session_state.get("hist_imported") != upload.file_id:
+        st.session_state.hist_imported = upload.file_id
+        text = upload.getvalue().decode("utf-8-sig", "replace")
+        report = keeper().import_lines(text.splitlines())
+        if report is None:
+            store_notice()
+            return
+        st.success(f"Imported {report.added} run{'s' * (report.added != 1)}"
+                   + (f"; {report.present} already kept" if report.present else ""))
+        for number, why in report.errors[:10]:
+            st.warning(f"Line {number} skipped: {plain_text(why)}")
+
+
+def draw(cfg: ArchConfig, summary: dict) -> None:
+    store_notice()
+    k = keeper()
+    if k.store is None:
+        st.info("Runs are not kept on this server (RESNET_EXPLORER_STORE=off).")
+        return
+    kinds, this_net, device = _filters(cfg)
+    records = k.records(network=cfg.arch_key() if this_net else None, device=device or None, limit=MAX_SHOWN)
+    store_notice()
+    records = [r for r in records if r.kind in kinds]
+    st.caption(f"{len(records)} run{'s' * (len(records) != 1)} kept in `{k.store.path}`"
+               + (f" (the newest {MAX_SHOWN})" if len(records) == MAX_SHOWN else ""))
+    if records:
+        event = st.dataframe(_rows(records), hide_index=True, on_select="rerun", selection_mode="single-row",
+                             key="hist_table", width="stretch")
+        chosen = event.selection.rows
+        if chosen:
+            _show(records[chosen[0]])
+        else:
+            st.caption("Choose a row to see the whole result.")
+    _import_export(records)
