@@ -590,7 +590,6 @@ def test_text_helpers():
     assert text.plain_text("a*b\n  [x](y)") == "a\\*b \\[x\\]\\(y\\)"
     assert text.safe_name(explorer.preset("resnet20").replace(name="../a b")) == "a_b"
     assert text.published_figure(None) == "—" and text.published_figure(1234) == "1,234"
-    assert text.fmt_shape([1, 64, 56, 56]) == "1x64x56x56"
     r50 = explorer.preset("resnet50")
     assert text.title(r50) == "resnet50" and text.title(r50.replace(name="mine", skip_span=1)) == "mine"
     assert text.title(r50.replace(skip_span=1)) == "resnet50 (modified: skip_span 1)"

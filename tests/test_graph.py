@@ -18,10 +18,10 @@ from explorer.__main__ import main
 from explorer.facts.summary import measure_summary
 from explorer.arch.builder import ResidualUnit
 from explorer.diagram import (
-    DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, equation, png_scale,
-    png_size, to_bytes, unit_names,
+    DETAILS, PNG_DPI, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, drawn_ids, equation,
+    ops_drawn_in, png_scale, png_size, segment_ids, to_bytes, unit_names,
 )
-from explorer.trace import trace_module
+from explorer.trace import trace, trace_module
 from variants import FIG4_UNITS
 
 HAS_DOT = shutil.which("dot") is not None
@@ -206,6 +206,7 @@ def test_variant_grid_draws_at_every_level(cfg):
         nodes, edges = parse_dot(build_graph(cfg, detail).source)
         _check_wiring(nodes, edges)
         assert {"input", "output"} <= set(nodes)
+        assert set(drawn_ids(trace(cfg), detail).values()) - {""} == set(nodes), detail  # the ids it draws
         if detail == "units":
             _check_units_level(nodes, edges, counts)
         if detail == "layers":
@@ -219,6 +220,21 @@ def test_variant_grid_draws_at_every_level(cfg):
         assert sum(1 for a in nodes.values() if "add" in _classes(a)) == 1
     else:
         assert eq == "y = F(x, {W_i})"
+
+
+@pytest.mark.parametrize("name", ["resnet50", "preact_resnet110", "resnet20", "plain34"])
+def test_drawn_ids_are_the_ids_the_diagram_draws(name):
+    tr = trace(preset(name))
+    for detail, fold in [*((d, False) for d in DETAILS), ("layers", True)]:
+        nodes, _ = parse_dot(build_graph(tr, detail, fold=fold).source)
+        ids = drawn_ids(tr, detail, fold)
+        assert set(ids.values()) - {""} == set(nodes), (detail, fold)
+        for node in nodes:
+            assert ops_drawn_in(tr, node, detail, fold), node
+    units = segment_ids(tr)
+    for u in tr.units:  # at unit detail: the branch node first, then the addition
+        assert units[u.name][0] == u.name and (units[u.name][1] == u.add if u.add else len(units[u.name]) == 1)
+    assert units["stem"] == ["stem"] and units["head"] == ["head"]
 
 
 @needs_dot

@@ -62,8 +62,24 @@ def test_every_drawn_node_has_facts_and_every_op_a_drawn_home(preset, detail):
         for node in nodes:
             assert inspector.node_facts(tr, node) is not None, node
         for op in tr.nodes:
-            drawn = [c for c in inspector.drawn_candidates(tr, op.id) if c in nodes or c in clusters]
-            assert drawn, (op.id, detail, fold)
+            assert diagram.node_id(tr, op.id, detail, fold) in nodes | clusters, (op.id, detail, fold)
+        for path in [*(u.name for u in tr.units), *tr.stages]:
+            assert diagram.node_id(tr, path, detail, fold) in nodes | clusters, (path, detail, fold)
+
+
+def test_the_drawn_node_of_a_selection_at_each_detail():
+    tr = trace(explorer.preset("resnet18"))
+    assert [diagram.node_id(tr, "layer2.0.bn1", d) for d in diagram.DETAILS] == ["layer2", "layer2.0", "layer2.0.bn1"]
+    assert diagram.node_id(tr, "layer2.0.bn1", "layers", fold=True) == "layer2.0.conv1"
+    # the projection is the skip arc's label at unit detail: its unit's node holds it
+    assert diagram.node_id(tr, "layer2.0.downsample.0", "units") == "layer2.0"
+    assert diagram.node_id(tr, "conv1", "units") == "stem" and diagram.node_id(tr, "flatten", "layers") == "avgpool"
+    assert diagram.node_id(tr, "layer2.0", "layers") == "layer2.0"  # its cluster
+    assert diagram.node_id(tr, "stem", "layers") == "" and diagram.node_id(tr, "layer9", "units") == ""
+    post = trace(explorer.preset("resnet20"))
+    assert [o.id for o in inspector.ops_of(post, "layer1.0.post")] == ["layer1.0.relu2"]
+    assert [o.id for o in inspector.ops_of(tr, "head")] == ["avgpool", "flatten", "fc"]
+    assert inspector.ops_of(tr, "") == [] and "layer1.0.post" in inspector.known_paths(tr)
 
 
 def test_find_box_paths():

@@ -1,9 +1,10 @@
 """What the Diagram view's inspector shows: the selected node's facts, its unit's shape check,
-the drawn node that holds it, and the selection in the page address. Plain data, no streamlit.
+the paths the find box knows, and the selection in the page address. Plain data, no streamlit.
 
 A selection is a module path of the trace (`layer3.4.conv2`), a unit or stage (`layer3.4`,
 `layer3`), or one of the drawn group ids that are not modules (`stem`, `head`,
-`layer1.0.pre`, `layer1.0.post`). Its ops are the trace's ops under that path.
+`layer1.0.pre`, `layer1.0.post`). Its ops are the trace's ops under that path. Which drawn node
+holds a selection is the diagram's to say (`explorer.diagram.node_id`).
 """
 from __future__ import annotations
 
@@ -16,54 +17,32 @@ from explorer.labels import fmt_bytes, fmt_ms
 from explorer.records import Node, Trace
 
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
-GROUP_ROLES = ("stem", "head")      # drawn as one node at stage and unit detail
-UNIT_ROLES = ("pre", "post")        # drawn as `<unit>.pre` / `<unit>.post` at unit detail
-FOLDED = ("bn", "relu", "flatten")  # kinds drawn inside the op before them (fold; flatten always)
-MAX_PATH = 200                      # longer text is no module path
+MAX_PATH = 200       # longer text is no module path
 
 
 def ops_of(trace: Trace, path: str) -> list[Node]:
-    """The trace's ops a selection covers, in execution order ([] when it names nothing)."""
+    """The trace's ops a selection covers, in execution order ([] when it names nothing): an op,
+    the ops under a module path (unit, stage), or those of a drawn group (`stem`, `layer1.0.pre`)."""
     op = trace.by_id.get(path)
-    if op is not None:
-        return [op]
-    if path in GROUP_ROLES:
-        return [o for o in trace.nodes if o.role == path]
-    unit, _, role = path.rpartition(".")
-    if role in UNIT_ROLES:
-        return [o for o in trace.nodes if o.unit == unit and o.role == role]
+    if op is not None or not path:
+        return [op] if op is not None else []
     prefix = path + "."
-    return [o for o in trace.nodes if o.id.startswith(prefix)]
+    under = [o for o in trace.nodes if o.id.startswith(prefix)]
+    if under:
+        return under
+    from explorer.diagram.ids import ops_drawn_in  # the diagram's own ids (loads Graphviz)
 
-
-def drawn_candidates(trace: Trace, path: str) -> list[str]:
-    """Drawn node or cluster ids that may hold `path`, most specific first.
-
-    The diagram draws `path` itself at some detail levels; otherwise its unit's pre/post group,
-    the op it is folded into, an enclosing unit or stage (node or cluster), or the stem/head
-    node holds it.
-    """
-    out = [path]
-    op = trace.by_id.get(path)
-    if op is not None and op.unit and op.role in UNIT_ROLES:
-        out.append(f"{op.unit}.{op.role}")
-    walk = op
-    while walk is not None and walk.kind in FOLDED and len(walk.inputs) == 1:
-        # a folded BN/ReLU is drawn in the conv before it, a flatten in the pool before it
-        walk = trace.by_id.get(walk.inputs[0])
-        if walk is None or walk.unit != op.unit:
-            break
-        out.append(walk.id)
-    parts = path.split(".")
-    out += [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
-    if op is not None and op.role in GROUP_ROLES:
-        out.append(op.role)
-    return list(dict.fromkeys(out))
+    return ops_drawn_in(trace, path, "units")
 
 
 def known_paths(trace: Trace) -> list[str]:
-    """Every selectable path: ops, units, stages and the stem/head groups."""
-    return [*trace.by_id, *(u.name for u in trace.units), *trace.stages, *GROUP_ROLES]
+    """Every selectable path: ops, units, stages and the drawn groups that are no module
+    (`stem`, `head`, `layer1.0.pre`, `layer1.0.post`)."""
+    from explorer.diagram.ids import drawn_ids
+
+    modules = {*trace.by_id, *(u.name for u in trace.units), *trace.stages}
+    groups = [i for i in dict.fromkeys(drawn_ids(trace, "units").values()) if i and i not in modules]
+    return [*trace.by_id, *(u.name for u in trace.units), *trace.stages, *groups]
 
 
 def resolve_path(trace: Trace, text: str) -> tuple[str | None, str]:

@@ -1,25 +1,19 @@
-"""Text the views show: user text made safe for Markdown, shapes, file names, published figures."""
+"""Text the views show: user text made safe for Markdown, file names, published figures, titles."""
 from __future__ import annotations
 
 from typing import Any
 
 from explorer import ArchConfig
 from explorer.app.inputs import describe_changes, preset_changes
-from explorer.labels import fmt_count, fmt_shape  # noqa: F401  (fmt_shape: the one shape formatter)
+from explorer.facts.results import Summary
+from explorer.labels import escape_markdown, file_stem, fmt_count
 
-MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"
-
-
-def plain_text(text: str) -> str:
-    """User text shown through Markdown: every Markdown/HTML character escaped, one line."""
-    text = " ".join(text.split())
-    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in text)
+plain_text = escape_markdown  # user text shown through Markdown: one line, its specials escaped
 
 
 def safe_name(cfg: ArchConfig) -> str:
     """The config's name as a file name stem."""
-    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cfg.name)
-    return keep.strip("._") or "resnet"
+    return file_stem(cfg.name)
 
 
 def published_figure(value: Any) -> str:
@@ -36,10 +30,9 @@ def title(cfg: ArchConfig) -> str:
     return f"{cfg.name} (modified: {describe_changes(changes)})" if changes else cfg.name
 
 
-def headline(summary: dict) -> str:
+def headline(s: Summary) -> str:
     """The one-line caption under the network's name."""
-    s = summary
-    return (f"{fmt_count(s['params'], short=True)} params · {fmt_count(s['macs'], short=True)} MACs · "
-            f"{s['depth']} weight layers · "
-            f"skip span {s['skip_span']} · {s['residual_units']} shortcuts "
-            f"({s['shortcuts']['projection']} projections)")
+    return (f"{fmt_count(s.params, short=True)} params · {fmt_count(s.macs, short=True)} MACs · "
+            f"{s.depth} weight layers · "
+            f"skip span {s.skip_span} · {s.residual_units} shortcuts "
+            f"({s.shortcuts.projection} projections)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from explorer.cli.common import add_config_args, load_config
 from explorer.export import FORMATS, SUFFIXES, ExportError, to_bytes
+from explorer.labels import file_stem
 
 
 def register(sub) -> None:
@@ -29,8 +30,7 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _default_output(name: str, fmt: str) -> str:
-    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._") or "resnet"
-    return stem + SUFFIXES[fmt]
+    return file_stem(name) + SUFFIXES[fmt]
 
 
 def run(args: argparse.Namespace) -> int:

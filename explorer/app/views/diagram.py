@@ -7,18 +7,17 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import diagram_bytes, diagram_svg
 from explorer.app.component import diagram_frame
-from explorer.app.inspector import drawn_candidates, node_facts, profile_times, resolve_path
+from explorer.app.inspector import node_facts, profile_times, resolve_path
 from explorer.app.text import plain_text, safe_name
 from explorer.labels import fmt_shape
 from explorer.diagram.overlay import COLOR_BY
 from explorer.trace import trace
+from explorer.vocab import SHORTCUT_TEXT
 
 MIMES = {"dot": "text/vnd.graphviz", "svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
 DIRECTION_LABELS = {"TB": "top-down", "LR": "left-right"}
 COLOR_LABELS = {"none": "none", "params": "parameters", "macs": "MACs", "memory": "activation memory",
                 "time": "measured time"}
-SHORTCUT_NAMES = {"identity": "identity", "zero_pad": "option A: subsample + zero-pad",
-                  "projection": "1x1 projection W_s", "none": "none (plain block)"}
 FRAME_HEIGHT = 720  # px of the drawing's frame
 
 
@@ -96,7 +95,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
             st.warning(st.session_state.diagram_find_error)
         inspector_panel(tr, selected, dict(times) if times else None)
     with left:
-        diagram_frame(svg, drawn_candidates(tr, selected) if selected else [],
+        drawn = diagram.node_id(tr, selected, detail, fold) if selected else ""
+        diagram_frame(svg, [drawn] if drawn else [],
                       st.session_state.get("diagram_focus", 0), FRAME_HEIGHT, key="diagram_frame",
                       on_select=on_click)
     st.caption("Blue dashed arcs: identity shortcuts · orange: zero-padding (option A) · red: 1x1 projections. "
@@ -138,7 +138,7 @@ def inspector_panel(tr, selected: str | None, times: dict[str, float] | None) ->
             st.markdown(f"**Unit `{unit['name']}`: shape check**")
             st.markdown(md_table(["check", "value"], [
                 ("x (in)", fmt_shape(unit["in_shape"])), ("F(x) (out)", fmt_shape(unit["out_shape"])),
-                ("shortcut", SHORTCUT_NAMES.get(unit["shortcut"], unit["shortcut"])),
+                ("shortcut", SHORTCUT_TEXT[unit["shortcut"]].name),
                 ("shortcut params", f"{unit['shortcut_params']:,}")]))
             st.caption(unit["reason"])
             st.button(f"Open {unit['name']} in the Unit view", key="inspect_open_unit", on_click=open_unit,
