@@ -23,6 +23,7 @@ from explorer.lab.results import ExperimentResult
 from explorer.lab.settings import Optimizer, TrainSettings, check_seeds
 from explorer.lab.training import RunResult, StopFn, train
 from explorer.lab.workers import Task, run_in_workers, workers_for
+from explorer.lessons import UNIT_VARIANTS
 
 ProgressFn = Callable[[int, int, int, str], None]   # (done_runs, total_runs, epoch, run_name)
 
@@ -309,13 +310,7 @@ _register(Experiment(
     comparisons=(("span2", "span0"), ("span2", "span1"), ("span2", "span3")),
 ))
 
-_UNITS = [
-    ("(a) original", "after_conv", "after_add"),
-    ("(b) BN after addition", "after_add", "after_add"),
-    ("(c) ReLU before addition", "after_conv", "before_add"),
-    ("(d) ReLU-only pre-activation", "after_conv", "before_conv"),
-    ("(e) full pre-activation", "before_conv", "before_conv"),
-]
+_UNITS = [(v.label, v.bn_position, v.relu_position) for v in UNIT_VARIANTS.values()]  # Fig. 4 (a)-(e)
 
 _register(Experiment(
     name="units",
