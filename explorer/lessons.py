@@ -7,15 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from explorer.arch.config import BNPosition, ReLUPosition
+
 
 @dataclass(frozen=True)
 class UnitVariant:
-    """One of the five residual units of He et al. 2016, Fig. 4."""
+    """One of the five residual units of He et al. 2016, Fig. 4 (the one table of them: the Lab's
+units experiment and the unit-variant picker read it)."""
 
     key: str                # "a" .. "e"
-    label: str
-    bn_position: str
-    relu_position: str
+    label: str              # "(a) original"
+    bn_position: BNPosition
+    relu_position: ReLUPosition
     error_110: float        # CIFAR-10 test error %, ResNet-110 (Table 2)
     error_164: float        # CIFAR-10 test error %, ResNet-164 (Table 2)
 
@@ -77,8 +80,7 @@ LESSONS: list[Lesson] = [
         "Where does BatchNorm go?",
         "The 2015 paper puts BN right after each convolution and before the activation (unit (a)). "
         "He et al. (2016, Fig. 4) tried the alternatives on CIFAR-10 (ResNet-110 / ResNet-164 error %): "
-        "(a) original 6.61 / 5.93; (b) BN after addition 8.17 / 6.50; (c) ReLU before addition "
-        "7.84 / 6.14; (d) ReLU-only pre-activation 6.71 / 5.91; (e) full pre-activation 6.37 / 5.46. "
+        + "; ".join(f"{v.label} {v.error_110:.2f} / {v.error_164:.2f}" for v in UNIT_VARIANTS.values()) + ". "
         "BN after the addition disturbs the clean identity path; pre-activation keeps it clean. "
         "Use the unit-variant picker to redraw the unit for each; the button shows (e).",
         "preact_resnet110", {}, "Unit",
