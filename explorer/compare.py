@@ -1,7 +1,8 @@
 """Several configs side by side: one table row each, plotly figures, CSV / JSON export.
 
-Every figure in a row comes from the views of the built module (analysis, cost, latency);
-nothing here recomputes an architecture from the config.
+Every figure in a row comes from the facts of the built module (summary, costs, and a
+LatencyResult when timed, under the result's own field names); nothing here recomputes an
+architecture from the config.
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from explorer.arch.plan import effective_span
 from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
 from explorer.labels import distinct_labels, fmt_num
-
-MAX_CONFIGS = 16
+from explorer.limits import MAX_COMPARE
 
 # metric key -> (axis title, scale to apply for display)
 METRICS: dict[str, tuple[str, float]] = {
@@ -30,8 +30,7 @@ METRICS: dict[str, tuple[str, float]] = {
     "activation_bytes": ("activation memory per forward (MiB)", 1 / 2**20),
     "peak_bytes": ("peak inference memory (MiB)", 1 / 2**20),
     "receptive_field": ("receptive field (px)", 1.0),
-    "latency_ms": ("latency (ms, median)", 1.0),
-    "median_ms": ("latency (ms, median)", 1.0),          # rows of LatencyResult.to_dict()
+    "median_ms": ("latency (ms, median)", 1.0),
     "throughput": ("throughput (images/s)", 1.0),
 }
 
@@ -72,17 +71,16 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
 
     Args:
         cfgs: the configs, in display order.
-        latency: None/False for no timing; True or a dict of `measure_latency` settings
-            (device, batch, dtype, budget_s, ...) to time each config (slow: seconds each).
-        batch: batch for the memory figures (and the latency, unless `latency` names one).
+        latency: None/False for no timing; True or a dict of `measure_latency` options
+            (device, dtype, budget_s, ...) to time each config (slow: seconds each).
+        batch: batch for the memory figures and the latency.
 
     Returns:
-        A list of flat dicts with the same keys (ready for `pandas.DataFrame(rows)`).
+        A list of flat dicts with the same keys (ready for `pandas.DataFrame(rows)`); timed
+        rows add LATENCY_COLUMNS, named as LatencyResult names them.
     """
     _check_cfgs(cfgs)
-    settings: dict[str, Any] | None = None
-    if latency:
-        settings = {"batch": batch, **(dict(latency) if isinstance(latency, Mapping) else {})}
+    settings = _latency_options(latency, batch) if latency else None
     columns = setting_columns(cfgs)
     rows = []
     for cfg in cfgs:
@@ -92,19 +90,19 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
         row: dict[str, Any] = {
             "name": cfg.name,
             **{k: settings_of[k] for k in columns},
-            "params": s["params"],
-            "macs": s["macs"],
-            "depth": c["depth"],
-            "residual_units": c["residual_units"],
-            "identity": c["shortcuts"]["identity"],
-            "zero_pad": c["shortcuts"]["zero_pad"],
-            "projections": c["projections"],
-            "projection_params": s["projection_params"],
+            "params": s.params,
+            "macs": s.macs,
+            "depth": c.depth,
+            "residual_units": c.residual_units,
+            "identity": c.shortcuts.identity,
+            "zero_pad": c.shortcuts.zero_pad,
+            "projections": c.projections,
+            "projection_params": s.projection_params,
             "batch": batch,
-            "activation_bytes": c["activation_bytes"],
-            "peak_bytes": c["peak_bytes"],
-            "receptive_field": c["receptive_field"][-1]["receptive_field"],
-            "warnings": len(s["warnings"]),
+            "activation_bytes": c.activation_bytes,
+            "peak_bytes": c.peak_bytes,
+            "receptive_field": c.receptive_field[-1].receptive_field,
+            "warnings": len(s.warnings),
         }
         if settings is not None:
             row.update(_latency_columns(cfg, settings))
@@ -112,23 +110,32 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
     return rows
 
 
-def _latency_columns(cfg: ArchConfig, settings: dict[str, Any]) -> dict[str, Any]:
+# The LatencyResult fields a timed row carries, under the result's names (its `batch` is the row's).
+LATENCY_COLUMNS = ("median_ms", "p10_ms", "p90_ms", "throughput", "noisy", "device", "device_name", "dtype",
+                   "threads", "channels_last", "compile")
+
+
+def _latency_options(latency: bool | Mapping[str, Any], batch: int) -> dict[str, Any]:
+    """measure_latency options for every row: at the table's batch, never retried at a smaller one."""
+    options = dict(latency) if isinstance(latency, Mapping) else {}
+    if options.get("batch", batch) != batch:
+        raise ConfigError("batch", options["batch"], f"the table's batch ({batch}): memory and latency are "
+                          "figures of one batch")
+    return {**options, "batch": batch, "retry_smaller": False}
+
+
+def _latency_columns(cfg: ArchConfig, options: dict[str, Any]) -> dict[str, Any]:
     from explorer import timing  # imported here: a table without latency never loads the timing code
 
-    r = timing.measure_latency(cfg, **settings)
-    return {
-        "latency_ms": r.median_ms, "latency_p10_ms": r.p10_ms, "latency_p90_ms": r.p90_ms,
-        "throughput": r.throughput, "latency_batch": r.batch, "latency_noisy": r.noisy,
-        "device": r.device, "device_name": r.device_name, "dtype": r.dtype, "latency_threads": r.threads,
-        "latency_channels_last": r.channels_last, "latency_compile": r.compile,
-    }
+    r = timing.measure_latency(cfg, **options)
+    return {k: getattr(r, k) for k in LATENCY_COLUMNS}
 
 
 def _check_cfgs(cfgs: Sequence[ArchConfig]) -> None:
     if isinstance(cfgs, ArchConfig) or not isinstance(cfgs, Sequence) or not cfgs:
-        raise ConfigError("configs", cfgs, f"a list of 1 to {MAX_CONFIGS} configs")
-    if len(cfgs) > MAX_CONFIGS:
-        raise ConfigError("configs", f"{len(cfgs)} configs", f"at most {MAX_CONFIGS}")
+        raise ConfigError("configs", cfgs, f"a list of 1 to {MAX_COMPARE} configs")
+    if len(cfgs) > MAX_COMPARE:
+        raise ConfigError("configs", f"{len(cfgs)} configs", f"at most {MAX_COMPARE}")
     for c in cfgs:
         if not isinstance(c, ArchConfig):
             raise ConfigError("configs", type(c).__name__, "ArchConfig items")
@@ -189,27 +196,24 @@ class MeasuredAt:
         return " · ".join(parts) or "settings not recorded"
 
 
-# Where a row keeps its measurement settings: compare_table rows prefix them with "latency_",
-# rows of LatencyResult.to_dict() do not.
-_SETTING_KEYS = {
-    "table": dict(device_name="device_name", batch="latency_batch", dtype="dtype", threads="latency_threads",
-                  channels_last="latency_channels_last", compile="latency_compile"),
-    "result": dict(device_name="device_name", batch="batch", dtype="dtype", threads="threads",
-                   channels_last="channels_last", compile="compile"),
-}
-MEASURED_METRICS = ("latency_ms", "median_ms", "throughput")
+MEASURED_METRICS = ("median_ms", "throughput")
 SETTING_NAMES = {"device_name": "device", "batch": "batch", "dtype": "dtype", "threads": "threads",
                  "channels_last": "layout", "compile": "compile"}
 
 
-def measured_at(row: Mapping[str, Any]) -> MeasuredAt:
+def value(row: Any, key: str, default: Any = None) -> Any:
+    """A figure of a row: a table row (a mapping) or a result (LatencyResult, SweepRow) alike."""
+    return row.get(key, default) if isinstance(row, Mapping) else getattr(row, key, default)
+
+
+def measured_at(row: Any) -> MeasuredAt:
     """The settings one row's latency was measured at."""
-    keys = _SETTING_KEYS["table" if "latency_ms" in row else "result"]
-    return MeasuredAt(**{f: row.get(k) for f, k in keys.items()})
+    return MeasuredAt(**{f: value(row, f) for f in SETTING_NAMES})
 
 
-def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
-    """A plotly bar chart of one metric (a key of METRICS) across the compared configs.
+def bar_figure(rows: Sequence[Any], metric: str):
+    """A plotly bar chart of one metric (a key of METRICS) across the compared configs: table
+    rows, or latency results (LatencyResult) named as the configs are.
 
     Measured metrics (latency, throughput) compare like with like: rows measured at different
     settings (device, batch, dtype, threads, layout, compile) go in separate panels, each
@@ -220,13 +224,13 @@ def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
 
     if metric not in METRICS:
         raise ConfigError("metric", metric, "one of " + ", ".join(METRICS))
-    present = [r for r in rows if r.get(metric) is not None]
+    present = [r for r in rows if value(r, metric) is not None]
     if not present:
         raise ConfigError("metric", metric, "a metric the rows carry (latency needs a timed comparison)")
     if metric not in MEASURED_METRICS:
         fig = go.Figure(_bar(present, metric))
         return _layout(fig, metric)
-    groups: dict[MeasuredAt, list[Mapping[str, Any]]] = {}
+    groups: dict[MeasuredAt, list[Any]] = {}
     for r in present:  # in first-seen order
         groups.setdefault(measured_at(r), []).append(r)
     if len(groups) == 1:
@@ -244,21 +248,20 @@ def bar_figure(rows: Sequence[Mapping[str, Any]], metric: str):
     return _layout(fig, metric, title, height=320 * n_rows)
 
 
-def _bar(rows: Sequence[Mapping[str, Any]], metric: str, name: str | None = None):
+def _bar(rows: Sequence[Any], metric: str, name: str | None = None):
     """One horizontal bar per row, named apart on the y axis (long names stay whole at narrow
     widths), its value written in engineering units; latency bars carry their spread as
     whiskers from p10 to p90."""
     import plotly.graph_objects as go
 
     scale = METRICS[metric][1]
-    values = [r[metric] * scale for r in rows]
-    bar = go.Bar(y=distinct_labels([str(r["name"]) for r in rows]), x=values, name=name, orientation="h",
+    values = [value(r, metric) * scale for r in rows]
+    bar = go.Bar(y=distinct_labels([str(value(r, "name")) for r in rows]), x=values, name=name, orientation="h",
                  text=[_short(v) for v in values], textposition="auto", cliponaxis=False)
-    lo, hi = {"latency_ms": ("latency_p10_ms", "latency_p90_ms"), "median_ms": ("p10_ms", "p90_ms")}.get(
-        metric, (None, None))
-    if lo and all(r.get(lo) is not None and r.get(hi) is not None for r in rows):
-        bar.error_x = dict(type="data", symmetric=False, array=[r[hi] - r[metric] for r in rows],
-                           arrayminus=[r[metric] - r[lo] for r in rows])
+    spread = [(value(r, "p10_ms"), value(r, "median_ms"), value(r, "p90_ms")) for r in rows]
+    if metric == "median_ms" and all(lo is not None and hi is not None for lo, _m, hi in spread):
+        bar.error_x = dict(type="data", symmetric=False, array=[hi - m for _lo, m, hi in spread],
+                           arrayminus=[m - lo for lo, m, _hi in spread])
         # the value at the bar's start: at its end the whisker would run through it
         bar.update(textposition="inside", insidetextanchor="start")
     return bar
@@ -275,8 +278,9 @@ def _layout(fig, metric: str, title: str | None = None, height: int | None = Non
     return fig
 
 
-def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
-    """Latency (left) and throughput (right) against batch size, one line per model name."""
+def sweep_figure(sweep_rows: Sequence[Any]):
+    """Latency (left) and throughput (right) against batch size, one line per model name (rows:
+    a sweep's SweepRows, or mappings with their keys)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -284,25 +288,24 @@ def sweep_figure(sweep_rows: Sequence[Mapping[str, Any]]):
     if not rows:
         raise ConfigError("sweep", rows, "at least one measured batch")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("latency per pass", "throughput"))
-    names = list(dict.fromkeys(str(r.get("name", "model")) for r in rows))
+    names = list(dict.fromkeys(str(value(r, "name", "model")) for r in rows))
     for name in names:
-        mine = sorted((r for r in rows if str(r.get("name", "model")) == name), key=lambda r: r["batch"])
-        batches = [r["batch"] for r in mine]
+        mine = sorted((r for r in rows if str(value(r, "name", "model")) == name), key=lambda r: value(r, "batch"))
+        batches = [value(r, "batch") for r in mine]
+        median, p10, p90 = ([value(r, k) for r in mine] for k in ("median_ms", "p10_ms", "p90_ms"))
         fig.add_trace(go.Scatter(
-            x=batches, y=[r["median_ms"] for r in mine], mode="lines+markers", name=name,
-            legendgroup=name,
-            error_y=dict(type="data", symmetric=False,
-                         array=[r["p90_ms"] - r["median_ms"] for r in mine],
-                         arrayminus=[r["median_ms"] - r["p10_ms"] for r in mine]),
+            x=batches, y=median, mode="lines+markers", name=name, legendgroup=name,
+            error_y=dict(type="data", symmetric=False, array=[hi - m for m, hi in zip(median, p90)],
+                         arrayminus=[m - lo for m, lo in zip(median, p10)]),
         ), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=batches, y=[r["throughput"] for r in mine], mode="lines+markers", name=name,
+            x=batches, y=[value(r, "throughput") for r in mine], mode="lines+markers", name=name,
             legendgroup=name, showlegend=False,
         ), row=1, col=2)
     fig.update_xaxes(type="log", title_text="batch")
     fig.update_yaxes(type="log", title_text="ms (median, p10-p90)", row=1, col=1)
     fig.update_yaxes(title_text="images / s", row=1, col=2)
-    device = rows[0].get("device_name")
+    device = value(rows[0], "device_name")
     fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40),
                       title_text=f"measured on {device}" if device else None)
     return fig

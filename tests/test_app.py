@@ -349,9 +349,9 @@ def test_a_changed_preset_is_added_to_compare_under_its_changes():
 
 def test_compare_set_is_bounded():
     at = show(fresh(), "Compare")
-    for _ in range(6):
+    for _ in range(store.MAX_COMPARE):
         at.button(key="compare_add").click().run()
-    assert len(at.session_state["compare"]) == 6
+    assert len(at.session_state["compare"]) == store.MAX_COMPARE
     assert at.button(key="compare_add").disabled
 
 
@@ -395,11 +395,13 @@ def test_latency_sweep_says_which_batches_were_not_measured_and_why(monkeypatch)
 
 
 def test_noisy_latency_message_names_the_thread_count_on_cpu():
+    from types import SimpleNamespace as Result
+
     from explorer.app.views.latency import noisy_message
 
-    assert "pick 1 CPU thread: at 2 threads" in noisy_message({"device": "cpu", "threads": 2})
-    assert "pick 1 CPU thread" not in noisy_message({"device": "cpu", "threads": 1})
-    assert "pick 1 CPU thread" not in noisy_message({"device": "cuda", "threads": 2})
+    assert "pick 1 CPU thread: at 2 threads" in noisy_message(Result(device="cpu", threads=2))
+    assert "pick 1 CPU thread" not in noisy_message(Result(device="cpu", threads=1))
+    assert "pick 1 CPU thread" not in noisy_message(Result(device="cuda", threads=2))
 
 
 def test_unit_view_lists_units_and_highlights_projections(app):
@@ -504,17 +506,23 @@ def test_remember_keeps_the_newest_results():
 
 
 def test_latency_results_match_config_and_settings():
+    from dataclasses import replace
+
     r20, r32 = explorer.preset("resnet20"), explorer.preset("resnet32")
+    measured = explorer.timing.measure_latency(r20, device="cpu", threads=1, budget_s=0.0, min_samples=1, warmup=0)
     results = {}
-    store.remember(results, store.latency_key(r20, settings()), {"median_ms": 1.0})
+    store.remember(results, store.latency_key(r20, settings()), replace(measured, median_ms=1.0))
     store.remember(results, store.sweep_key(r20, settings()), [{"batch": 1}])
     assert results.get(store.latency_key(r20, settings(batch=2))) is None
     assert results.get(store.latency_key(r32, settings())) is None
     assert store.latency_key(r20, settings()) != store.sweep_key(r20, settings())
-    store.remember(results, store.latency_key(r20, settings(threads=1)), {"median_ms": 2.0})
+    store.remember(results, store.latency_key(r20, settings(threads=1)), replace(measured, median_ms=2.0))
     # The comparison takes the newest measurement of the architecture, under its current name.
     renamed = r20.replace(name="twenty")
-    assert store.latency_rows(results, [renamed, r32]) == [{"median_ms": 2.0, "name": "twenty"}]
+    assert store.latency_rows(results, [renamed, r32]) == [replace(measured, median_ms=2.0, name="twenty")]
+    # torch's default thread count is keyed as its number: the same measurement either way
+    default = explorer.timing.default_threads()
+    assert store.latency_key(r20, settings()) == store.latency_key(r20, settings(threads=default))
     assert settings().sweep_kwargs() == dict(device="cpu", dtype="fp32", channels_last=False, threads=None)
 
 
@@ -522,11 +530,11 @@ def test_comparison_set_add_rename_remove():
     entries = []
     for _ in range(store.MAX_COMPARE):
         assert store.add_config(entries, explorer.preset("resnet18")) is None
-    assert "at most 6" in store.add_config(entries, explorer.preset("resnet18"))
+    assert f"at most {store.MAX_COMPARE}" in store.add_config(entries, explorer.preset("resnet18"))
     assert len(entries) == store.MAX_COMPARE
     assert store.rename_config(entries, 1, "  eighteen ") is None and entries[1]["name"] == "eighteen"
     assert store.rename_config(entries, 1, "x" * 1000).startswith("name=")
-    assert len({e["name"] for e in entries}) == len(entries)  # the same preset six times, six names
+    assert len({e["name"] for e in entries}) == len(entries)  # the same preset each time, a name each
     store.remove_config(entries, 0)
     store.remove_config(entries, 99)
     assert [c.name for c in store.configs_of(entries)][0] == "eighteen"

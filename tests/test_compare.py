@@ -13,9 +13,11 @@ from explorer.__main__ import main
 from explorer.app import store
 from explorer.facts.summary import measure_summary
 from explorer.compare import (
-    SHOWN_SETTINGS, bar_figure, compare_table, differing_keys, setting_columns, sweep_figure, to_csv_bytes, to_frame,
-    to_json_bytes,
+    LATENCY_COLUMNS, SHOWN_SETTINGS, bar_figure, compare_table, differing_keys, setting_columns, sweep_figure,
+    to_csv_bytes, to_frame, to_json_bytes,
 )
+from explorer.limits import LATENCY_BUDGET_S, MAX_COMPARE
+from explorer.timing import LatencyResult, batch_sweep
 from explorer.arch.config import field_names
 
 
@@ -83,11 +85,11 @@ def test_table_rows_come_from_the_views():
     assert [r["name"] for r in rows] == ["resnet18", "resnet50", "r50_span1"]
     assert len({tuple(r) for r in rows}) == 1  # same keys in every row
     assert rows[0]["params"] == 11_689_512 and rows[1]["params"] == 25_557_032
-    assert rows[1]["macs"] == measure_summary(cfgs[1])["macs"]
+    assert rows[1]["macs"] == measure_summary(cfgs[1]).macs
     assert (rows[0]["depth"], rows[0]["projections"]) == (18, 3)
     assert rows[2]["projections"] > rows[1]["projections"] and rows[2]["params"] > rows[1]["params"]
     assert rows[0]["receptive_field"] == 435
-    assert "latency_ms" not in rows[0]
+    assert "median_ms" not in rows[0]
     assert list(to_frame(rows)["name"]) == ["resnet18", "resnet50", "r50_span1"]
 
 
@@ -100,8 +102,42 @@ def test_table_with_latency():
     rows = compare_table([tiny(), tiny(name="deeper", depths=[2, 2])],
                          latency=dict(device="cpu", budget_s=0.0, min_samples=3, threads=1, warmup=1))
     for r in rows:
-        assert r["latency_p10_ms"] <= r["latency_ms"] <= r["latency_p90_ms"]
-        assert r["device"] == "cpu" and r["latency_batch"] == 1 and r["throughput"] > 0
+        assert r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert r["device"] == "cpu" and r["batch"] == 1 and r["throughput"] > 0
+
+
+def test_timed_rows_carry_the_latency_result_s_own_names():
+    """One schema: a timed row's latency figures are named as LatencyResult names them."""
+    row = compare_table([tiny()], batch=2, latency=dict(device="cpu", budget_s=0.0, min_samples=3, threads=1,
+                                                       warmup=1))[0]
+    fields = set(LatencyResult.__dataclass_fields__)
+    assert set(LATENCY_COLUMNS) <= fields and set(LATENCY_COLUMNS) <= set(row)
+    assert not [k for k in row if k.startswith("latency_")]
+    assert row["batch"] == 2  # the latency's batch is the memory figures' batch
+    with pytest.raises(ConfigError) as e:
+        compare_table([tiny()], batch=2, latency=dict(device="cpu", batch=4))
+    assert e.value.key == "batch"
+
+
+def test_compare_cli_times_for_the_shared_budget():
+    import argparse
+
+    from explorer.cli import compare as compare_cli
+
+    parser = argparse.ArgumentParser()
+    compare_cli.register(parser.add_subparsers())
+    assert parser.parse_args(["compare", "resnet18", "--latency"]).budget == LATENCY_BUDGET_S
+
+
+def test_app_and_library_bound_the_comparison_alike():
+    assert store.MAX_COMPARE == MAX_COMPARE
+    compare_table([tiny()] * MAX_COMPARE)
+    with pytest.raises(ConfigError, match=f"at most {MAX_COMPARE}"):
+        compare_table([tiny()] * (MAX_COMPARE + 1))
+    entries = []
+    for _ in range(MAX_COMPARE):
+        assert store.add_config(entries, tiny()) is None
+    assert f"at most {MAX_COMPARE}" in store.add_config(entries, tiny())
 
 
 @pytest.mark.parametrize("bad", [[], explorer.preset("resnet18"), ["resnet18"], [explorer.preset("resnet18")] * 17])
@@ -127,7 +163,7 @@ def test_bar_figure():
     with pytest.raises(ConfigError):
         bar_figure(rows, "colour")
     with pytest.raises(ConfigError):
-        bar_figure(rows, "latency_ms")  # not measured
+        bar_figure(rows, "median_ms")  # not measured
 
 
 def test_bar_text_in_engineering_units_and_names_whole():
@@ -156,6 +192,12 @@ def test_sweep_figure_one_line_per_model():
     assert list(fig.data[0].x) == [1, 8]
     with pytest.raises(ConfigError):
         sweep_figure([])
+
+
+def test_sweep_figure_of_a_sweep_result():
+    s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=1, threads=1)
+    fig = sweep_figure(s.rows)
+    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].y) == [r.median_ms for r in s.rows]
 
 
 def test_cli_compare_json(capsys):
@@ -210,10 +252,10 @@ def test_latency_bars_at_one_setting_share_an_axis_titled_with_it():
 
 
 def test_table_latency_bars_group_by_their_settings():
-    rows = [dict(name=n, latency_ms=m, latency_p10_ms=m, latency_p90_ms=m, device_name="CPU X, 1 thread",
-                 latency_batch=b, dtype="fp32", latency_threads=1, throughput=b * 1e3 / m)
+    rows = [dict(name=n, median_ms=m, p10_ms=m, p90_ms=m, device_name="CPU X, 1 thread",
+                 batch=b, dtype="fp32", threads=1, throughput=b * 1e3 / m)
             for n, m, b in (("a", 2.0, 1), ("b", 3.0, 1), ("c", 9.0, 4))]
-    for metric in ("latency_ms", "throughput"):
+    for metric in ("median_ms", "throughput"):
         fig = bar_figure(rows, metric)
         assert [list(t.y) for t in fig.data] == [["a", "b"], ["c"]]
         assert "batch" in fig.layout.title.text
@@ -221,9 +263,9 @@ def test_table_latency_bars_group_by_their_settings():
 
 def test_table_with_latency_records_its_settings():
     row = compare_table([tiny()], latency=dict(device="cpu", budget_s=0.0, min_samples=3, threads=1, warmup=1))[0]
-    assert (row["latency_batch"], row["dtype"], row["latency_threads"]) == (1, "fp32", 1)
-    assert row["latency_channels_last"] is False and row["latency_compile"] is False
-    assert "1 thread" in bar_figure([row], "latency_ms").layout.title.text
+    assert (row["batch"], row["dtype"], row["threads"]) == (1, "fp32", 1)
+    assert row["channels_last"] is False and row["compile"] is False
+    assert "1 thread" in bar_figure([row], "median_ms").layout.title.text
 
 
 def test_latency_title_names_the_threads_once():
@@ -263,6 +305,7 @@ def test_compare_view_shows_the_differing_setting_and_measures_all():
                                      threads=1)
     cfgs = store.configs_of(at.session_state["compare"])
     assert all(store.latency_key(c, settings) in results for c in cfgs)
+    assert all(isinstance(r, LatencyResult) and r.budget_s == LATENCY_BUDGET_S for r in results.values())
     assert any(s.value.startswith(r"Measured **resnet20**, **resnet20 \(stride\_on first\)** in") for s in at.success)
     assert "compare_chart_latency" in [c.key for c in at.get("plotly_chart")]
     at.button(key="compare_measure_all").click().run()  # the same settings again: nothing is timed

@@ -1,4 +1,5 @@
 """Latency engine: result structure, the caller's model untouched, lock, budget, settings, CLI."""
+import io
 import json
 import threading
 import time
@@ -10,13 +11,14 @@ from torch import nn
 import explorer
 from explorer import ArchConfig, ConfigError
 from explorer.__main__ import main
+from explorer.limits import LATENCY_BUDGET_S, SWEEP_BUDGET_S
 from explorer.timing import (
-    LatencyError, LatencyResult, MeasurementCancelled, available_devices, batch_sweep, device_label, device_lock,
-    measure_latency,
+    STOP_TEXT, LatencyError, LatencyResult, MeasurementCancelled, SkippedBatch, SweepResult, TimingSettings,
+    available_devices, batch_sweep, default_threads, device_label, device_lock, measure_latency,
 )
-from explorer.timing import gate, measure, memory
-from explorer.timing import sweep as sweep_mod
+from explorer.timing import core, gate, memory
 from explorer.timing.passes import percentile
+from explorer.timing.results import STOP_REASONS
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -67,8 +69,59 @@ def test_result_structure_on_cpu():
     for key in ("device", "device_name", "batch", "median_ms", "p10_ms", "p90_ms", "iqr_ms", "throughput",
                 "samples", "noisy", "dtype", "channels_last", "torch_version", "threads", "compile_s"):
         assert key in d
-    assert "times_ms" not in d and len(r.to_dict(include_times=True)["times_ms"]) == r.samples
+    assert len(d["times_ms"]) == r.samples
     json.dumps(d)
+
+
+def test_latency_result_round_trips_through_its_json_document():
+    r = measure_latency(tiny(), batch=2, **FAST)
+    doc = json.loads(json.dumps(r.to_dict()))
+    assert LatencyResult.from_dict(doc) == r
+    assert LatencyResult.from_dict({"config": tiny().to_dict(), **doc}) == r  # as `latency --json` prints it
+
+
+def test_settings_object_and_options_are_one_measurement():
+    s = TimingSettings(device="cpu", threads=1, budget_s=0.0, warmup=1, min_samples=3)
+    r = measure_latency(tiny(), s, batch=2)
+    assert (r.batch, r.samples, r.threads, r.budget_s) == (2, 3, 1, 0.0)
+    assert TimingSettings().budget_s == LATENCY_BUDGET_S
+    with pytest.raises(TypeError, match="bugdet_s"):
+        measure_latency(tiny(), device="cpu", bugdet_s=0.0)  # a misspelt option goes no further
+
+
+class ThreadSpy(nn.Module):
+    """Records the CPU thread count torch runs each pass at."""
+
+    seen: list = []  # class attribute: shared by deep copies
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x):
+        ThreadSpy.seen.append(torch.get_num_threads())
+        return self.lin(x)
+
+
+def test_default_threads_hold_when_the_process_count_was_changed():
+    """A measurement "at torch's default" runs at the count resolved once for the process and
+    says that number, even when something in the process (an in-process training run) has set
+    torch's count to another number meanwhile."""
+    default = default_threads()
+    other = 1 if default != 1 else 2
+    before = torch.get_num_threads()
+    torch.set_num_threads(other)
+    try:
+        ThreadSpy.seen.clear()
+        r = measure_latency(ThreadSpy(), device="cpu", threads=None, budget_s=0.0, warmup=1, min_samples=3,
+                            input_shape=(4,))
+        assert torch.get_num_threads() == other  # the count found is restored after timing
+    finally:
+        torch.set_num_threads(before)
+    assert set(ThreadSpy.seen) == {default}
+    assert r.threads == default
+    assert f", {default} thread" in r.device_name
+    assert device_label("cpu") == device_label("cpu", default)
 
 
 def test_percentile_interpolates():
@@ -251,26 +304,27 @@ def test_batch_sweep_rows():
     s = batch_sweep(tiny(), device="cpu", batches=(4, 1, 2), budget_s=30, per_batch_s=0.0, min_samples=3,
                     threads=1)
     assert s.stopped == "done"
-    assert [r["batch"] for r in s] == [1, 2, 4]
+    assert [r.batch for r in s] == [1, 2, 4]
     for r in s:
-        assert r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
-        assert r["throughput"] == pytest.approx(r["batch"] * 1000 / r["median_ms"])
-        assert r["ms_per_image"] == pytest.approx(r["median_ms"] / r["batch"])
-        assert r["device"] == "cpu" and r["samples"] >= 3
-    json.dumps(s.to_dict())
+        assert r.p10_ms <= r.median_ms <= r.p90_ms
+        assert r.throughput == pytest.approx(r.batch * 1000 / r.median_ms)
+        assert r.ms_per_image == pytest.approx(r.median_ms / r.batch)
+        assert r.device == "cpu" and r.samples >= 3
+    assert SweepResult.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert s.to_dict()["rows"][0]["ms_per_image"] == s[0].ms_per_image
 
 
 def test_batch_sweep_stops_on_time():
     # batch 1 takes >= 4 x 50 ms; batch 64 is predicted to take 64x that: past the budget.
     s = batch_sweep(Sleeper(0.05), device="cpu", batches=(1, 64), budget_s=1.0, per_batch_s=0.0,
                     min_samples=3, threads=1, input_shape=(4,))
-    assert s.stopped == "time" and [r["batch"] for r in s] == [1]
+    assert s.stopped == "time" and [r.batch for r in s] == [1]
 
 
 def test_batch_sweep_stops_on_memory():
     s = batch_sweep(tiny(input_size=1024), device="cpu", batches=(1, 4096), budget_s=60, per_batch_s=0.0,
                     min_samples=1, threads=1)
-    assert s.stopped == "memory" and [r["batch"] for r in s] == [1]
+    assert s.stopped == "memory" and [r.batch for r in s] == [1]
 
 
 def test_batch_sweep_says_why_each_planned_size_was_skipped():
@@ -279,27 +333,40 @@ def test_batch_sweep_says_why_each_planned_size_was_skipped():
     planned = (1, 8, 32, 128, 512)
     s = batch_sweep(Sleeper(0.02), device="cpu", batches=planned, budget_s=0.3, per_batch_s=0.0,
                     min_samples=3, threads=1, input_shape=(4,))
-    measured = [r["batch"] for r in s]
-    skipped = [k["batch"] for k in s.skipped]
+    measured = [r.batch for r in s]
+    skipped = [k.batch for k in s.skipped]
     assert sorted(measured + skipped) == list(planned) and not set(measured) & set(skipped)
     assert skipped, "a 0.3 s budget cannot hold batch 512 of 20 ms passes"
-    assert all(k["reason"] in sweep_mod.SKIP_REASONS for k in s.skipped)
-    assert {k["reason"] for k in s.skipped} == {s.stopped}
+    assert all(k.reason in STOP_REASONS for k in s.skipped)
+    assert {k.reason for k in s.skipped} == {s.stopped}
     doc = json.loads(json.dumps(s.to_dict()))
-    assert doc["skipped"] == s.skipped and doc["budget_s"] == 0.3
-    text = sweep_mod.skipped_text(s.skipped, s.budget_s)
+    assert doc["skipped"] == [{"batch": k.batch, "reason": k.reason} for k in s.skipped] and doc["budget_s"] == 0.3
+    assert SweepResult.from_dict(doc) == s
+    text = s.skipped_text()
     assert text.startswith("batch ") and ", ".join(map(str, skipped)) in text
 
 
 def test_batch_sweep_done_skips_nothing_and_memory_is_named():
     s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=1, threads=1)
-    assert s.stopped == "done" and s.skipped == []
+    assert s.stopped == "done" and s.skipped == () and s.stop_text() == STOP_TEXT["done"]
     s = batch_sweep(tiny(input_size=1024), device="cpu", batches=(1, 2048, 4096), budget_s=60, per_batch_s=0.0,
                     min_samples=1, threads=1)
-    assert s.skipped == [{"batch": 2048, "reason": "memory"}, {"batch": 4096, "reason": "memory"}]
-    assert sweep_mod.skipped_text(s.skipped) == "batch 2048, 4096 not measured: did not fit in memory"
-    assert sweep_mod.skipped_text([{"batch": 512, "reason": "time"}, {"batch": 2048, "reason": "time"}], 20.0) \
-        == "batch 512, 2048 not measured: the budget of 20 s ran out"
+    assert s.skipped == (SkippedBatch(2048, "memory"), SkippedBatch(4096, "memory"))
+    assert s.skipped_text() == "batch 2048, 4096 not measured: did not fit in memory"
+    assert s.stop_text() == "stopped before batch 2048: did not fit in memory"
+    timed_out = SweepResult((), "time", "cpu", "CPU", skipped=(SkippedBatch(512, "time"), SkippedBatch(2048, "time")),
+                            budget_s=20.0)
+    assert timed_out.skipped_text() == "batch 512, 2048 not measured: the budget of 20 s ran out"
+
+
+def test_every_stop_reason_has_its_text_and_the_cli_says_cancelled():
+    from explorer.cli.latency import print_sweep
+
+    assert set(STOP_TEXT) == set(STOP_REASONS) == {"done", "time", "memory", "cancelled"}
+    s = SweepResult((), "cancelled", "cpu", "CPU X", skipped=(SkippedBatch(8, "cancelled"),), budget_s=20.0)
+    out = io.StringIO()
+    print_sweep("net", s, out=out)
+    assert "stopped before batch 8: cancelled" in out.getvalue()
 
 
 def test_batch_sweep_cancelled_after_a_row_keeps_it():
@@ -311,8 +378,8 @@ def test_batch_sweep_cancelled_after_a_row_keeps_it():
 
     s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=1, threads=1,
                     progress=progress)
-    assert s.stopped == "cancelled" and [r["batch"] for r in s] == [1]
-    assert s.skipped == [{"batch": 2, "reason": "cancelled"}]
+    assert s.stopped == "cancelled" and [r.batch for r in s] == [1]
+    assert s.skipped == (SkippedBatch(2, "cancelled"),)
 
 
 def test_batch_sweep_bad_batches():
@@ -404,9 +471,9 @@ def test_forward_failure_is_one_clear_error():
 
 def test_config_too_big_for_free_memory_is_refused_before_it_is_built(monkeypatch):
     built = []
-    real_build = measure.build_model
-    monkeypatch.setattr(measure, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
-    weights = explorer.facts.costs.measure_costs(explorer.preset("resnet50"))["weight_bytes"]  # ~98 MiB
+    real_build = core.build_model
+    monkeypatch.setattr(core, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
+    weights = explorer.facts.costs.measure_costs(explorer.preset("resnet50")).weight_bytes  # ~98 MiB
     # A machine with a little less free memory than twice those weights: they alone do not fit.
     monkeypatch.setattr(memory, "free_memory_bytes", lambda dev: 2 * weights - 2**20)
     with pytest.raises(LatencyError, match="weights alone need 0.1 GiB"):
@@ -422,8 +489,8 @@ def test_config_too_big_for_free_memory_is_refused_before_it_is_built(monkeypatc
 # -- size limits ----------------------------------------------------------------------------------
 def test_config_over_the_size_limits_is_refused_before_it_is_built(monkeypatch):
     built = []
-    real_build = measure.build_model
-    monkeypatch.setattr(measure, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
+    real_build = core.build_model
+    monkeypatch.setattr(core, "build_model", lambda cfg: built.append(cfg) or real_build(cfg))
     monkeypatch.setenv("RESNET_EXPLORER_MAX_WEIGHT_LAYERS", "3")  # tiny() has more
     with pytest.raises(ConfigError) as info:
         measure_latency(tiny(), **FAST)
@@ -462,9 +529,9 @@ def test_result_without_training_in_flight_is_not_flagged():
 
 def test_sweep_says_which_batches_shared_the_machine_with_training(step_in_flight):
     s = batch_sweep(tiny(), device="cpu", batches=(1, 2), budget_s=30, per_batch_s=0.0, min_samples=3, threads=1)
-    assert [r["batch"] for r in s] == [1, 2]
+    assert [r.batch for r in s] == [1, 2]
     assert len(s.warnings) == 2 and all("Lab training" in w for w in s.warnings)
-    assert s.to_dict()["warnings"] == s.warnings
+    assert s.to_dict()["warnings"] == list(s.warnings)
 
 
 def test_cli_latency_prints_a_line_when_the_gate_gave_up(tiny_file, capsys, step_in_flight):
@@ -481,3 +548,10 @@ def test_a_sweep_waits_for_training_once_not_per_batch(step_in_flight, monkeypat
     monkeypatch.setattr(gate._GATE, "wait_for", lambda *a, **kw: waits.append(1) or real_wait_for(*a, **kw))
     batch_sweep(tiny(), device="cpu", batches=(1, 2, 4), budget_s=30, per_batch_s=0.0, min_samples=3, threads=1)
     assert len(waits) == 1
+
+
+# -- budgets ------------------------------------------------------------------------------------
+def test_default_budgets_are_the_limits_module_s():
+    s = batch_sweep(tiny(), device="cpu", batches=(1,), per_batch_s=0.0, threads=1)
+    assert s.budget_s == SWEEP_BUDGET_S
+    assert measure_latency.__module__ == "explorer.timing.measure" and TimingSettings().budget_s == LATENCY_BUDGET_S

@@ -16,7 +16,8 @@ import explorer
 from explorer import ConfigError
 from explorer.__main__ import main
 from explorer.app import store
-from explorer.timing import ProfileResult, profile_latency, stage_shares
+from explorer.limits import PROFILE_BUDGET_S
+from explorer.timing import PROFILE_TOP, ProfileResult, profile_latency, stage_shares
 from explorer.timing.profile import COVERAGE_TOLERANCE
 from explorer.trace import trace
 
@@ -83,6 +84,26 @@ def test_times_and_dict_shape(r18):
     assert set(d["profile"][0]) >= {"module", "kind", "ms", "stage", "share"}
     top = r18.top(5)
     assert len(top) == 5 and [r.ms for r in top] == sorted((r.ms for r in r18.rows), reverse=True)[:5]
+    assert len(r18.top()) == PROFILE_TOP
+
+
+def test_profile_round_trips_through_its_json_document(r18):
+    doc = json.loads(json.dumps(r18.to_dict()))
+    back = ProfileResult.from_dict(doc)
+    assert back == r18
+    assert back.top(3) == r18.top(3) and back.stage_shares() == r18.stage_shares()
+    assert ProfileResult.from_dict({"config": SMALL18.to_dict(), **doc}) == r18  # as `--profile --json` prints it
+
+
+def test_profile_default_budget_is_the_limits_module_s():
+    p = profile_latency(explorer.preset("resnet20"), device="cpu", threads=1, min_passes=1, max_passes=1)
+    assert p.budget_s == PROFILE_BUDGET_S and p.passes == 1
+
+
+def test_profile_refuses_compile():
+    with pytest.raises(ConfigError) as e:
+        profile_latency(explorer.preset("resnet20"), compile=True, **FAST)
+    assert e.value.key == "compile"
 
 
 def test_note_when_the_sum_is_off():
@@ -233,5 +254,8 @@ def test_app_profile_button_shows_the_table_and_stage_chart():
     table = next(df.value for df in at.dataframe if "module" in df.value.columns)
     assert {"module", "kind", "stage", "time", "share %"} <= set(table.columns)  # time in engineering units
     assert 0 < len(table) <= 15
+    # the table is the stored result's own top rows, slowest first
+    profile = next(v for k, v in at.session_state["latency_results"].items() if k[0] == "profile")
+    assert list(table["module"]) == [r.module for r in profile.top(PROFILE_TOP)]
     assert any("Per-layer profile on" in c.value for c in at.caption)
     assert any("whole-model median" in c.value for c in at.caption)

@@ -10,9 +10,7 @@ import streamlit as st
 
 from explorer import timing
 from explorer.app.store import LatencySettings, latency_key, remember
-from explorer.facts.costs import MAX_BATCH
-
-BUDGET_S = 3.0  # seconds of timing per measurement
+from explorer.limits import LATENCY_BUDGET_S, MAX_BATCH
 # Least seconds between progress bar updates while timing. Each update is work for the server
 # and the browser; on a machine whose cores all run the timed passes (torch's default thread
 # count) that work stalls them: at 20 updates a second resnet50 read 1.6x slower than the CLI.
@@ -42,10 +40,10 @@ def settings_widgets() -> LatencySettings:
 
 
 def measure(cfg, settings: LatencySettings, progress: Callable[[float], None]) -> None:
-    """Time `cfg` at `settings` for about BUDGET_S and keep the result where the Latency and
-    Compare views both read it. Raises ConfigError or timing.LatencyError."""
-    r = timing.measure_latency(cfg, budget_s=BUDGET_S, progress=progress, **settings.kwargs())
-    remember(st.session_state.latency_results, latency_key(cfg, settings), r.to_dict())
+    """Time `cfg` at `settings` for about LATENCY_BUDGET_S and keep the result where the Latency
+    and Compare views both read it. Raises ConfigError or timing.LatencyError."""
+    r = timing.measure_latency(cfg, budget_s=LATENCY_BUDGET_S, progress=progress, **settings.kwargs())
+    remember(st.session_state.latency_results, latency_key(cfg, settings), r)
 
 
 def fraction(f: float) -> float:

@@ -1,7 +1,9 @@
 """Per-session result stores and the comparison set: plain data, no streamlit.
 
-Results are kept under keys built from the config and the settings that produced them, so a
-result is shown again only for exactly those settings; each store keeps the newest MAX_RESULTS.
+Results (LatencyResult, SweepResult, ProfileResult objects) are kept under keys built from
+the config and the settings that produced them, torch's default thread count resolved to its
+number, so a result is shown again only for exactly those settings; each store keeps the newest
+MAX_RESULTS.
 """
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import Any, Hashable, MutableMapping, Sequence
 
 from explorer import ArchConfig, ConfigError
 from explorer.app.inputs import distinct_name
+from explorer.limits import MAX_COMPARE  # configs in one session's comparison
+from explorer.timing import LatencyResult, default_threads
 
 MAX_RESULTS = 20  # latency / lab results kept per session
-MAX_COMPARE = 6   # configs in one session's comparison
 
 
 def remember(store: MutableMapping, key: Hashable, value: Any) -> None:
@@ -46,18 +49,23 @@ class LatencySettings:
         """What a batch sweep takes: the batch sizes are its own, and it is never compiled."""
         return {k: v for k, v in asdict(self).items() if k not in ("batch", "compile")}
 
+    def resolved(self) -> "LatencySettings":
+        """These settings as a measurement runs them: torch's default thread count as its number
+        (a measurement at the default and one at that many threads are the same)."""
+        return self if self.threads is not None else replace(self, threads=default_threads())
+
 
 def latency_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
-    return ("latency", cfg, settings)
+    return ("latency", cfg, settings.resolved())
 
 
 def sweep_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
-    return ("sweep", cfg, settings)
+    return ("sweep", cfg, settings.resolved())
 
 
 def profile_key(cfg: ArchConfig, settings: LatencySettings) -> tuple:
     """A profile ignores the compile toggle (it is always of the eager model)."""
-    return ("profile", cfg, replace(settings, compile=False))
+    return ("profile", cfg, replace(settings.resolved(), compile=False))
 
 
 def same_architecture(a: ArchConfig, b: ArchConfig) -> bool:
@@ -65,7 +73,7 @@ def same_architecture(a: ArchConfig, b: ArchConfig) -> bool:
     return a.arch_key() == b.arch_key()
 
 
-def latest_latency(results: MutableMapping, cfg: ArchConfig) -> dict | None:
+def latest_latency(results: MutableMapping, cfg: ArchConfig) -> LatencyResult | None:
     """The newest latency measurement of `cfg`'s architecture, whatever it was called then."""
     timed = [r for k, r in results.items() if k[0] == "latency" and same_architecture(k[1], cfg)]
     return timed[-1] if timed else None
@@ -76,17 +84,18 @@ def measured_key(results: MutableMapping, cfg: ArchConfig, settings: LatencySett
     config was called then (its own key first); None when there is none."""
     if latency_key(cfg, settings) in results:
         return latency_key(cfg, settings)
-    return next((k for k in reversed(list(results)) if k[0] == "latency" and k[2] == settings
+    resolved = settings.resolved()
+    return next((k for k in reversed(list(results)) if k[0] == "latency" and k[2] == resolved
                  and same_architecture(k[1], cfg)), None)
 
 
-def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[dict]:
-    """One latency row per compared config that has been measured, under its current name."""
+def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[LatencyResult]:
+    """The newest latency of each compared config that has been measured, under its current name."""
     rows = []
     for cfg in cfgs:
         r = latest_latency(results, cfg)
         if r is not None:
-            rows.append({**r, "name": cfg.name})
+            rows.append(replace(r, name=cfg.name))
     return rows
 
 

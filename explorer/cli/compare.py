@@ -10,6 +10,7 @@ from explorer.cli.common import load_config
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
 from explorer.diff import count_line, diff_configs, total, total_line
 from explorer.errors import ConfigError
+from explorer.limits import LATENCY_BUDGET_S
 
 
 def register(sub) -> None:
@@ -20,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=1, help="batch for memory and latency (default 1)")
     p.add_argument("--latency", action="store_true", help="also measure latency (seconds per config)")
     p.add_argument("--device", default="auto", help="latency device: auto | cpu | cuda (default auto)")
-    p.add_argument("--budget", type=float, default=2.0, metavar="S", help="seconds of timing per config")
+    p.add_argument("--budget", type=float, default=LATENCY_BUDGET_S, metavar="S",
+                   help=f"seconds of timing per config (default {LATENCY_BUDGET_S:g})")
     p.add_argument("--json", action="store_true", help="print rows as JSON")
     p.add_argument("--csv", action="store_true", help="print rows as CSV")
     p.add_argument("--diff", action="store_true",
@@ -68,7 +70,7 @@ def print_table(rows, differing, out=None) -> None:
     w = (out or sys.stdout).write
     if differing:
         w("differs in: " + ", ".join(differing) + "\n")
-    timed = any("latency_ms" in r for r in rows)
+    timed = any("median_ms" in r for r in rows)
     head = (f"{'name':<22}{'params':>13}{'GMACs':>8}{'depth':>7}{'proj':>6}{'act MiB':>9}{'peak MiB':>10}"
             f"{'RF px':>7}")
     if timed:
@@ -78,7 +80,7 @@ def print_table(rows, differing, out=None) -> None:
         line = (f"{r['name'][:21]:<22}{r['params']:>13,}{r['macs'] / 1e9:>8.3f}{r['depth']:>7}{r['projections']:>6}"
                 f"{r['activation_bytes'] / 2**20:>9.1f}{r['peak_bytes'] / 2**20:>10.1f}{r['receptive_field']:>7}")
         if timed:
-            line += f"{r['latency_ms']:>10.2f}{r['throughput']:>10.1f}"
+            line += f"{r['median_ms']:>10.2f}{r['throughput']:>10.1f}"
         w(line + "\n")
     if timed:
-        w(f"latency: batch {rows[0]['latency_batch']}, {rows[0]['dtype']}, on {rows[0]['device_name']}\n")
+        w(f"latency: batch {rows[0]['batch']}, {rows[0]['dtype']}, on {rows[0]['device_name']}\n")

@@ -9,8 +9,10 @@ import sys
 from explorer.cli.common import add_config_args, load_config
 from explorer.errors import ConfigError
 from explorer.labels import fmt_bytes, fmt_ms, fmt_rate, fmt_share
+from explorer.limits import LATENCY_BUDGET_S, PROFILE_BUDGET_S, SWEEP_BUDGET_S
 from explorer.timing import (
-    DEVICES, DTYPES, LatencyResult, ProfileResult, SweepResult, batch_sweep, measure_latency, profile_latency,
+    DEVICES, DTYPES, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult, batch_sweep,
+    measure_latency, profile_latency,
 )
 
 
@@ -23,37 +25,21 @@ def register(sub) -> None:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile first; compile time reported apart")
     p.add_argument("--budget", type=float, default=None, metavar="S",
-                   help="seconds of warm-up plus timing (default 3; 20 for --sweep; 5 for --profile)")
+                   help=f"seconds of warm-up plus timing (default {LATENCY_BUDGET_S:g}; {SWEEP_BUDGET_S:g} for "
+                        f"--sweep; {PROFILE_BUDGET_S:g} for --profile)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--sweep", action="store_true", help="batch sweep 1, 8, 32, 128, ... within the budget")
     p.add_argument("--profile", action="store_true",
                    help="per-layer profile: time of every module and of the residual additions")
-    p.add_argument("--top", type=int, default=15, metavar="N", help="--profile: modules listed (default 15)")
+    p.add_argument("--top", type=int, default=PROFILE_TOP, metavar="N",
+                   help=f"--profile: modules listed (default {PROFILE_TOP})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
-    if args.profile:
-        if args.sweep or args.compile:
-            flag = "--sweep" if args.sweep else "--compile"
-            raise ConfigError(flag, True, "not with --profile",
-                              "A profile hooks the modules of one eager (uncompiled) model at one batch")
-        if args.top < 1:
-            raise ConfigError("--top", args.top, "a positive number of modules")
-        budget = 5.0 if args.budget is None else args.budget
-        result = profile_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
-                                 channels_last=args.channels_last, budget_s=budget, threads=args.threads)
-    elif args.sweep:
-        budget = 20.0 if args.budget is None else args.budget
-        result = batch_sweep(cfg, device=args.device, dtype=args.dtype, channels_last=args.channels_last,
-                             budget_s=budget, threads=args.threads)
-    else:
-        budget = 3.0 if args.budget is None else args.budget
-        result = measure_latency(cfg, device=args.device, batch=args.batch, dtype=args.dtype,
-                                 channels_last=args.channels_last, compile=args.compile,
-                                 budget_s=budget, threads=args.threads)
+    result = measure(cfg, args)
     if args.json:
         doc = {"config": cfg.to_dict(), **result.to_dict()}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
@@ -65,6 +51,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_result(result)
     return 0
+
+
+def measure(cfg, args: argparse.Namespace) -> LatencyResult | SweepResult | ProfileResult:
+    """The latency, sweep or profile the arguments ask for, each at its own default budget."""
+    options = dict(device=args.device, dtype=args.dtype, channels_last=args.channels_last, threads=args.threads)
+    if args.profile:
+        if args.sweep or args.compile:
+            flag = "--sweep" if args.sweep else "--compile"
+            raise ConfigError(flag, True, "not with --profile",
+                              "A profile hooks the modules of one eager (uncompiled) model at one batch")
+        if args.top < 1:
+            raise ConfigError("--top", args.top, "a positive number of modules")
+        budget = PROFILE_BUDGET_S if args.budget is None else args.budget
+        return profile_latency(cfg, batch=args.batch, budget_s=budget, **options)
+    if args.sweep:
+        budget = SWEEP_BUDGET_S if args.budget is None else args.budget
+        return batch_sweep(cfg, budget_s=budget, **options)  # its own batch sizes, never compiled
+    budget = LATENCY_BUDGET_S if args.budget is None else args.budget
+    return measure_latency(cfg, batch=args.batch, compile=args.compile, budget_s=budget, **options)
 
 
 def print_result(r: LatencyResult, out=None) -> None:
@@ -90,17 +95,15 @@ def print_sweep(name: str, s: SweepResult, out=None) -> None:
     w(f"{name} batch sweep on {s.device_name}\n")
     w("   batch      median         p10         p90   per image      images/s  samples\n")
     for r in s.rows:
-        w(f"  {r['batch']:>6}{fmt_ms(r['median_ms']):>12}{fmt_ms(r['p10_ms']):>12}{fmt_ms(r['p90_ms']):>12}"
-          f"{fmt_ms(r['ms_per_image']):>12}{fmt_rate(r['throughput'], ''):>14}{r['samples']:>9}"
-          f"{'  noisy' if r['noisy'] else ''}\n")
-    reasons = {"done": "all batch sizes measured", "time": "stopped: the next batch would overrun the time budget",
-               "memory": "stopped: the next batch does not fit in memory"}
-    w(f"  {reasons.get(s.stopped, s.stopped)}\n")
+        w(f"  {r.batch:>6}{fmt_ms(r.median_ms):>12}{fmt_ms(r.p10_ms):>12}{fmt_ms(r.p90_ms):>12}"
+          f"{fmt_ms(r.ms_per_image):>12}{fmt_rate(r.throughput, ''):>14}{r.samples:>9}"
+          f"{'  noisy' if r.noisy else ''}\n")
+    w(f"  {s.stop_text()}\n")
     for note in s.warnings:
         w(f"  warning: {note}\n")
 
 
-def print_profile(p: ProfileResult, top: int = 15, out=None) -> None:
+def print_profile(p: ProfileResult, top: int = PROFILE_TOP, out=None) -> None:
     w = (out or sys.stdout).write
     layout = ", channels_last" if p.channels_last else ""
     w(f"{p.name} per-layer profile on {p.device_name}, torch {p.torch_version}\n")

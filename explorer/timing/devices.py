@@ -4,11 +4,13 @@ from __future__ import annotations
 import platform
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
 
 from explorer.errors import ConfigError
+from explorer.vocab import DTYPE_BYTES
 
 DEVICES = ("auto", "cpu", "cuda")    # accepted device names; "cuda:N" picks a GPU by index
 
@@ -21,13 +23,23 @@ class DtypeInfo:
     on_cpu: bool        # runs on the CPU (every one runs on CUDA, bf16 where the GPU has it)
 
 
-# The one table of number formats: everything else below is read from it.
-DTYPE_INFO: dict[str, DtypeInfo] = {
-    "fp32": DtypeInfo(torch.float32, on_cpu=True),
-    "bf16": DtypeInfo(torch.bfloat16, on_cpu=True),
-    "fp16": DtypeInfo(torch.float16, on_cpu=False),
-}
+# The number formats of the shared vocabulary (vocab.DTYPE_BYTES), as torch runs them.
+_TORCH_DTYPES = {"fp32": DtypeInfo(torch.float32, on_cpu=True), "bf16": DtypeInfo(torch.bfloat16, on_cpu=True),
+                 "fp16": DtypeInfo(torch.float16, on_cpu=False)}
+DTYPE_INFO: dict[str, DtypeInfo] = {name: _TORCH_DTYPES[name] for name in DTYPE_BYTES}
 DTYPES = {name: info.torch_dtype for name, info in DTYPE_INFO.items()}    # name -> torch dtype
+
+
+@lru_cache(maxsize=1)
+def default_threads() -> int:
+    """Torch's own CPU thread count in this process, read once: a measurement "at torch's
+    default" runs at this count and says so, whatever the count is set to later."""
+    return torch.get_num_threads()
+
+
+# Read when the timing package is first imported, which happens before any training can change
+# the count (the Lab imports the timing gate before it trains).
+default_threads()
 
 
 def available_devices() -> list[str]:
@@ -93,13 +105,13 @@ def short_cpu_name(name: str) -> str:
 
 def device_label(device: str | torch.device, threads: int | None = None) -> str:
     """Human label that starts with the kind of device: "CUDA: NVIDIA H100 80GB HBM3, 79.1 GiB" or
-    "CPU (Intel Xeon, 2 threads)"."""
+    "CPU (Intel Xeon, 2 threads)" (threads None: torch's default count)."""
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if dev.type == "cuda":
         index = dev.index if dev.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
         return f"CUDA: {props.name}, {props.total_memory / 2**30:.1f} GiB"
-    n = threads if threads is not None else torch.get_num_threads()
+    n = threads if threads is not None else default_threads()
     return f"CPU ({short_cpu_name(cpu_model_name())}, {n} thread{'s' if n != 1 else ''})"
 
 

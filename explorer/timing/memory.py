@@ -35,7 +35,7 @@ def check_cpu_memory(cfg_or_copy: ArchConfig | nn.Module, name: str, shape: tupl
         per_image, weights = trace_memory(cfg_or_copy, (1, *shape), device=dev, dtype=DTYPES[dtype])["peak_bytes"], 0
     else:
         costs = measure_costs(cfg_or_copy, 1, dtype)
-        per_image, weights = costs["peak_bytes"], costs["weight_bytes"]
+        per_image, weights = costs.peak_bytes, costs.weight_bytes
     if weights > limit:
         raise LatencyError(f"{name}: its weights alone need {weights / 2**30:.1f} GiB, "
                            f"more than half of the {free / 2**30:.1f} GiB free on {device_label(dev)}")

@@ -1,8 +1,10 @@
-"""Timing the passes themselves: the budget clock, the quiet timed section, the sample loop.
+"""Timing the passes themselves: the budget clock, the quiet timed section, warm-up, one timed
+pass, the sample loop and the spread of the samples.
 
 Warm-up passes come first (cudnn.benchmark picks its kernels there on CUDA), then passes are
 timed one by one: on CUDA with events around the pass after a synchronize (no queued work
-overlaps a sample), on CPU with `time.perf_counter` around the pass at an explicit thread count.
+overlaps a sample), on CPU with `time.perf_counter_ns` around the pass at an explicit thread
+count. Latency, sweep and profile all time their passes here.
 """
 from __future__ import annotations
 
@@ -10,15 +12,25 @@ import gc
 import math
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
 Progress = Callable[[float], Any]   # called with the fraction done; False stops the measurement
 
+WARMUP = {"cpu": 2, "cuda": 5}      # least untimed passes per device type
+MAX_WARMUP = 50                     # most untimed passes, however short they are
+NOISY_IQR = 0.20                    # IQR / median above which samples are flagged noisy
+
 
 class MeasurementCancelled(Exception):
     """Raised when the progress callback asks to stop (returns False or raises this)."""
+
+
+def default_warmup(dev: torch.device) -> int:
+    """Least untimed passes before timing on `dev`."""
+    return WARMUP["cuda" if dev.type == "cuda" else "cpu"]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -31,16 +43,44 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-class Clock:
-    """Wall-clock budget, progress reporting and cancellation for one measurement."""
+@dataclass(frozen=True)
+class Spread:
+    """Percentiles of a list of timed passes, ms."""
 
-    def __init__(self, budget_s: float, max_samples: int, progress: Progress | None) -> None:
-        self.budget_s, self.max_samples, self.progress = budget_s, max_samples, progress
+    median: float
+    p10: float
+    p90: float
+    iqr: float          # p75 - p25
+    least: float
+    mean: float
+
+    @classmethod
+    def of(cls, times: Sequence[float]) -> "Spread":
+        s = sorted(times)
+        return cls(median=percentile(s, 50), p10=percentile(s, 10), p90=percentile(s, 90),
+                   iqr=percentile(s, 75) - percentile(s, 25), least=s[0], mean=sum(s) / len(s))
+
+    @property
+    def noisy(self) -> bool:
+        """The spread (IQR) is over NOISY_IQR of the median: small differences mean little."""
+        return self.iqr > NOISY_IQR * self.median
+
+
+class Clock:
+    """Wall-clock budget, sample bounds, progress reporting and cancellation for one measurement."""
+
+    def __init__(self, budget_s: float, min_samples: int, max_samples: int, progress: Progress | None) -> None:
+        self.budget_s, self.min_samples, self.max_samples = budget_s, min_samples, max_samples
+        self.progress = progress
         self.start = time.perf_counter()
         self._last_report = -1.0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def more(self, n: int) -> bool:
+        """Whether to time another pass after `n`: below the minimum, or within budget and maximum."""
+        return n < self.max_samples and (n < self.min_samples or self.elapsed() < self.budget_s)
 
     def report(self, fraction: float, force: bool = False) -> None:
         """Tell the callback how far along we are (at most every 50 ms); stop if it says so."""
@@ -85,34 +125,40 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def time_passes(model: Callable, x: torch.Tensor, dev: torch.device, clock: Clock,
-                warmup: int, min_samples: int, max_samples: int) -> tuple[list[float], int]:
-    """Warm-up passes, then individually timed passes until the budget or max_samples."""
-    budget = clock.budget_s
-    n_warm = 0
-    # At least `warmup` passes, more while they take under a tenth of the budget (CUDA lazy
-    # init and cudnn autotuning, CPU caches), never more than 50.
-    while n_warm < warmup or (clock.elapsed() < 0.1 * budget and n_warm < 50):
-        model(x)
+def warm_up(run: Callable, x: torch.Tensor, dev: torch.device, clock: Clock, least: int) -> int:
+    """Untimed passes: at least `least`, more while they take under a tenth of the budget (CUDA
+    lazy init and cudnn autotuning, CPU caches), never more than MAX_WARMUP. Returns how many ran."""
+    n = 0
+    while n < least or (clock.elapsed() < 0.1 * clock.budget_s and n < MAX_WARMUP):
+        run(x)
         sync(dev)
-        n_warm += 1
-        clock.report(0.1 * min(1.0, clock.elapsed() / max(budget, 1e-9)))
-    times: list[float] = []
+        n += 1
+        clock.report(0.1 * min(1.0, clock.elapsed() / max(clock.budget_s, 1e-9)))
+    return n
+
+
+def timed_pass(run: Callable, x: torch.Tensor, dev: torch.device) -> float:
+    """One pass, ms: CUDA events around it after a synchronize (nothing queued overlaps it), or
+    the CPU's clock."""
     if dev.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        while len(times) < max_samples and (len(times) < min_samples or clock.elapsed() < budget):
-            torch.cuda.synchronize(dev)  # nothing queued overlaps this sample
-            start.record()
-            model(x)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-            clock.report(clock.fraction(len(times)))
-    else:
-        perf = time.perf_counter
-        while len(times) < max_samples and (len(times) < min_samples or clock.elapsed() < budget):
-            t0 = perf()
-            model(x)
-            times.append((perf() - t0) * 1e3)
-            clock.report(clock.fraction(len(times)))
+        torch.cuda.synchronize(dev)
+        start.record()
+        run(x)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+    t0 = time.perf_counter_ns()
+    run(x)
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def time_passes(run: Callable, x: torch.Tensor, dev: torch.device, clock: Clock,
+                warmup: int) -> tuple[list[float], int]:
+    """Warm-up passes, then individually timed passes while the clock allows; (times ms, warm-up count)."""
+    n_warm = warm_up(run, x, dev, clock, warmup)
+    times: list[float] = []
+    while clock.more(len(times)):
+        times.append(timed_pass(run, x, dev))
+        clock.report(clock.fraction(len(times)))
     return times, n_warm

@@ -1,6 +1,6 @@
 """Where the time goes: a per-layer latency profile of the same model `measure_latency` times.
 
-The copy is prepared as for a latency measurement (measure.py: private, eval mode, on the device,
+The copy is prepared as for a latency measurement (core.py: private, eval mode, on the device,
 in the dtype and memory format, under the device lock and the Lab gate). Forward pre/post hooks on
 each leaf module stamp entry and exit: `time.perf_counter_ns` on the CPU, `torch.cuda.Event`s on
 CUDA, read after a synchronize at the end of the pass. A module's time is exit minus entry.
@@ -16,145 +16,73 @@ aten ops, not module paths, and takes tens of ms per pass to tabulate.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from explorer.arch.config import ArchConfig
-from explorer.errors import LatencyError
+from explorer.errors import ConfigError
+from explorer.limits import PROFILE_BUDGET_S
 from explorer.records import Trace
-from explorer.timing.devices import device_label
-from explorer.timing.gate import exclusive_measurement
-# The latency measurement's own preparation, so the profiled copy is the timed one.
-from explorer.timing.measure import (
-    NOISY_IQR, _input_shape, _model_name, _oom_types, _Settings, check_number, check_run,
-    check_target, prepare_checked,
+from explorer.timing.core import (
+    OOM_ERRORS, Run, TimingSettings, check_number, check_run, config_of, forward_failures, on_private_copy,
+    out_of_memory, settings_of,
 )
-from explorer.timing.passes import Clock, Progress, percentile, timing_state
+from explorer.timing.passes import Clock, Progress, Spread, percentile, timed_pass, timing_state, warm_up
+from explorer.timing.results import ProfileResult, ProfileRow, StageTime
 from explorer.trace import trace
 
 COVERAGE_TOLERANCE = 0.15   # rows' sum within this share of the whole-model median needs no note
 _FUNCTIONAL = ("add", "flatten")  # trace kinds that are tensor ops, not modules
 
 
-@dataclass(frozen=True)
-class ProfileRow:
-    """One leaf module or tensor op of the forward pass, with its median time per pass."""
-
-    module: str         # module path ("layer1.0.conv1") or scope + op ("layer1.0.add")
-    kind: str           # the trace's kind (conv bn relu add ...); the class name for other modules
-    stage: str          # "stem", "layer1" ... or "head" (the trace's stage, else its role)
-    unit: str           # enclosing residual unit ("layer1.0"), "" outside units
-    ms: float           # median per pass
-    share: float        # ms / total_ms
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"module": self.module, "kind": self.kind, "stage": self.stage, "unit": self.unit,
-                "ms": self.ms, "share": self.share}
-
-
-@dataclass(frozen=True)
-class ProfileResult:
-    """A per-layer profile and the whole-model median it is checked against."""
-
-    name: str
-    device: str                     # "cpu" | "cuda" | "cuda:N"
-    device_name: str
-    method: str                     # how the rows were timed
-    batch: int
-    input_shape: tuple[int, ...]    # (B, C, H, W)
-    dtype: str
-    channels_last: bool
-    threads: int
-    rows: tuple[ProfileRow, ...]    # in execution order
-    stages: tuple[tuple[str, float, float], ...]  # (stage, ms, share) in network order
-    total_ms: float                 # sum of the rows
-    whole_ms: float                 # median plain pass (no hooks), interleaved with the profiled ones
-    instrumented_ms: float          # median profiled pass, first hook to last, hooks included
-    unattributed_ms: float          # median time between modules outside any traced op (not in rows)
-    coverage: float                 # total_ms / whole_ms
-    overhead: float                 # instrumented_ms / whole_ms - 1
-    passes: int                     # profiled passes (as many plain ones ran between them)
-    noisy: bool                     # the plain passes' IQR is over NOISY_IQR of their median
-    note: str                       # why the rows do not add up to the whole ("" when within 15%)
-    torch_version: str
-    budget_s: float
-    elapsed_s: float
-    warnings: tuple[str, ...] = ()
-
-    def times(self) -> dict[str, float]:
-        """Module path -> median ms per pass (what a diagram colours by)."""
-        return {r.module: r.ms for r in self.rows}
-
-    def top(self, n: int = 15) -> list[ProfileRow]:
-        """The `n` slowest rows, slowest first."""
-        return sorted(self.rows, key=lambda r: -r.ms)[:n]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rows", "stages")}
-        d.update(input_shape=list(self.input_shape), warnings=list(self.warnings),
-                 stages=[{"stage": s, "ms": ms, "share": share} for s, ms, share in self.stages],
-                 profile=[r.to_dict() for r in self.rows])
-        return d
-
-
-def stage_shares(profile: ProfileResult | dict) -> dict[str, float]:
-    """Stage -> share of the rows' total, in network order (stem, layer1 ... head)."""
-    if isinstance(profile, dict):
-        return {s["stage"]: s["share"] for s in profile["stages"]}
-    return {s: share for s, _ms, share in profile.stages}
-
-
-def profile_latency(cfg_or_model: ArchConfig | nn.Module, device: str = "auto", batch: int = 1,
-                    dtype: str = "fp32", channels_last: bool = False, threads: int | None = None,
-                    budget_s: float = 5.0, min_passes: int = 5, max_passes: int = 200,
-                    input_shape: Sequence[int] | None = None, progress: Progress | None = None) -> ProfileResult:
+def profile_latency(cfg_or_model: ArchConfig | nn.Module, settings: TimingSettings | None = None, *,
+                    min_passes: int = 5, max_passes: int = 200, progress: Progress | None = None,
+                    **options: Any) -> ProfileResult:
     """Time every leaf module and traced tensor op of one forward pass, on the latency view's device.
 
     Args:
         cfg_or_model: an ArchConfig (checked against the size limits, built on the device) or a
             module (deep-copied; the original is never hooked nor moved).
-        device, batch, dtype, channels_last, threads: as for `measure_latency`.
-        budget_s: wall-clock seconds for warm-up plus the interleaved plain and profiled passes;
-            at least `min_passes` of each run even when they overrun it.
+        settings, options: as for `measure_latency` (device, batch, dtype, channels_last,
+            threads, input_shape, ...); `budget_s` (default PROFILE_BUDGET_S) is wall-clock
+            seconds for warm-up plus the interleaved plain and profiled passes, at least
+            `min_passes` of each run even when they overrun it. Never compiled: the hooks
+            need the eager model.
         min_passes, max_passes: bounds on the profiled passes.
-        input_shape: (C, H, W) of one image; read from the config when the model is a ResNet.
         progress: called with the fraction done; returning False stops with MeasurementCancelled.
 
     Raises:
         ConfigError for invalid settings, LatencyError when the model cannot run,
         MeasurementCancelled when the progress callback stops it.
     """
-    dev = check_run(device, batch, dtype, budget_s)
+    s = settings_of(settings, options, budget_s=PROFILE_BUDGET_S)
+    if s.compile:
+        raise ConfigError("compile", True, "false for a profile", "its hooks need the eager (uncompiled) model")
     check_number("min_passes", min_passes, 1, 10_000, integer=True)
     check_number("max_passes", max_passes, min_passes, 10_000, integer=True)
-    n_threads = check_target(cfg_or_model, threads, channels_last=channels_last)
-    s = _Settings(dev=dev, dtype=dtype, channels_last=channels_last, compile=False, budget_s=float(budget_s),
-                  warmup=5 if dev.type == "cuda" else 2, min_samples=min_passes, max_samples=max_passes,
-                  threads=n_threads, shape=_input_shape(cfg_or_model, input_shape))
-    name = _model_name(cfg_or_model)
-    cfg = cfg_or_model if isinstance(cfg_or_model, ArchConfig) else getattr(cfg_or_model, "config", None)
-    tr = trace(cfg) if isinstance(cfg, ArchConfig) else None  # names the ops of a ResNet
-    with exclusive_measurement() as wait:
-        notes = [wait.note()] if wait.timed_out else []
-        model = prepare_checked(cfg_or_model, name, s, batch)
-        try:
-            with (torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()):
-                runs = _run(model, s, batch, progress)
-        except _oom_types():  # no retry at a smaller batch: the profile is of the batch asked for
-            raise LatencyError(f"{name}: batch {batch} does not fit in the memory of {device_label(dev)}; "
-                               f"try a smaller batch") from None
-        except RuntimeError as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise LatencyError(f"{name}: the forward pass failed: {first[:200]}") from None
-        finally:
-            del model
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
-    return _result(name, s, batch, tr, runs, notes)
+    run = check_run(cfg_or_model, replace_samples(s, min_passes, max_passes))
+    cfg = config_of(cfg_or_model)
+    tr = trace(cfg) if cfg is not None else None  # names the ops of a ResNet
+    runs, wait = on_private_copy(cfg_or_model, run, s.batch, lambda model: _profile_copy(model, run, s.batch, progress))
+    return _result(run, s.batch, tr, runs, [wait.note()] if wait.timed_out else [])
+
+
+def replace_samples(s: TimingSettings, least: int, most: int) -> TimingSettings:
+    """`s` bounded to `least`..`most` profiled passes, never retried at a smaller batch."""
+    return s.with_options(min_samples=least, max_samples=most, retry_smaller=False)
+
+
+def _profile_copy(model: nn.Module, run: Run, batch: int, progress: Progress | None) -> "_Runs":
+    """The profile's passes on the copy; no retry at a smaller batch: it is of the batch asked for."""
+    try:
+        with forward_failures(run.name):
+            return _run(model, run, batch, progress)
+    except OOM_ERRORS:
+        pass  # raised below, once the except block has released its frames (and tensors)
+    raise out_of_memory(run, batch)
 
 
 @dataclass
@@ -202,25 +130,21 @@ class _Stamps:
         return [(slot, (ns - first) / 1e6) for slot, ns in marks]
 
 
-def _run(model: nn.Module, s: _Settings, batch: int, progress: Progress | None) -> _Runs:
+def _run(model: nn.Module, run: Run, batch: int, progress: Progress | None) -> _Runs:
     """Warm-up, then plain and hooked passes in turn until the budget or max_passes."""
-    dev = s.dev
-    x = s.input(batch)  # (B, C, H, W), as the latency measurement times
+    dev = run.dev
+    x = run.input(batch)  # (B, C, H, W), as the latency measurement times
     leaves = [(path, m) for path, m in model.named_modules() if path and not any(True for _ in m.children())]
     runs = _Runs(leaves=[p for p, _ in leaves], kinds={p: type(m).__name__.lower() for p, m in leaves})
     stamps = _Stamps(dev)
-    with timing_state(dev, s.threads), torch.inference_mode():
-        clock = Clock(s.budget_s, s.max_samples, progress)
+    with timing_state(dev, run.threads), torch.inference_mode():
+        clock = Clock(run.budget_s, run.min_samples, run.max_samples, progress)
         clock.report(0.0, force=True)
-        n = 0
-        while n < s.warmup or (clock.elapsed() < 0.1 * s.budget_s and n < 50):
-            _plain_pass(model, x, dev)
-            n += 1
-            clock.report(0.1 * min(1.0, clock.elapsed() / max(s.budget_s, 1e-9)))
+        warm_up(model, x, dev, clock, run.warmup)
         _hooked_pass(model, x, dev, leaves, stamps)  # the hooks' own first call, untimed
         t0 = clock.elapsed()
-        while len(runs.calls) < s.max_samples and (len(runs.calls) < s.min_samples or clock.elapsed() < s.budget_s):
-            runs.whole.append(_plain_pass(model, x, dev))
+        while clock.more(len(runs.calls)):
+            runs.whole.append(timed_pass(model, x, dev))
             marks = _hooked_pass(model, x, dev, leaves, stamps)
             runs.calls.append(_calls(marks))
             runs.spans.append(marks[-1][1] - marks[0][1] if marks else 0.0)
@@ -228,21 +152,6 @@ def _run(model: nn.Module, s: _Settings, batch: int, progress: Progress | None) 
         runs.elapsed_s = clock.elapsed() - t0
         clock.report(1.0, force=True)
     return runs
-
-
-def _plain_pass(model: nn.Module, x: torch.Tensor, dev: torch.device) -> float:
-    """One pass without hooks, ms (CUDA: events around it after a synchronize)."""
-    if dev.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(dev)
-        start.record()
-        model(x)
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end)
-    t0 = time.perf_counter_ns()
-    model(x)
-    return (time.perf_counter_ns() - t0) / 1e6
 
 
 def _hooked_pass(model: nn.Module, x: torch.Tensor, dev: torch.device, leaves: list[tuple[str, nn.Module]],
@@ -270,33 +179,28 @@ def _calls(marks: list[tuple[int, float]]) -> list[tuple[int, float, float]]:
     return [(slot, enter, leave) for (slot, enter), (_same, leave) in zip(marks[::2], marks[1::2])]
 
 
-def _result(name: str, s: _Settings, batch: int, tr: Trace | None, runs: _Runs, notes: list[str]) -> ProfileResult:
+def _result(run: Run, batch: int, tr: Trace | None, runs: _Runs, notes: list[str]) -> ProfileResult:
     per_pass, unattributed, where = _attribute(runs, tr)
     rows_ms = {key: percentile(sorted(p.get(key, 0.0) for p in per_pass), 50) for key in where}
     total = sum(rows_ms.values())
     rows = tuple(ProfileRow(module=key, kind=where[key][0], stage=where[key][1], unit=where[key][2],
                             ms=ms, share=ms / total if total > 0 else 0.0) for key, ms in rows_ms.items())
-    ordered = sorted(runs.whole)
-    whole = percentile(ordered, 50)
-    noisy = percentile(ordered, 75) - percentile(ordered, 25) > NOISY_IQR * whole
+    whole = Spread.of(runs.whole)
     spans = percentile(sorted(runs.spans), 50)
     gap = percentile(sorted(unattributed), 50)
-    coverage = total / whole if whole > 0 else float("nan")
-    overhead = spans / whole - 1 if whole > 0 else float("nan")
     stages: dict[str, float] = {}
     for r in rows:  # in execution order, so the stages come in network order
         stages[r.stage] = stages.get(r.stage, 0.0) + r.ms
-    dev = s.dev
     return ProfileResult(
-        name=name, device=str(dev) if dev.type == "cuda" and dev.index else dev.type,
-        device_name=device_label(dev, s.threads),
-        method="forward hooks, CUDA events" if dev.type == "cuda" else "forward hooks, perf_counter_ns",
-        batch=batch, input_shape=(batch, *s.shape), dtype=s.dtype, channels_last=s.channels_last,
-        threads=s.threads, rows=rows, total_ms=total, whole_ms=whole, instrumented_ms=spans,
-        unattributed_ms=gap, coverage=coverage, overhead=overhead, passes=len(runs.calls), noisy=noisy,
-        note=_note(total, whole, gap, spans, noisy), torch_version=torch.__version__, budget_s=s.budget_s,
-        elapsed_s=runs.elapsed_s, warnings=tuple(notes),
-        stages=tuple((st, ms, ms / total if total > 0 else 0.0) for st, ms in stages.items()),
+        name=run.name, device=run.device, device_name=run.label(),
+        method="forward hooks, CUDA events" if run.dev.type == "cuda" else "forward hooks, perf_counter_ns",
+        batch=batch, input_shape=(batch, *run.shape), dtype=run.dtype, channels_last=run.channels_last,
+        threads=run.threads, rows=rows, total_ms=total, whole_ms=whole.median, instrumented_ms=spans,
+        unattributed_ms=gap, coverage=total / whole.median if whole.median > 0 else float("nan"),
+        overhead=spans / whole.median - 1 if whole.median > 0 else float("nan"), passes=len(runs.calls),
+        noisy=whole.noisy, note=_note(total, whole.median, gap, spans, whole.noisy),
+        torch_version=torch.__version__, budget_s=run.budget_s, elapsed_s=runs.elapsed_s, warnings=tuple(notes),
+        stages=tuple(StageTime(st, ms, ms / total if total > 0 else 0.0) for st, ms in stages.items()),
     )
 
 

@@ -13,9 +13,10 @@ from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, config
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
-from explorer.app.measuring import BUDGET_S, bar_progress, measure, settings_widgets
+from explorer.app.measuring import bar_progress, measure, settings_widgets
 from explorer.app.text import plain_text
 from explorer.labels import distinct_labels, fmt_count, fmt_ms
+from explorer.limits import LATENCY_BUDGET_S
 
 DIFF_COLOUR = "background-color: #fff3bf"
 # exact counts shown with thousands separators ("25,557,032"), as everywhere in the app
@@ -117,13 +118,13 @@ def latency(cfgs: list[ArchConfig]) -> None:
     known = [c.name for c in cfgs if measured_key(results, c, settings) is not None]
     buttons = st.container(horizontal=True)
     if buttons.button("Measure all", type="primary", key="compare_measure_all",
-                      help=f"Times each config for about {BUDGET_S:.0f} s at the settings above, one after another"):
+                      help=f"Times each config for about {LATENCY_BUDGET_S:.0f} s at the settings above, one after another"):
         measure_all(cfgs, settings, buttons.empty())
     else:
         where = timing.device_label(settings.device, settings.threads)
         todo = len(cfgs) - len(known)
         text = (f"**Measure all** times {'the other ' if known else ''}{todo} config{'s' * (todo != 1)} on "
-                f"{where}, about {BUDGET_S:.0f} s each" if todo else "Every config is measured at these settings")
+                f"{where}, about {LATENCY_BUDGET_S:.0f} s each" if todo else "Every config is measured at these settings")
         if known:
             text += f"; {names(known)} {'was' if len(known) == 1 else 'were'} measured at these settings and " \
                     f"{'is' if len(known) == 1 else 'are'} reused"

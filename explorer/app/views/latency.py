@@ -7,49 +7,45 @@ from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
 from explorer.app.measuring import bar_progress, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
-from explorer.labels import fmt_shape
-from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_share
-from explorer.timing.sweep import skipped_text
-
-PROFILE_BUDGET_S = 5.0  # seconds of interleaved plain and profiled passes
-SWEEP_BUDGET_S = 20.0  # seconds for a whole batch sweep (the CLI's default too)
-PROFILE_TOP = 15  # modules listed in the profile table
+from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
+from explorer.limits import PROFILE_BUDGET_S, SWEEP_BUDGET_S
+from explorer.timing import PROFILE_TOP, LatencyResult, ProfileResult, SweepResult
 
 
-def result_caption(r: dict) -> str:
+def result_caption(r: LatencyResult) -> str:
     """Where and how a measurement ran; the CPU label already gives the thread count."""
-    threads = "" if r["device"] == "cpu" else f" · {r['threads']} CPU thread{'s' * (r['threads'] != 1)}"
-    return (f"Measured on **{r['device_name']}** · torch {r['torch_version']}{threads} · {r['samples']} samples "
-            f"· input {fmt_shape(r['input_shape'])} · {r['dtype']}")
+    threads = "" if r.device == "cpu" else f" · {r.threads} CPU thread{'s' * (r.threads != 1)}"
+    return (f"Measured on **{r.device_name}** · torch {r.torch_version}{threads} · {r.samples} samples "
+            f"· input {fmt_shape(r.input_shape)} · {r.dtype}")
 
 
-def result_metrics(r: dict) -> list[tuple[str, str, str | None]]:
+def result_metrics(r: LatencyResult) -> list[tuple[str, str, str | None]]:
     return [
-        ("Median", fmt_ms(r["median_ms"]), "per forward pass of the whole batch"),
-        ("p10 – p90", f"{fmt_ms(r['p10_ms'])} – {fmt_ms(r['p90_ms'])}", "the spread of the timed passes"),
-        ("Throughput", fmt_rate(r["throughput"], "img/s"), "images per second at this batch"),
-        ("Batch", str(r["batch"]), f"requested {r['requested_batch']}"),
+        ("Median", fmt_ms(r.median_ms), "per forward pass of the whole batch"),
+        ("p10 – p90", f"{fmt_ms(r.p10_ms)} – {fmt_ms(r.p90_ms)}", "the spread of the timed passes"),
+        ("Throughput", fmt_rate(r.throughput, "img/s"), "images per second at this batch"),
+        ("Batch", str(r.batch), f"requested {r.requested_batch}"),
     ]
 
 
-def noisy_message(r: dict) -> str:
+def noisy_message(r: LatencyResult) -> str:
     """Why a noisy result may read slow, and what gives a steadier one."""
     text = ("The measurement was noisy (IQR above 20 % of the median): other work on this machine "
             "may have disturbed it. Measure again for a steadier figure")
-    if r["device"] == "cpu" and r["threads"] > 1:
-        text += (f", or pick 1 CPU thread: at {r['threads']} threads any other work on the machine (this page's "
+    if r.device == "cpu" and r.threads > 1:
+        text += (f", or pick 1 CPU thread: at {r.threads} threads any other work on the machine (this page's "
                  "browser included) stalls the passes")
     return text + "."
 
 
-def show_result(r: dict) -> None:
+def show_result(r: LatencyResult) -> None:
     st.caption(result_caption(r))
     metric_row(result_metrics(r), key="latency_metrics")
-    if r["compile_s"] is not None:
-        st.caption(f"torch.compile took {fmt_ms(1000 * r['compile_s'])} (not included above).")
-    if r["noisy"]:
+    if r.compile_s is not None:
+        st.caption(f"torch.compile took {fmt_ms(1000 * r.compile_s)} (not included above).")
+    if r.noisy:
         st.warning(noisy_message(r))
-    for w in r["warnings"]:
+    for w in r.warnings:
         st.warning(w)
 
 
@@ -70,7 +66,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
             profile = timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S,
                                              progress=bar_progress(bar, "profiling layers…"),
                                              **settings.profile_kwargs())
-            remember(results, profile_key(cfg, settings), profile.to_dict())
+            remember(results, profile_key(cfg, settings), profile)
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
@@ -79,7 +75,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         try:
             sweep = timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=bar_progress(bar),
                                        **settings.sweep_kwargs())
-            remember(results, sweep_key(cfg, settings), sweep.to_dict())
+            remember(results, sweep_key(cfg, settings), sweep)
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
@@ -97,35 +93,34 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         show_profile(profile, compiled=settings.compile)
 
 
-def show_sweep(s: dict) -> None:
+def show_sweep(s: SweepResult) -> None:
     """The sweep's chart, and under it which planned batch sizes were not measured and why."""
-    if s["rows"]:
-        st.plotly_chart(compare.sweep_figure(s["rows"]), key="sweep_chart")
-    if s["skipped"]:
-        st.caption(skipped_text(s["skipped"], s["budget_s"]).replace("\n", "  \n"))
-    for w in s["warnings"]:
+    if s.rows:
+        st.plotly_chart(compare.sweep_figure(s.rows), key="sweep_chart")
+    if s.skipped:
+        st.caption(s.skipped_text().replace("\n", "  \n"))
+    for w in s.warnings:
         st.warning(w)
 
 
-def show_profile(p: dict, compiled: bool) -> None:
+def show_profile(p: ProfileResult, compiled: bool) -> None:
     import plotly.express as px
 
     st.subheader("Where the time goes")
-    st.caption(f"Per-layer profile on **{p['device_name']}** · {p['method']} · {p['passes']} profiled passes "
-               f"between as many plain ones · input {fmt_shape(p['input_shape'])} · {p['dtype']}"
+    st.caption(f"Per-layer profile on **{p.device_name}** · {p.method} · {p.passes} profiled passes "
+               f"between as many plain ones · input {fmt_shape(p.input_shape)} · {p.dtype}"
                + (" · without torch.compile (hooks need the eager model)" if compiled else ""))
-    top = sorted(p["profile"], key=lambda r: -r["ms"])[:PROFILE_TOP]
-    st.dataframe([{"module": r["module"], "kind": r["kind"], "stage": r["stage"], "time": fmt_ms(r["ms"]),
-                   "share %": fmt_num(100 * r["share"])} for r in top], hide_index=True, key="profile_table")
-    stages = p["stages"]
-    fig = px.bar(x=[s["stage"] for s in stages], y=[100 * s["share"] for s in stages],
+    st.dataframe([{"module": r.module, "kind": r.kind, "stage": r.stage, "time": fmt_ms(r.ms),
+                   "share %": fmt_num(100 * r.share)} for r in p.top(PROFILE_TOP)], hide_index=True,
+                 key="profile_table")
+    fig = px.bar(x=[s.stage for s in p.stages], y=[100 * s.share for s in p.stages],
                  labels={"x": "stage", "y": "share of the layers' time, %"}, title="Share of time per stage")
     st.plotly_chart(fig, key="profile_stage_chart")
-    st.caption(f"The {len(p['profile'])} rows add up to {fmt_ms(p['total_ms'])}, {fmt_share(p['coverage'])} of the "
-               f"whole-model median of {fmt_ms(p['whole_ms'])} measured between them; "
-               f"{fmt_ms(p['unattributed_ms'])} per pass fell between modules; the hooks slowed a pass by "
-               f"{fmt_share(p['overhead'])}.")
-    if p["note"]:
-        st.warning(p["note"])
-    for w in p["warnings"]:
+    st.caption(f"The {len(p.rows)} rows add up to {fmt_ms(p.total_ms)}, {fmt_share(p.coverage)} of the "
+               f"whole-model median of {fmt_ms(p.whole_ms)} measured between them; "
+               f"{fmt_ms(p.unattributed_ms)} per pass fell between modules; the hooks slowed a pass by "
+               f"{fmt_share(p.overhead)}.")
+    if p.note:
+        st.warning(p.note)
+    for w in p.warnings:
         st.warning(w)
