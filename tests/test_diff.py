@@ -237,3 +237,16 @@ def test_app_compare_diff_widgets():
     at.selectbox(key="diff_b").select("resnet50").run()
     assert not at.exception
     assert any("No structural differences" in s.value for s in at.success)
+
+
+def test_groups_are_read_from_the_trace_not_from_a_label():
+    import dataclasses
+
+    a = trace(explorer.preset("resnext50_32x4d"))
+    node = a.by_id["layer1.0.conv2"]
+    assert node.groups == 32
+    plain = dataclasses.replace(node, groups=1)  # same label: only the recorded fact differs
+    b = dataclasses.replace(a, nodes=tuple(plain if n is node else n for n in a.nodes))
+    changed = [c for c in diff.diff_traces(a, b) if c.unit == "layer1.0"]
+    assert kinds(changed) == ["layer_changed"] and "conv2" in changed[0].change
+    assert diff.diff_traces(a, a) == []

@@ -137,6 +137,10 @@ def test_a_link_reopens_the_selection_and_the_find_box_moves_it():
     assert not at.exception and not at.session_state["url_error"]
     assert "| parameters | 36,864 (0.32%) |" in panel(at)
     assert "**Unit `layer1.0`: shape check**" in panel(at)
+    # the shortcut named as the diagram's tooltip names it
+    tr = trace(explorer.preset("resnet18"))
+    tooltip = diagram.overlay.shortcut_tooltip(tr, tr.unit("layer1.0")).splitlines()
+    assert tooltip[1] == "identity (x added unchanged)" and f"| shortcut | {tooltip[1]} |" in panel(at)
     assert param(at, "node") == "layer1.0.conv1" and param(at, "name") == "resnet18"
     at.text_input(key="diagram_find").input("layer3.1").run()
     assert not at.exception and at.session_state["diagram_node"] == "layer3.1"

@@ -52,3 +52,31 @@ def test_every_view_reads_one_trace_per_config():
     diagram.equation(cfg, "layer2.0")
     compare_table([cfg])
     assert trace.cache_info().misses == 1
+
+
+def test_the_trace_records_only_the_vocabulary():
+    """Kinds, roles and shortcut kinds are the vocabulary's Literal types, and every preset's
+    trace stays inside them (a new op kind or role must be named there first)."""
+    import typing
+
+    from explorer.records import Node, Unit
+    from explorer.vocab import NODE_KINDS, ROLES, SHORTCUT_KINDS, NodeKind, Role, ShortcutKind
+
+    hints, unit_hints = typing.get_type_hints(Node), typing.get_type_hints(Unit)
+    assert (hints["kind"], hints["role"], unit_hints["shortcut"]) == (NodeKind, Role, ShortcutKind)
+    assert "zero_pad" in NODE_KINDS and "pre" in ROLES and SHORTCUT_KINDS[-1] == "none"
+    kinds, roles, shortcuts = set(), set(), set()
+    for name in explorer.PRESETS:
+        t = trace(explorer.preset(name))
+        kinds |= {n.kind for n in t.nodes}
+        roles |= {n.role for n in t.nodes}
+        shortcuts |= {u.shortcut for u in t.units}
+    assert kinds <= set(NODE_KINDS) and roles <= set(ROLES) and shortcuts <= set(SHORTCUT_KINDS)
+    assert {"conv", "zero_pad", "add"} <= kinds and {"pre", "post", "shortcut"} <= roles
+
+
+def test_a_conv_records_its_groups():
+    t = trace(explorer.preset("resnext50_32x4d"))
+    assert t.by_id["layer1.0.conv2"].groups == 32 and t.by_id["layer1.0.conv1"].groups == 1
+    assert t.by_id["layer1.0.conv2"].label.endswith("groups 32")  # the label says the same
+    assert t.by_id["layer1.0.bn1"].groups == 1
