@@ -555,3 +555,16 @@ def test_default_budgets_are_the_limits_module_s():
     s = batch_sweep(tiny(), device="cpu", batches=(1,), per_batch_s=0.0, threads=1)
     assert s.budget_s == SWEEP_BUDGET_S
     assert measure_latency.__module__ == "explorer.timing.measure" and TimingSettings().budget_s == LATENCY_BUDGET_S
+
+
+def test_one_vocabulary_of_dtypes_for_costs_and_timing():
+    from typing import get_args
+
+    from explorer import vocab
+    from explorer.facts import costs
+    from explorer.timing.devices import DTYPE_INFO
+
+    assert costs.DTYPE_BYTES is vocab.DTYPE_BYTES
+    assert list(DTYPE_INFO) == list(vocab.DTYPE_BYTES) == list(get_args(vocab.Dtype))
+    for name, info in DTYPE_INFO.items():  # bytes per element agree with torch's own
+        assert torch.empty((), dtype=info.torch_dtype).element_size() == vocab.DTYPE_BYTES[name]

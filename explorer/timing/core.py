@@ -28,6 +28,7 @@ from explorer.timing.devices import DTYPES, check_dtype, default_threads, device
 from explorer.timing.gate import GateWait, exclusive_measurement
 from explorer.timing.memory import check_cpu_memory
 from explorer.timing.passes import default_warmup
+from explorer.vocab import Dtype
 
 T = TypeVar("T")
 MAX_SAMPLES = 100_000       # most timed passes one run may ask for
@@ -39,7 +40,7 @@ class TimingSettings:
 
     device: str = "auto"                    # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     batch: int = 1                          # images per pass
-    dtype: str = "fp32"                     # a name of vocab.DTYPE_BYTES: fp32 | bf16 | fp16 (CUDA only)
+    dtype: Dtype = "fp32"                   # fp32 | bf16 | fp16 (CUDA only)
     channels_last: bool = False             # NHWC memory format for weights and input
     compile: bool = False                   # torch.compile first; its time is reported apart
     threads: int | None = None              # CPU threads; None: torch's default (devices.default_threads)
@@ -73,7 +74,7 @@ class Run:
 
     name: str                   # model label (config name or class name)
     dev: torch.device
-    dtype: str
+    dtype: Dtype
     channels_last: bool
     compile: bool
     budget_s: float             # warm-up plus timing, seconds

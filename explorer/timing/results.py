@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Iterator, Literal, Mapping, NamedTuple, get_args
 
+from explorer.vocab import Dtype
+
 PROFILE_TOP = 15            # rows a profile table lists, slowest first (CLI --top default, app table)
 
 
@@ -43,7 +45,7 @@ class LatencyResult:
     samples: int                    # timed passes
     warmup: int                     # untimed passes before them (compile pass excluded)
     noisy: bool                     # IQR above passes.NOISY_IQR of the median
-    dtype: str                      # fp32 | bf16 | fp16
+    dtype: Dtype                    # fp32 | bf16 | fp16
     channels_last: bool
     compile: bool
     compile_s: float | None         # first (compiling) pass, seconds; None without compile
@@ -97,7 +99,7 @@ class SweepRow:
     throughput: float               # images / s at the median
     samples: int
     noisy: bool
-    dtype: str
+    dtype: Dtype
     device: str
     device_name: str
     peak_memory_bytes: int | None
@@ -200,7 +202,7 @@ class ProfileResult:
     method: str                     # how the rows were timed
     batch: int
     input_shape: tuple[int, ...]    # (B, C, H, W)
-    dtype: str
+    dtype: Dtype
     channels_last: bool
     threads: int
     rows: tuple[ProfileRow, ...]    # in execution order
