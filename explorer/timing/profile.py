@@ -63,16 +63,11 @@ def profile_latency(cfg_or_model: ArchConfig | nn.Module, settings: TimingSettin
         raise ConfigError("compile", True, "false for a profile", "its hooks need the eager (uncompiled) model")
     check_number("min_passes", min_passes, 1, 10_000, integer=True)
     check_number("max_passes", max_passes, min_passes, 10_000, integer=True)
-    run = check_run(cfg_or_model, replace_samples(s, min_passes, max_passes))
+    run = check_run(cfg_or_model, s.with_options(min_samples=min_passes, max_samples=max_passes))
     cfg = config_of(cfg_or_model)
     tr = trace(cfg) if cfg is not None else None  # names the ops of a ResNet
     runs, wait = on_private_copy(cfg_or_model, run, s.batch, lambda model: _profile_copy(model, run, s.batch, progress))
     return _result(run, s.batch, tr, runs, [wait.note()] if wait.timed_out else [])
-
-
-def replace_samples(s: TimingSettings, least: int, most: int) -> TimingSettings:
-    """`s` bounded to `least`..`most` profiled passes, never retried at a smaller batch."""
-    return s.with_options(min_samples=least, max_samples=most, retry_smaller=False)
 
 
 def _profile_copy(model: nn.Module, run: Run, batch: int, progress: Progress | None) -> "_Runs":

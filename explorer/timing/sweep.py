@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from explorer.arch.config import ArchConfig
@@ -62,7 +63,7 @@ def batch_sweep(model_or_cfg: ArchConfig | nn.Module, settings: TimingSettings |
     with exclusive_measurement():  # one sweep is one measurement: nobody times in between its batches
         for i, b in enumerate(sizes):
             left = s.budget_s - (time.perf_counter() - start)
-            done.stopped = _stop_before(model_or_cfg, s, done.rows, b, left)
+            done.stopped = _stop_before(model_or_cfg, dev, s, done.rows, b, left)
             if done.stopped != "done":
                 break
             step = replace(s, device=str(dev), batch=b, compile=False, retry_smaller=False,
@@ -79,12 +80,12 @@ def batch_sweep(model_or_cfg: ArchConfig | nn.Module, settings: TimingSettings |
                        tuple(SkippedBatch(b, done.stopped) for b in sizes if b not in measured), float(s.budget_s))
 
 
-def _stop_before(model_or_cfg: Any, s: TimingSettings, rows: list[SweepRow], batch: int, left: float) -> StopReason:
+def _stop_before(model_or_cfg: Any, dev: torch.device, s: TimingSettings, rows: list[SweepRow], batch: int,
+                 left: float) -> StopReason:
     """Why not to measure `batch` after `rows` ("done": go ahead)."""
     if not rows:
         return "done"
-    if not fits_cpu_memory(model_or_cfg, check_device(s.device, s.dtype, s.budget_s), batch, s.dtype,
-                           s.input_shape):
+    if not fits_cpu_memory(model_or_cfg, dev, batch, s.dtype, s.input_shape):
         return "memory"
     last = rows[-1]
     predicted = last.median_ms / 1e3 * (batch / last.batch) * (s.min_samples + 2)
