@@ -67,11 +67,11 @@ def outputs(cfg, heavy: bool = True) -> dict[str, str]:
 
     out = {}
     s = measure_summary(cfg)
-    out["summary.json"] = _h(_dump(s))
+    out["summary.json"] = _h(_dump(s.to_dict()))
     buf = io.StringIO()
     print_summary(s, out=buf)
     out["summary.txt"] = _h(buf.getvalue())
-    out["costs.json"] = _h(_dump(measure_costs(cfg, batch=2, dtype="bf16")))
+    out["costs.json"] = _h(_dump(measure_costs(cfg, batch=2, dtype="bf16").to_dict()))
     est = check_limits(cfg)
     out["estimate"] = _h(f"{est.weight_layers} {est.params} {est.macs}")
     if not heavy:

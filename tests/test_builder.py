@@ -52,11 +52,11 @@ def test_combination_grid_builds_and_runs_or_raises_config_error(block, span, un
     assert y.shape == (2, 5)
     y.sum().backward()  # in-place ops must not break autograd
     s = measure_summary(cfg)
-    assert s["output_shape"] == [1, 5]
-    assert s["params"] == sum(p.numel() for p in model.parameters())
+    assert s.output_shape == (1, 5)
+    assert s.params == sum(p.numel() for p in model.parameters())
     expected_units = 0 if span == 0 else sum(
         -(-(d * (2 if block == "basic" else 3)) // span) for d in cfg.depths)
-    assert s["residual_units"] == expected_units
+    assert s.residual_units == expected_units
     if bn == "none":
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
         assert all(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
@@ -197,7 +197,7 @@ def test_projection_has_bn_only_where_the_convs_are_followed_by_bn(cfg):
             assert isinstance(proj[1], nn.BatchNorm2d)
         assert (proj[0].bias is not None) == (cfg.bn_position == "none")
     s = measure_summary(cfg)
-    assert s["params"] == sum(p.numel() for p in model.parameters())
+    assert s.params == sum(p.numel() for p in model.parameters())
 
 
 def test_pre_activation_nets_end_with_bn_relu_and_relu_only_variant_with_relu():
@@ -229,40 +229,40 @@ def test_option_a_cannot_reduce_channels_and_suggests_b_or_c():
 def test_shortcut_options_b_and_c():
     b = measure_summary(small(shortcut="B"))
     c = measure_summary(small(shortcut="C"))
-    assert b["shortcuts"] == {"identity": 3, "zero_pad": 0, "projection": 1}
-    assert c["shortcuts"] == {"identity": 0, "zero_pad": 0, "projection": 4}
-    assert c["params"] > b["params"]
+    assert b.shortcuts.to_dict() == {"identity": 3, "zero_pad": 0, "projection": 1}
+    assert c.shortcuts.to_dict() == {"identity": 0, "zero_pad": 0, "projection": 4}
+    assert c.params > b.params
 
 
 def test_bottleneck_skip_one_needs_projections_around_layers_that_change_shape():
     s = measure_summary(small(block="bottleneck", skip_span=1, depths=[1, 1], shortcut="B"))
-    kinds = [(u["name"], u["shortcut"]) for u in s["units"]]
+    kinds = [(u.name, u.shortcut) for u in s.units]
     # stage 1: 8 -> 8 (1x1 reduce, same width), 8 -> 8 (3x3), 8 -> 32 (1x1 expand: projection)
     assert kinds[:3] == [("layer1.0", "identity"), ("layer1.1", "identity"), ("layer1.2", "projection")]
     # stage 2: 32 -> 16 reduce (projection), 3x3 stride 2 (projection), 16 -> 64 expand (projection)
     assert [k for _, k in kinds[3:]] == ["projection"] * 3
-    assert s["projection_params"] == sum(u["shortcut_params"] for u in s["units"]) > 0
+    assert s.projection_params == sum(u.shortcut_params for u in s.units) > 0
 
 
 def test_resnet50_skip_one_costs_far_more_projection_parameters():
     whole = measure_summary(explorer.preset("resnet50"))
     one = measure_summary(explorer.preset("resnet50").replace(skip_span=1, name="r50s1"))
-    assert one["shortcuts"]["projection"] > whole["shortcuts"]["projection"]
-    assert one["projection_params"] > 3 * whole["projection_params"]
+    assert one.shortcuts.projection > whole.shortcuts.projection
+    assert one.projection_params > 3 * whole.projection_params
 
 
 def test_spans_that_do_not_divide_a_stage_leave_a_short_last_unit_and_warn():
     cfg = small(depths=[3, 3], skip_span=4)  # 6 layers a stage -> units of 4 + 2
     s = measure_summary(cfg)
-    assert [u["layers"] for u in s["units"]] == [4, 2, 4, 2]
-    assert any("layer1.1 spans 2 weight layers instead of 4" in w for w in s["warnings"])
+    assert [u.layers for u in s.units] == [4, 2, 4, 2]
+    assert any("layer1.1 spans 2 weight layers instead of 4" in w for w in s.warnings)
     span_over_stage = measure_summary(small(depths=[1, 1], skip_span=7))
-    assert [u["layers"] for u in span_over_stage["units"]] == [2, 2]
+    assert [u.layers for u in span_over_stage.units] == [2, 2]
 
 
 def test_bottleneck_span_two_mixes_layers_of_different_blocks():
     s = measure_summary(small(block="bottleneck", skip_span=2, depths=[2, 1], shortcut="C"))
-    assert [u["layers"] for u in s["units"]] == [2, 2, 2, 2, 1]
+    assert [u.layers for u in s.units] == [2, 2, 2, 2, 1]
 
 
 def test_zero_init_residual_zeroes_last_bn_inside_branch():
@@ -282,9 +282,9 @@ def test_zero_init_residual_zeroes_last_bn_inside_branch():
 
 def test_zero_init_warns_where_there_is_no_bn_in_the_branch():
     s = measure_summary(small(zero_init_residual=True, bn_position="after_add", skip_span=1))
-    assert any("no BN inside the branch" in w for w in s["warnings"])
+    assert any("no BN inside the branch" in w for w in s.warnings)
     s = measure_summary(small(zero_init_residual=True, skip_span=0))
-    assert any("no residual branch" in w for w in s["warnings"])
+    assert any("no residual branch" in w for w in s.warnings)
 
 
 def test_torchvision_initialisation():
@@ -312,7 +312,7 @@ def test_imagenet_stem():
     model = build_model(small(stem="imagenet", input_size=64))
     assert model.conv1.kernel_size == (7, 7) and model.conv1.stride == (2, 2)
     assert isinstance(model.maxpool, nn.MaxPool2d)
-    assert measure_summary(small(stem="imagenet", input_size=64))["stages"][0]["out_shape"] == [8, 16, 16]
+    assert measure_summary(small(stem="imagenet", input_size=64)).stages[0].out_shape == (8, 16, 16)
 
 
 def test_does_not_mutate_config_and_rejects_non_config():

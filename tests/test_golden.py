@@ -58,10 +58,10 @@ def meta_model(name):
 def test_torchvision_params_and_macs(name):
     params, gmacs = TORCHVISION[name]
     s = measure_summary(explorer.preset(name))
-    assert s["params"] == params
-    assert s["trainable_params"] == params
-    assert round(s["macs"] / 1e9, 3) == gmacs
-    assert s["output_shape"] == [1, 1000]
+    assert s.params == params
+    assert s.trainable_params == params
+    assert round(s.macs / 1e9, 3) == gmacs
+    assert s.output_shape == (1, 1000)
 
 
 @pytest.mark.parametrize("name", STATE_DICT_SIZES)
@@ -137,7 +137,7 @@ def test_a_torchvision_layout_checkpoint_loads_strict_and_computes_the_same():
 def test_paper_table1_flops(name):
     """Table 1 rounds to one decimal; its ResNet-50 figure (3.8) is below the exact 3.86."""
     s = measure_summary(explorer.preset(name))
-    assert s["macs"] / 1e9 == pytest.approx(PAPER_GMACS[name], rel=0.02)
+    assert s.macs / 1e9 == pytest.approx(PAPER_GMACS[name], rel=0.02)
 
 
 def test_paper_stride_sits_on_first_conv():
@@ -145,32 +145,32 @@ def test_paper_stride_sits_on_first_conv():
     assert paper.layer2[0].conv1.stride == (2, 2) and paper.layer2[0].conv2.stride == (1, 1)
     assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
     # v1.5 costs more: the 3x3 runs at the higher resolution of the stage before.
-    assert measure_summary(explorer.preset("resnet50"))["macs"] > measure_summary(
-        explorer.preset("resnet50_paper"))["macs"]
+    assert measure_summary(explorer.preset("resnet50")).macs > measure_summary(
+        explorer.preset("resnet50_paper")).macs
 
 
 @pytest.mark.parametrize("name", CIFAR)
 def test_cifar_params_and_macs(name):
     params, mmacs = CIFAR[name]
     s = measure_summary(explorer.preset(name))
-    assert s["params"] == params
-    assert s["macs"] / 1e6 == pytest.approx(mmacs, abs=0.05 if mmacs < 1000 else 0.5)
-    assert s["output_shape"] == [1, 10]
-    assert s["shortcuts"]["projection"] == 0  # option A: parameter-free shortcuts
-    assert s["depth"] == int(name.removeprefix("resnet"))
+    assert s.params == params
+    assert s.macs / 1e6 == pytest.approx(mmacs, abs=0.05 if mmacs < 1000 else 0.5)
+    assert s.output_shape == (1, 10)
+    assert s.shortcuts.projection == 0  # option A: parameter-free shortcuts
+    assert s.depth == int(name.removeprefix("resnet"))
 
 
 def test_wide_resnet_28_10_params():
     # Paper: 36.5M; exactly 36,479,194 in the authors' structure (pre-activation, the stem's
     # BN-ReLU shared by the first unit, bare 1x1 projections), as osmr/imgclsmob's table lists it.
-    assert measure_summary(explorer.preset("wrn28_10"))["params"] == 36_479_194
+    assert measure_summary(explorer.preset("wrn28_10")).params == 36_479_194
 
 
 def test_plain_nets_have_no_shortcuts_and_match_depth():
     for name, depth in [("plain18", 18), ("plain34", 34), ("plain20", 20), ("plain56", 56)]:
         s = measure_summary(explorer.preset(name))
-        assert s["residual_units"] == 0 and s["units"] == []
-        assert s["depth"] == depth
+        assert s.residual_units == 0 and s.units == ()
+        assert s.depth == depth
 
 
 # Pre-activation networks as their authors built them: exact parameter counts of the code named per line.
@@ -187,15 +187,15 @@ PREACT = {
 @pytest.mark.parametrize("name", PREACT)
 def test_preact_params_match_the_authors_code(name):
     s = measure_summary(explorer.preset(name))
-    assert s["params"] == PREACT[name] == explorer.PRESET_INFO[name].params
-    assert s["output_shape"] == [1, explorer.preset(name).num_classes]
+    assert s.params == PREACT[name] == explorer.PRESET_INFO[name].params
+    assert s.output_shape == (1, explorer.preset(name).num_classes)
 
 
 def test_preact_presets():
     s110 = measure_summary(explorer.preset("preact_resnet110"))
     s164 = measure_summary(explorer.preset("preact_resnet164"))
     s1001 = measure_summary(explorer.preset("preact_resnet1001"))
-    assert (s110["depth"], s164["depth"], s1001["depth"]) == (110, 164, 1001)
+    assert (s110.depth, s164.depth, s1001.depth) == (110, 164, 1001)
     m = meta_model("preact_resnet110")
     assert m.final_bn is not None and m.final_relu is not None
     # The stem's BN-ReLU is the first unit's pre-activation; projections are bare 1x1 convs.
@@ -255,5 +255,5 @@ def test_every_preset_carries_its_source_and_builds_on_meta():
         assert cfg.name == name
         assert explorer.PRESET_INFO[name].source
         s = measure_summary(cfg)
-        assert s["output_shape"] == [1, cfg.num_classes]
-        assert s["published"]["preset"] == name
+        assert s.output_shape == (1, cfg.num_classes)
+        assert s.published.preset == name

@@ -126,29 +126,29 @@ def test_every_preset_graph_is_the_module(name):
     cfg = PRESETS[name]
     summary = measure_summary(cfg)
     counts = _module_counts(_meta_model(cfg))
-    assert counts["residual"] == summary["residual_units"]
-    assert counts["projections"] == summary["shortcuts"]["projection"]
+    assert counts["residual"] == summary.residual_units
+    assert counts["projections"] == summary.shortcuts.projection
 
     nodes, edges = parse_dot(build_graph(cfg, "stages").source)
     _check_wiring(nodes, edges)
     stage_nodes = {n: a for n, a in nodes.items() if "stage" in _classes(a)}
-    assert list(stage_nodes) == [s["name"] for s in summary["stages"]]
+    assert list(stage_nodes) == [s.name for s in summary.stages]
     n_proj = 0
-    for st in summary["stages"]:
-        label = stage_nodes[st["name"]]["label"]
-        assert "out " + "x".join(map(str, st["out_shape"])) in label
-        assert re.search(rf"\b{st['units']} (unit|plain block)", label), label
+    for st in summary.stages:
+        label = stage_nodes[st.name]["label"]
+        assert "out " + "x".join(map(str, st.out_shape)) in label
+        assert re.search(rf"\b{st.units} (unit|plain block)", label), label
         m = re.search(r"(\d+) projection", label)
         n_proj += int(m.group(1)) if m else 0
-    assert n_proj == summary["shortcuts"]["projection"]
+    assert n_proj == summary.shortcuts.projection
 
     nodes, edges = parse_dot(build_graph(cfg, "units").source)
     _check_wiring(nodes, edges)
     _check_units_level(nodes, edges, counts)
     # The projection edge says what the shape-check table says it costs.
     proj_labels = [e[2]["label"] for e in edges if _classes(e[2]) == {"skip", "projection"}]
-    for u, label in zip([u for u in summary["units"] if u["shortcut"] == "projection"], proj_labels):
-        assert f"{u['shortcut_params']:,} params" in label
+    for u, label in zip([u for u in summary.units if u.shortcut == "projection"], proj_labels):
+        assert f"{u.shortcut_params:,} params" in label
 
     nodes, edges = parse_dot(build_graph(cfg, "layers").source)
     _check_wiring(nodes, edges)
@@ -164,9 +164,9 @@ def test_edges_carry_traced_shapes():
     summary = measure_summary(cfg)
     nodes, edges = parse_dot(build_graph(cfg, "units").source)
     out_of = {src: a.get("label", "") for src, dst, a in edges if "main" in _classes(a)}
-    for u in summary["units"]:
+    for u in summary.units:
         # The ReLU after the addition hands the unit's output on, shape and all.
-        assert out_of[u["name"] + ".post"] == "x".join(map(str, u["out_shape"]))
+        assert out_of[u.name + ".post"] == "x".join(map(str, u.out_shape))
     nodes, edges = parse_dot(build_graph(cfg, "units", shapes=False).source)
     assert all("label" not in a for _, _, a in edges if "main" in _classes(a))
 
@@ -289,10 +289,10 @@ def test_unit_figure_follows_the_unit():
         assert sum(1 for a in nodes.values() if a["label"].startswith("weight layer")) == span
     # Projection (default unit: the first with one) with its parameter count from the shape checks.
     cfg = preset("resnet18")
-    proj = next(u for u in measure_summary(cfg)["units"] if u["shortcut"] == "projection")
+    proj = next(u for u in measure_summary(cfg).units if u.shortcut == "projection")
     assert equation(cfg) == "y = ReLU(F(x, {W_i}) + W_s x)"
     nodes, edges = parse_dot(build_unit_figure(cfg).source)
-    ws = nodes[proj["name"] + ".downsample.0"]
+    ws = nodes[proj.name + ".downsample.0"]
     assert ws["label"].startswith("W_s: conv 1x1")
     assert [a for _, d, a in edges if _classes(a) == {"skip", "projection"}]
     # Pre-activation projection takes the pre-activated input.

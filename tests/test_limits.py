@@ -14,11 +14,57 @@ from explorer.arch.plan import make_plan
 
 
 def test_estimate_is_exact_for_every_preset():
+    """The limits' arithmetic reads the same plan the builder builds: it equals the trace's counts."""
     for name, cfg in explorer.PRESETS.items():
         est = estimate(cfg, make_plan(cfg))
-        s = compute_summary(cfg) if name != "resnet1202" else None
-        if s:
-            assert (est.params, est.macs, est.weight_layers) == (s["params"], s["macs"], s["depth"]), name
+        s = compute_summary(cfg)
+        assert (est.params, est.macs, est.weight_layers) == (s.params, s.macs, s.depth), name
+
+
+def test_estimate_is_exact_for_the_variant_sample():
+    from outputs_snapshot import variant_dicts
+
+    checked = 0
+    for d in variant_dicts():
+        try:
+            cfg = ArchConfig.from_dict(d)
+        except ConfigError:
+            continue
+        est, s = estimate(cfg, make_plan(cfg)), compute_summary(cfg)
+        assert (est.params, est.macs, est.weight_layers) == (s.params, s.macs, s.depth), d
+        checked += 1
+    assert checked > 30
+
+
+def test_one_output_size_formula_for_plan_builder_and_torch():
+    """conv_out is torch's own formula; the plan's stem and per-layer sizes are what the module makes."""
+    import torch
+    import torch.nn.functional as F
+    from explorer.arch.plan import conv_out
+
+    for size, kernel, stride, padding, dilation in itertools.product([1, 2, 7, 33], [1, 3, 7], [1, 2], [0, 1, 3], [1, 2]):
+        if size + 2 * padding < dilation * (kernel - 1) + 1 or padding > kernel // 2:
+            continue
+        x = torch.zeros(1, 1, size, size)
+        got = F.max_pool2d(x, kernel, stride, padding, dilation).shape[-1]
+        assert conv_out(size, kernel, stride, padding, dilation) == got
+    for name in ("resnet50", "resnet20", "resnext50_32x4d"):
+        cfg = explorer.preset(name).replace(input_size=65)
+        plan, model = make_plan(cfg), explorer.build_model(cfg)
+        assert (model.conv1.kernel_size[0], model.conv1.stride[0]) == (plan.stem.kernel, plan.stem.stride)
+        assert (model.maxpool is None) == (plan.stem.pool_kernel == 0)
+        shapes = {}
+        hooks = [m.register_forward_hook(lambda m, i, o, n=n: shapes.update({n: o.shape[-1]}))
+                 for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, cfg.in_channels, 65, 65))
+        for h in hooks:
+            h.remove()
+        assert shapes["conv1"] == plan.stem.conv_size
+        for stage_idx, units in enumerate(plan.stages):
+            for unit_idx, unit in enumerate(units):
+                for j, layer in enumerate(unit.layers, start=1):
+                    assert shapes[f"layer{stage_idx + 1}.{unit_idx}.conv{j}"] == layer.out_size
 
 
 @pytest.mark.parametrize("block,span,units,shortcut", list(itertools.product(
@@ -29,7 +75,7 @@ def test_estimate_is_exact_for_variants(block, span, units, shortcut):
                                     shortcut=shortcut, depths=[2, 1], widths=[8, 12], stem="imagenet",
                                     stem_width=8, input_size=37, num_classes=3))
     est, s = estimate(cfg, make_plan(cfg)), compute_summary(cfg)
-    assert (est.params, est.macs, est.weight_layers) == (s["params"], s["macs"], s["depth"])
+    assert (est.params, est.macs, est.weight_layers) == (s.params, s.macs, s.depth)
 
 
 def test_ten_thousand_layers_refused_fast_with_estimate_and_limit():

@@ -56,8 +56,8 @@ def check(data):
     with torch.device("meta"):
         model = build_model(cfg).eval()  # inference: BN in training mode rejects a 1x1 map at batch 1
         y = model(torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size))
-    assert list(y.shape) == summary["output_shape"] == [1, cfg.num_classes]
-    assert summary["params"] == sum(p.numel() for p in model.parameters())
+    assert tuple(y.shape) == summary.output_shape == (1, cfg.num_classes)
+    assert summary.params == sum(p.numel() for p in model.parameters())
     assert ArchConfig.from_json(cfg.to_json()) == cfg
 
 
@@ -83,5 +83,5 @@ def test_real_forward_matches_summary_shape(data):
     model = build_model(cfg).eval()
     with torch.no_grad():
         y = model(torch.randn(1, cfg.in_channels, cfg.input_size, cfg.input_size))
-    assert list(y.shape) == measure_summary(cfg)["output_shape"]
+    assert tuple(y.shape) == measure_summary(cfg).output_shape
     assert torch.isfinite(y).all() or cfg.bn_position == "none"

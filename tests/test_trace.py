@@ -30,15 +30,15 @@ def test_nodes_add_up_to_the_network(name):
     cfg = explorer.preset(name)
     t, s, c = trace(cfg), measure_summary(cfg), measure_costs(cfg)
     leaf_params = sum(n.params for n in t.nodes)
-    assert leaf_params == s["params"] == t.params
-    assert sum(n.macs for n in t.nodes) == s["macs"]
-    assert sum(n.act_bytes for n in t.nodes) == c["activation_bytes"]
-    for stage in s["stages"]:
-        assert sum(n.macs for n in t.nodes if n.stage == stage["name"]) == stage["macs"]
+    assert leaf_params == s.params == t.params
+    assert sum(n.macs for n in t.nodes) == s.macs
+    assert sum(n.act_bytes for n in t.nodes) == c.activation_bytes
+    for stage in s.stages:
+        assert sum(n.macs for n in t.nodes if n.stage == stage.name) == stage.macs
     units = {u.name: u for u in t.units}
-    for u in s["units"]:
-        shortcut = [n for n in t.nodes if n.unit == u["name"] and n.role == "shortcut"]
-        assert sum(n.params for n in shortcut) == u["shortcut_params"] == units[u["name"]].shortcut_params
+    for u in s.units:
+        shortcut = [n for n in t.nodes if n.unit == u.name and n.role == "shortcut"]
+        assert sum(n.params for n in shortcut) == u.shortcut_params == units[u.name].shortcut_params
 
 
 def test_every_view_reads_one_trace_per_config():

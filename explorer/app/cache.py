@@ -5,22 +5,27 @@ first called, so a page that never opens a view never loads what only that view 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from explorer import ArchConfig
+
+if TYPE_CHECKING:
+    from explorer.facts.results import Costs, Summary
 
 CACHE_TTL_S = 3600  # caches are bounded in entries and age, so memory returns after use
 
 
 @st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
-def summary_of(cfg: ArchConfig) -> dict:
+def summary_of(cfg: ArchConfig) -> "Summary":
     from explorer.facts.summary import measure_summary
 
     return measure_summary(cfg)
 
 
 @st.cache_data(max_entries=128, ttl=CACHE_TTL_S, show_spinner=False)
-def costs_of(cfg: ArchConfig, batch: int = 1) -> dict:
+def costs_of(cfg: ArchConfig, batch: int = 1) -> "Costs":
     from explorer.facts.costs import measure_costs
 
     return measure_costs(cfg, batch)

@@ -22,7 +22,7 @@ def variant_label(key: str) -> str:
 def settings_sidebar() -> dict:
     """Draw every setting; returns a message slot per config key (errors show next to their widget)."""
     sb = st.sidebar
-    slots = {}
+    slots: dict = {}
     sb.title("ResNet Explorer")
     sb.selectbox("Preset", [*explorer.PRESETS, CUSTOM], key="preset", on_change=on_preset,
                  help="Start from a published network; every knob below stays live. Shows the preset the "
@@ -30,64 +30,71 @@ def settings_sidebar() -> dict:
     sb.selectbox("Unit variant (He et al. 2016, Fig. 4)", [*lessons.UNIT_VARIANTS, "custom"], key="unit_variant",
                  format_func=variant_label, on_change=on_unit_variant,
                  help="Sets the BN and ReLU positions together.")
+    sb.text_input("Name", **_changes("name"), max_chars=MAX_NAME)
+    _slot(slots, "name")
+    _block_settings(slots)
+    _stage_settings(slots)
+    sb.checkbox("Zero-init last BN of each branch", **_changes("zero_init_residual"))
+    _slot(slots, "zero_init_residual", "config")
+    return slots
 
-    def slot(*keys: str) -> None:
-        for key in keys:
-            slots[key] = sb.empty()
 
-    def changes(key: str) -> dict:
-        """A widget's key and the callback that notes it as the setting changed last."""
-        return dict(key=W + key, on_change=on_setting, args=(key,))
+def _changes(key: str) -> dict:
+    """A widget's key and the callback that notes it as the setting changed last."""
+    return dict(key=W + key, on_change=on_setting, args=(key,))
 
-    def int_input(col, label: str, key: str) -> None:
-        col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], **changes(key))
 
-    sb.text_input("Name", **changes("name"), max_chars=MAX_NAME)
-    slot("name")
+def _slot(slots: dict, *keys: str) -> None:
+    """A message slot under the widget just drawn, for each of `keys`."""
+    for key in keys:
+        slots[key] = st.sidebar.empty()
+
+
+def _int_pair(slots: dict, *labelled: tuple[str, str]) -> None:
+    """Two whole-number settings side by side, (label, key) each."""
+    for col, (label, key) in zip(st.sidebar.columns(2), labelled):
+        col.number_input(label, min_value=1, max_value=INT_BOUNDS[key][1], **_changes(key))
+    _slot(slots, *(key for _, key in labelled))
+
+
+def _block_settings(slots: dict) -> None:
+    sb = st.sidebar
     sb.subheader("Blocks and shortcuts")
-    sb.selectbox("Block", choices("block"), **changes("block"),
+    sb.selectbox("Block", choices("block"), **_changes("block"),
                  help="basic = [3x3, 3x3]; bottleneck = [1x1 reduce, 3x3, 1x1 expand x4]")
-    slot("block")
+    _slot(slots, "block")
     sb.number_input("Skip span (weight layers per shortcut)", min_value=0, max_value=MAX_SPAN, step=1,
-                    **changes("skip_span"),
+                    **_changes("skip_span"),
                     help="The block's own length (2 basic, 3 bottleneck) is the papers' unit and follows the "
                          "block; 1 skips a single weight layer; 0 = plain network, no shortcuts.")
-    slot("skip_span")
-    sb.selectbox("BatchNorm position", choices("bn_position"), **changes("bn_position"))
-    slot("bn_position")
-    sb.selectbox("ReLU position", choices("relu_position"), **changes("relu_position"))
-    slot("relu_position")
-    sb.selectbox("Shortcut option", choices("shortcut"), **changes("shortcut"),
+    _slot(slots, "skip_span")
+    sb.selectbox("BatchNorm position", choices("bn_position"), **_changes("bn_position"))
+    _slot(slots, "bn_position")
+    sb.selectbox("ReLU position", choices("relu_position"), **_changes("relu_position"))
+    _slot(slots, "relu_position")
+    sb.selectbox("Shortcut option", choices("shortcut"), **_changes("shortcut"),
                  help="A: identity, zero-padded channels (no parameters); B: 1x1 projection where the shape "
                       "changes; C: projection on every shortcut.")
-    slot("shortcut")
-    sb.selectbox("Stride on", choices("stride_on"), **changes("stride_on"),
+    _slot(slots, "shortcut")
+    sb.selectbox("Stride on", choices("stride_on"), **_changes("stride_on"),
                  help="3x3 = torchvision v1.5; first = the paper's first conv of the stage.")
-    slot("stride_on")
+    _slot(slots, "stride_on")
+
+
+def _stage_settings(slots: dict) -> None:
+    sb = st.sidebar
     sb.subheader("Stages")
-    sb.text_input("Depths (blocks per stage)", **changes("depths"), help="e.g. 3, 4, 6, 3")
-    slot("depths")
-    sb.text_input("Widths (per stage)", **changes("widths"), help="e.g. 64, 128, 256, 512")
-    slot("widths")
-    c1, c2 = sb.columns(2)
-    int_input(c1, "Groups", "groups")
-    int_input(c2, "Width per group", "width_per_group")
-    slot("groups", "width_per_group")
+    sb.text_input("Depths (blocks per stage)", **_changes("depths"), help="e.g. 3, 4, 6, 3")
+    _slot(slots, "depths")
+    sb.text_input("Widths (per stage)", **_changes("widths"), help="e.g. 64, 128, 256, 512")
+    _slot(slots, "widths")
+    _int_pair(slots, ("Groups", "groups"), ("Width per group", "width_per_group"))
     sb.subheader("Stem, input, head")
-    sb.selectbox("Stem", choices("stem"), **changes("stem"),
+    sb.selectbox("Stem", choices("stem"), **_changes("stem"),
                  help="imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: one 3x3/1 conv")
-    slot("stem")
-    c1, c2 = sb.columns(2)
-    int_input(c1, "Stem width", "stem_width")
-    int_input(c2, "Input size", "input_size")
-    slot("stem_width", "input_size")
-    c1, c2 = sb.columns(2)
-    int_input(c1, "In channels", "in_channels")
-    int_input(c2, "Classes", "num_classes")
-    slot("in_channels", "num_classes")
-    sb.checkbox("Zero-init last BN of each branch", **changes("zero_init_residual"))
-    slot("zero_init_residual", "config")
-    return slots
+    _slot(slots, "stem")
+    _int_pair(slots, ("Stem width", "stem_width"), ("Input size", "input_size"))
+    _int_pair(slots, ("In channels", "in_channels"), ("Classes", "num_classes"))
 
 
 def export_bytes(cfg: ArchConfig, fmt: str) -> bytes:
@@ -106,7 +113,7 @@ def export_buttons(cfg: ArchConfig) -> None:
                        on_click="ignore",
                        help="One .py file that needs torch alone: build_model() returns this network, and "
                             "this app's state_dict loads into it with strict=True.")
-    problem = onnx_size_problem(cfg.name, 4 * summary_of(cfg)["params"])
+    problem = onnx_size_problem(cfg.name, 4 * summary_of(cfg).params)
     if problem:
         st.caption(problem)
         return

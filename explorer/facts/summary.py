@@ -1,73 +1,48 @@
 """The summary of a network: parameters, MACs, stages and per-unit shape checks, read off its trace."""
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict
 from functools import lru_cache
-from typing import Any
 
 from explorer.arch.config import ArchConfig
 from explorer.arch.plan import effective_span, make_plan
 from explorer.arch.presets import published
+from explorer.facts.results import Published, ShortcutCounts, StageRow, Summary, UnitCheck
 from explorer.trace import Trace, trace
 
 
-def measure_summary(cfg: ArchConfig) -> dict[str, Any]:
-    """The full summary of a config (the `summary --json` document)."""
-    # Cached summaries are shared between callers: hand out copies so none can alter the cache.
-    return copy.deepcopy(_summary_cached(cfg))
-
-
 @lru_cache(maxsize=64)
-def _summary_cached(cfg: ArchConfig) -> dict[str, Any]:
+def measure_summary(cfg: ArchConfig) -> Summary:
+    """The summary of a config; `.to_dict()` is the `summary --json` document. Cached per config
+    (a frozen record: every caller may share it)."""
     return summarize(trace(cfg))
 
 
-def summarize(t: Trace) -> dict[str, Any]:
-    """The summary document of a trace."""
+def summarize(t: Trace) -> Summary:
+    """The summary of a trace."""
     cfg = t.config
-    stages = []
-    for name in t.stages:
-        mine = [n for n in t.nodes if n.stage == name]
-        stages.append({
-            "name": name,
-            "units": sum(1 for u in t.units if u.stage == name),
-            "params": t.module_params[name],
-            "macs": sum(n.flops for n in mine) // 2,
-            "out_shape": list(mine[-1].shape),
-        })
-    units = [u for u in t.units if u.residual]
+    units = tuple(u for u in t.units if u.residual)
     projections = [u for u in units if u.shortcut == "projection"]
-    return {
-        "config": cfg.to_dict(),
-        "name": cfg.name,
-        "params": t.params,
-        "trainable_params": t.trainable_params,
-        "macs": t.macs,
-        "input_shape": list(t.input_shape),
-        "output_shape": list(t.output_shape),
-        "depth": t.depth,
-        "skip_span": effective_span(cfg),
-        "residual_units": len(units),
-        "shortcuts": t.shortcuts,
-        "projection_params": sum(u.shortcut_params for u in projections),
-        "projection_macs": sum(u.shortcut_macs for u in projections),
-        "stem_params": sum(t.module_params.get(m, 0) for m in ("conv1", "bn1")),
-        "head_params": sum(t.module_params.get(m, 0) for m in ("final_bn", "fc")),
-        "stages": stages,
-        "units": [u.to_dict() for u in units],
-        "warnings": list(make_plan(cfg).warnings),
-        "published": _published(cfg),
-    }
-
-
-def _published(cfg: ArchConfig) -> dict[str, Any] | None:
-    """The published figures of the preset this architecture is, if it is one."""
     hit = published(cfg)
-    if hit is None:
-        return None
-    name, info = hit
-    return {"preset": name, **asdict(info)}
+    return Summary(
+        config=cfg, params=t.params, trainable_params=t.trainable_params, macs=t.macs,
+        input_shape=tuple(t.input_shape), output_shape=tuple(t.output_shape), depth=t.depth,
+        skip_span=effective_span(cfg), residual_units=len(units),
+        shortcuts=ShortcutCounts.from_dict(t.shortcuts),
+        projection_params=sum(u.shortcut_params for u in projections),
+        projection_macs=sum(u.shortcut_macs for u in projections),
+        stem_params=sum(t.module_params.get(m, 0) for m in ("conv1", "bn1")),
+        head_params=sum(t.module_params.get(m, 0) for m in ("final_bn", "fc")),
+        stages=tuple(_stage_row(t, name) for name in t.stages),
+        units=tuple(UnitCheck.from_dict(u.to_dict()) for u in units),
+        warnings=make_plan(cfg).warnings,
+        published=Published(*hit) if hit else None,
+    )
+
+
+def _stage_row(t: Trace, name: str) -> StageRow:
+    mine = [n for n in t.nodes if n.stage == name]
+    return StageRow(name, sum(1 for u in t.units if u.stage == name), t.module_params[name],
+                    sum(n.flops for n in mine) // 2, tuple(mine[-1].shape))
 
 
 def layer_table(cfg: ArchConfig, depth: int = 4) -> str:

@@ -10,60 +10,59 @@ from explorer import ArchConfig
 from explorer.app.cache import costs_of, layer_table_of
 from explorer.app.display import metric_row
 from explorer.app.text import published_figure, safe_name
-from explorer.labels import fmt_shape
-from explorer.labels import fmt_bytes, fmt_count, fmt_num
+from explorer.facts.results import Costs, Summary
+from explorer.labels import fmt_bytes, fmt_count, fmt_num, fmt_shape
 
 
-def published_rows(s: dict) -> list[dict]:
+def published_rows(s: Summary) -> list[dict]:
     """This model's figures beside the published ones of the preset it is."""
-    p = s["published"]
-    gmacs = s["macs"] / 1e9
-    rows = [{"figure": "parameters", "published": published_figure(p["params"]), "this model": fmt_count(s["params"])},
-            {"figure": "GMACs", "published": published_figure(p["gmacs"]),
+    p = s.published.info
+    gmacs = s.macs / 1e9
+    rows = [{"figure": "parameters", "published": published_figure(p.params), "this model": fmt_count(s.params)},
+            {"figure": "GMACs", "published": published_figure(p.gmacs),
              "this model": f"{gmacs:.4f}" if gmacs < 1 else f"{gmacs:.3f}"}]
-    if p["error"] is not None:
-        rows.append({"figure": p["error_metric"], "published": published_figure(p["error"]),
+    if p.error is not None:
+        rows.append({"figure": p.error_metric, "published": published_figure(p.error),
                      "this model": "not trained here (see the Lab tab)"})
     return rows
 
 
-def metric_values(s: dict, c: dict) -> list[tuple[str, str, str]]:
+def metric_values(s: Summary, c: Costs) -> list[tuple[str, str, str]]:
     """(label, short value, help with the full figure) of each headline metric."""
     return [
-        ("Parameters", fmt_count(s["params"], short=True), f"{fmt_count(s['params'])} parameters"),
-        ("MACs", fmt_count(s["macs"], short=True),
-         f"{fmt_count(s['macs'])} multiply-adds at {fmt_shape(s['input_shape'][1:])}, batch 1 (conv + fc)"),
-        ("Weight layers", f"{s['depth']}", "depth: weight layers on the main path, convs + fc"),
-        ("Shortcuts", f"{s['residual_units']}", ", ".join(f"{v} {k}" for k, v in s["shortcuts"].items())),
-        ("Activations", fmt_bytes(c["activation_bytes"]),
+        ("Parameters", fmt_count(s.params, short=True), f"{fmt_count(s.params)} parameters"),
+        ("MACs", fmt_count(s.macs, short=True),
+         f"{fmt_count(s.macs)} multiply-adds at {fmt_shape(s.input_shape[1:])}, batch 1 (conv + fc)"),
+        ("Weight layers", f"{s.depth}", "depth: weight layers on the main path, convs + fc"),
+        ("Shortcuts", f"{s.residual_units}", ", ".join(f"{v} {k}" for k, v in s.shortcuts.to_dict().items())),
+        ("Activations", fmt_bytes(c.activation_bytes),
          f"activation memory, fp32, batch 1: all tensors one forward pass produces "
-         f"({fmt_count(c['activation_bytes'])} bytes)"),
-        ("Receptive field", f"{c['receptive_field'][-1]['receptive_field']} px",
+         f"({fmt_count(c.activation_bytes)} bytes)"),
+        ("Receptive field", f"{c.receptive_field[-1].receptive_field} px",
          "of one output unit of the last stage, in input pixels"),
     ]
 
 
-def stages_frame(s: dict, c: dict) -> pd.DataFrame:
-    rf = {r["name"]: r["receptive_field"] for r in c["receptive_field"]}
-    return pd.DataFrame([{"stage": stage["name"], "units": stage["units"], "params": fmt_count(stage["params"]),
-                          "MACs": fmt_count(stage["macs"]), "out shape": fmt_shape(stage["out_shape"]),
-                          "receptive field": rf.get(stage["name"])} for stage in s["stages"]])
+def stages_frame(s: Summary, c: Costs) -> pd.DataFrame:
+    rf = {r.name: r.receptive_field for r in c.receptive_field}
+    return pd.DataFrame([{"stage": stage.name, "units": stage.units, "params": fmt_count(stage.params),
+                          "MACs": fmt_count(stage.macs), "out shape": fmt_shape(stage.out_shape),
+                          "receptive field": rf.get(stage.name)} for stage in s.stages])
 
 
-def params_frame(s: dict) -> pd.DataFrame:
-    total = max(s["params"], 1)
-    parts = [("stem", s["stem_params"]), *((stage["name"], stage["params"]) for stage in s["stages"]),
-             ("head (fc)", s["head_params"]), ("of which projections", s["projection_params"])]
+def params_frame(s: Summary) -> pd.DataFrame:
+    total = max(s.params, 1)
+    parts = [("stem", s.stem_params), *((stage.name, stage.params) for stage in s.stages),
+             ("head (fc)", s.head_params), ("of which projections", s.projection_params)]
     return pd.DataFrame([{"part": part, "params": fmt_count(n), "share %": fmt_num(100 * n / total)}
                          for part, n in parts])
 
 
-def draw(cfg: ArchConfig, s: dict) -> None:
+def draw(cfg: ArchConfig, s: Summary) -> None:
     c = costs_of(cfg, 1)
     metric_row(metric_values(s, c), key="summary_metrics")
-    if s["published"]:
-        p = s["published"]
-        st.markdown(f"**Published ({p['preset']})** — {p['source']}")
+    if s.published:
+        st.markdown(f"**Published ({s.published.preset})** — {s.published.info.source}")
         st.table(pd.DataFrame(published_rows(s)).set_index("figure"))
     # Side by side where the page is wide enough, one under the other where it is not (1024 px).
     with st.container(horizontal=True, gap="large", key="summary_tables"):
@@ -73,9 +72,10 @@ def draw(cfg: ArchConfig, s: dict) -> None:
         with st.container(width="content"):
             st.markdown("**Where the parameters are**")
             st.table(params_frame(s).set_index("part"), width="content")
-    for warning in s["warnings"]:
+    for warning in s.warnings:
         st.warning(warning)
     with st.expander("Per-layer table (torchinfo)"):
         st.code(layer_table_of(cfg), language=None)
-    st.download_button("Download summary JSON", json.dumps(s, indent=2), file_name=f"{safe_name(cfg)}_summary.json",
-                       mime="application/json", key="download_summary", on_click="ignore")
+    st.download_button("Download summary JSON", json.dumps(s.to_dict(), indent=2),
+                       file_name=f"{safe_name(cfg)}_summary.json", mime="application/json",
+                       key="download_summary", on_click="ignore")

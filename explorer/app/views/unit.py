@@ -7,6 +7,7 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
+from explorer.facts.results import Summary
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
 
@@ -38,20 +39,20 @@ def highlight_projection(row: pd.Series) -> list[str]:
     return [SHORTCUT_COLOURS.get(row["shortcut"], "")] * len(row)
 
 
-def draw(cfg: ArchConfig, s: dict) -> None:
-    if not s["units"]:
+def draw(cfg: ArchConfig, s: Summary) -> None:
+    if not s.units:
         st.info("A plain network (skip span 0): nothing is added back. The figure shows one plain block.")
-    names = [u["name"] for u in s["units"]] or [None]
-    default = next((u["name"] for u in s["units"] if u["shortcut"] != "identity"), names[0])
+    names = [u.name for u in s.units] or [None]
+    default = next((u.name for u in s.units if u.shortcut != "identity"), names[0])
     if st.session_state.get("unit_pick") not in names:
         st.session_state.unit_pick = default
     left, right = st.columns([2, 3])
     with left:
         unit = st.selectbox("Unit", names, key="unit_pick", format_func=lambda n: n or "first block")
         st.markdown(f"**{unit_equation(cfg, unit)}**")
-        picked = next((u for u in s["units"] if u["name"] == unit), None)
+        picked = next((u for u in s.units if u.name == unit), None)
         if picked is not None:
-            st.caption(f"{unit}: {picked['reason']}")
+            st.caption(f"{unit}: {picked.reason}")
         try:
             show_svg(unit_figure_svg(cfg, unit), height=640, fit=True)
         except diagram.GraphvizMissing as exc:
@@ -62,19 +63,19 @@ def draw(cfg: ArchConfig, s: dict) -> None:
             "(`out_shape`). They are added element-wise, so their shapes must match: where they do not, "
             "the shortcut pads (option A) or projects with a 1x1 conv W_s (options B/C)."
         )
-        if s["units"]:
+        if s.units:
             metric_row([
-                ("Residual units", str(s["residual_units"]), None),
-                ("Projections", str(s["shortcuts"]["projection"]), None),
-                ("Projection params", fmt_count(s["projection_params"], short=True),
-                 f"{fmt_count(s['projection_params'])}, {fmt_share(s['projection_params'] / max(s['params'], 1))} "
+                ("Residual units", str(s.residual_units), None),
+                ("Projections", str(s.shortcuts.projection), None),
+                ("Projection params", fmt_count(s.projection_params, short=True),
+                 f"{fmt_count(s.projection_params)}, {fmt_share(s.projection_params / max(s.params, 1))} "
                  "of all parameters"),
             ], key="unit_metrics")
-        for warning in s["warnings"]:
+        for warning in s.warnings:
             st.warning(warning)
-    if s["units"]:
+    if s.units:
         # Full width below the figure: beside it, at 1024 px, the columns were cut short.
-        st.dataframe(units_frame(s["units"]).style.apply(highlight_projection, axis=1), hide_index=True,
-                     height=min(560, 35 * (len(s["units"]) + 1) + 3), key="units_table",
+        st.dataframe(units_frame([u.to_dict() for u in s.units]).style.apply(highlight_projection, axis=1), hide_index=True,
+                     height=min(560, 35 * (len(s.units) + 1) + 3), key="units_table",
                      column_config={k: st.column_config.Column(label, width=w, help=h)
                                     for k, (label, w, h) in COLUMNS.items()})
