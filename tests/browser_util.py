@@ -1,5 +1,7 @@
-"""Shared pieces of the real-browser tests and the load test: a `streamlit run` server on
-loopback, headless Chromium, widget lookup by key, and waits for the app's reruns."""
+"""Shared pieces of the real-browser tests and the benchmarks that drive a browser: a
+`streamlit run` server on loopback, headless Chromium, widget lookup by key, and waits for the
+app's reruns. The tests reach the server and the browser through fixtures in conftest.py
+(`app_url`: one server per test session; `browser`; `new_page`: a fresh context per call)."""
 from __future__ import annotations
 
 import os

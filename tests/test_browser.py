@@ -12,38 +12,21 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, DIAGRAM, FRAME, IMG, ROOT, choose, chromium_path, diagram_node,
-                          diagram_version, settle, streamlit_server, title, view_box, wait_diagram_change)
-from playwright.sync_api import sync_playwright
+from browser_util import (DIAGRAM, FRAME, IMG, ROOT, choose, diagram_node, diagram_version, settle, title, view_box,
+                          wait_diagram_change)
 
 RESULTS = ROOT / "test-results"
 # The test suite leaves tracked files alone: screenshots go to test-results/ unless asked for.
 ASSETS = Path(os.environ.get("SCREENSHOT_DIR") or RESULTS / "screenshots")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        pg = browser.new_page(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
-        pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
-
-
-def test_journey(page, server):
+def test_journey(new_page, app_url):
     timings = {}
-    pg = page
+    pg = new_page()
     ASSETS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
 
-    pg.goto(server)
+    pg.goto(app_url)
     pg.wait_for_selector(DIAGRAM)
     settle(pg)
     assert "resnet50" in title(pg)
@@ -118,11 +101,11 @@ def test_journey(page, server):
     print("browser timings:", timings)
 
 
-def test_inspect_the_diagram(page, server):
+def test_inspect_the_diagram(new_page, app_url):
     """Hover a node for its facts, click it to inspect it, zoom and pan, find a node by its path,
     reopen the selection from the page address, and open the selected unit in the Unit view."""
-    pg = page
-    pg.goto(server + "/?preset=resnet18")
+    pg = new_page()
+    pg.goto(app_url + "/?preset=resnet18")
     pg.wait_for_selector(DIAGRAM)
     settle(pg)
     before = diagram_version(pg)
@@ -209,9 +192,9 @@ def selected_tab(pg) -> str:
     return pg.locator('[role="tab"][aria-selected="true"]').first.inner_text().strip()
 
 
-def test_back_undoes_a_change_and_a_link_reopens_the_view(page, server):
-    pg = page
-    pg.goto(server + "/?preset=resnet18")
+def test_back_undoes_a_change_and_a_link_reopens_the_view(new_page, app_url):
+    pg = new_page()
+    pg.goto(app_url + "/?preset=resnet18")
     pg.wait_for_selector(DIAGRAM)
     settle(pg)
     span = pg.locator(".st-key-cfg_skip_span")

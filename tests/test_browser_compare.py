@@ -7,24 +7,18 @@ Saves a screenshot of the view after Measure all to test-results/compare_measure
 import json
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, EXCEPTION, IMG, MAIN, ROOT, choose, chromium_path, cut_text, key_css,
-                          open_tab, settle, streamlit_server)
-from playwright.sync_api import sync_playwright
+from browser_util import EXCEPTION, IMG, MAIN, ROOT, choose, cut_text, key_css, open_tab, settle
 
 RESULTS = ROOT / "test-results"
 WIDTH = 1024
 
 
-@pytest.fixture(scope="module")
-def page():
-    with streamlit_server() as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        pg = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        pg.set_default_timeout(60_000)
-        pg.goto(url + "/?preset=resnet50")
-        settle(pg)
-        yield pg
-        browser.close()
+@pytest.fixture
+def page(new_page, app_url):
+    pg = new_page(WIDTH, 900)
+    pg.goto(app_url + "/?preset=resnet50")
+    settle(pg)
+    return pg
 
 
 def click(pg, key: str) -> None:

@@ -8,9 +8,7 @@ A screenshot of the view at 1024 px goes to test-results/lab_cancelled_1024.png.
 import re
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, EXCEPTION, ROOT, choose, chromium_path, enter, key_css, open_tab, settle,
-                          streamlit_server)
-from playwright.sync_api import sync_playwright
+from browser_util import EXCEPTION, ROOT, choose, enter, key_css, open_tab, settle
 
 RESULTS = ROOT / "test-results"
 PROGRESS = '[data-testid="stProgress"]'
@@ -27,16 +25,12 @@ grid => {
 """
 
 
-@pytest.fixture(scope="module")
-def page():
-    with streamlit_server() as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        pg = browser.new_page(viewport={"width": 1024, "height": 900})
-        pg.set_default_timeout(60_000)
-        pg.goto(url)
-        settle(pg)
-        yield pg
-        browser.close()
+@pytest.fixture
+def page(new_page, app_url):
+    pg = new_page(1024, 900)
+    pg.goto(app_url)
+    settle(pg)
+    return pg
 
 
 def results_table(pg) -> list[dict]:

@@ -9,33 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import (CHROMIUM_FLAGS, DIAGRAM, EXCEPTION, IMG, ROOT, choose, chromium_path, cut_text, enter,
-                          key_css, open_tab, settle, streamlit_server)
-from playwright.sync_api import sync_playwright
+from browser_util import DIAGRAM, EXCEPTION, IMG, ROOT, choose, cut_text, enter, key_css, open_tab, settle
 
 RESULTS = ROOT / "test-results"
 WIDTHS = (1024, 1440)
 VIEWS = ("Diagram", "Unit", "Summary", "Latency", "Compare", "Lab", "Learn")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-def new_page(browser, width: int):
-    pg = browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
-    pg.set_default_timeout(60_000)
-    return pg
 
 
 def prepare(pg, view: str) -> None:
@@ -77,56 +55,50 @@ def prepare(pg, view: str) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_value_fits_its_box(browser, server, width):
+def test_every_value_fits_its_box(new_page, app_url, width):
     RESULTS.mkdir(exist_ok=True)
-    pg = new_page(browser, width)
-    try:
-        # resnet50 with a changed skip span: the longest title, and the figures of a large network
-        pg.goto(server + "/?preset=resnet50&skip_span=1")
-        settle(pg)
-        problems = {}
-        for view in VIEWS:
-            prepare(pg, view)
-            assert pg.locator(EXCEPTION).count() == 0, view
-            if width == 1024:
-                pg.screenshot(path=str(RESULTS / f"readable_{view.lower()}_{width}.png"))
-            cut = cut_text(pg)
-            if cut:
-                problems[view] = cut
-        assert not problems, json.dumps(problems, indent=1, ensure_ascii=False)
-    finally:
-        pg.close()
+    pg = new_page(width, 900)
+    # resnet50 with a changed skip span: the longest title, and the figures of a large network
+    pg.goto(app_url + "/?preset=resnet50&skip_span=1")
+    settle(pg)
+    problems = {}
+    for view in VIEWS:
+        prepare(pg, view)
+        assert pg.locator(EXCEPTION).count() == 0, view
+        if width == 1024:
+            pg.screenshot(path=str(RESULTS / f"readable_{view.lower()}_{width}.png"))
+        cut = cut_text(pg)
+        if cut:
+            problems[view] = cut
+    assert not problems, json.dumps(problems, indent=1, ensure_ascii=False)
 
 
-def test_quick_clicks_on_download_buttons_each_deliver_their_file(browser, server):
+def test_quick_clicks_on_download_buttons_each_deliver_their_file(new_page, app_url):
     """Config JSON, then 0.5 s later the PyTorch code (made on click), then the summary JSON: a rerun
     started by one click used to replace the file the next click asked for, which never came."""
-    pg = new_page(browser, 1440)
-    try:
-        pg.goto(server + "/?preset=resnet20")
-        settle(pg)
-        open_tab(pg, "Summary")
-        pg.get_by_text("Import / export config").click()
-        pg.wait_for_selector(f"{key_css('download_pytorch')} button")
-        downloads = []
-        pg.on("download", lambda d: downloads.append(d))
-        pg.locator(f"{key_css('download_config')} button").first.click()
-        pg.wait_for_timeout(500)  # the next click while the first one's file is on its way
-        pg.locator(f"{key_css('download_pytorch')} button").first.click()
+    pg = new_page(1440, 900)
+    pg.goto(app_url + "/?preset=resnet20")
+    settle(pg)
+    open_tab(pg, "Summary")
+    pg.get_by_text("Import / export config").click()
+    pg.wait_for_selector(f"{key_css('download_pytorch')} button")
+    downloads = []
+    pg.on("download", lambda d: downloads.append(d))
+    pg.locator(f"{key_css('download_config')} button").first.click()
+    pg.wait_for_timeout(500)  # the next click while the first one's file is on its way
+    pg.locator(f"{key_css('download_pytorch')} button").first.click()
+    pg.wait_for_timeout(500)
+    with pg.expect_download(timeout=30_000):
+        pg.locator(f"{key_css('download_summary')} button").first.click()
+    pg.wait_for_function("n => true", arg=0)
+    for _ in range(60):  # the code file is made on the server: up to 30 s
+        if len(downloads) >= 3:
+            break
         pg.wait_for_timeout(500)
-        with pg.expect_download(timeout=30_000):
-            pg.locator(f"{key_css('download_summary')} button").first.click()
-        pg.wait_for_function("n => true", arg=0)
-        for _ in range(60):  # the code file is made on the server: up to 30 s
-            if len(downloads) >= 3:
-                break
-            pg.wait_for_timeout(500)
-        files = {d.suggested_filename: Path(d.path()).read_text() for d in downloads}
-        assert sorted(files) == ["resnet20.json", "resnet20.py", "resnet20_summary.json"], sorted(files)
-        assert json.loads(files["resnet20.json"])["name"] == "resnet20"
-        assert json.loads(files["resnet20_summary.json"])["name"] == "resnet20"
-        assert "def build_model" in files["resnet20.py"]
-        for key in ("download_config", "download_pytorch", "download_summary"):  # none left greyed out
-            assert pg.locator(f"{key_css(key)} button").first.is_enabled()
-    finally:
-        pg.close()
+    files = {d.suggested_filename: Path(d.path()).read_text() for d in downloads}
+    assert sorted(files) == ["resnet20.json", "resnet20.py", "resnet20_summary.json"], sorted(files)
+    assert json.loads(files["resnet20.json"])["name"] == "resnet20"
+    assert json.loads(files["resnet20_summary.json"])["name"] == "resnet20"
+    assert "def build_model" in files["resnet20.py"]
+    for key in ("download_config", "download_pytorch", "download_summary"):  # none left greyed out
+        assert pg.locator(f"{key_css(key)} button").first.is_enabled()
