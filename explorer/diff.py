@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.ids import segment_ids
@@ -21,9 +21,11 @@ from explorer.records import Node, Trace, Unit
 from explorer.trace import trace
 from explorer.vocab import GROUP_ROLES, IO_KINDS, NORM_KINDS, SHORTCUT_TEXT, shortcut_counts
 
-KINDS = ("stem", "head", "unit_boundaries", "unit_added", "unit_removed", "shortcut", "stride_moved",
-         "layer_changed", "shape_changed", "bn_added", "bn_removed", "bn_moved", "relu_added",
-         "relu_removed", "relu_moved", "order_changed")
+ChangeKind = Literal["stem", "head", "unit_boundaries", "unit_added", "unit_removed", "shortcut", "stride_moved",
+                     "layer_changed", "shape_changed", "bn_added", "bn_removed", "bn_moved", "relu_added",
+                     "relu_removed", "relu_moved", "order_changed"]
+Side = Literal["a", "b", "both"]
+KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)
 _NORM = NORM_KINDS                   # ops placed around the weight layers
 _SKIP = ("flatten", *IO_KINDS)
 _OP_NAMES = {"bn": "BN", "relu": "ReLU"}
@@ -34,11 +36,11 @@ class Change:
     """One difference between variant A and variant B."""
 
     unit: str       # module path of the unit ("layer2.3"), the stage ("layer1") or "stem" / "head"
-    kind: str       # one of KINDS
+    kind: ChangeKind
     change: str     # "identity -> 1x1 projection + BN"
     params: int     # parameters of B minus those of A for this change
     macs: int       # multiply-adds of B minus those of A (batch 1)
-    side: str = "both"  # the diagram(s) that show it: "a", "b" or "both"
+    side: Side = "both"  # the diagram(s) that show it
 
     def text(self) -> str:
         """"layer2.3: identity -> 1x1 projection + BN, +66,048 params, +12,845,056 MACs"."""
@@ -47,6 +49,11 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         return {"unit": self.unit, "kind": self.kind, "change": self.change, "params": self.params,
                 "macs": self.macs, "side": self.side, "text": self.text()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Change:
+        """The change `to_dict` wrote (its "text" is derived, so it is read back from the rest)."""
+        return cls(d["unit"], d["kind"], d["change"], d["params"], d["macs"], d.get("side", "both"))
 
 
 def diff_configs(a: ArchConfig, b: ArchConfig) -> list[Change]:
@@ -342,7 +349,7 @@ def _shape_change(name: str, na, nb, ua: Unit | None, ub: Unit | None, params: i
 
 
 # -- what the two diagrams highlight ---------------------------------------------------------------
-def highlights(changes: Sequence[Change], source: ArchConfig | Trace, side: str) -> dict[str, str]:
+def highlights(changes: Sequence[Change], source: ArchConfig | Trace, side: Side) -> dict[str, str]:
     """Node ids of the units-detail diagram of one side ("a" or "b") -> the kinds of change there
     (space-separated), for `build_graph(..., highlight=...)`."""
     t = source if isinstance(source, Trace) else trace(source)

@@ -29,7 +29,6 @@ POOL_KINDS: tuple[NodeKind, ...] = ("maxpool", "avgpool")
 IO_KINDS: tuple[NodeKind, ...] = ("input", "output")
 NORM_KINDS: tuple[NodeKind, ...] = ("bn", "relu")     # the ops placed around the weight layers
 GROUP_ROLES: tuple[Role, ...] = ("stem", "head")      # drawn as one node at stage and unit detail
-UNIT_SIDE_ROLES: tuple[Role, ...] = ("pre", "post")   # a unit's ops outside F and its shortcut
 
 
 @dataclass(frozen=True)

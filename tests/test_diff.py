@@ -250,3 +250,12 @@ def test_groups_are_read_from_the_trace_not_from_a_label():
     changed = [c for c in diff.diff_traces(a, b) if c.unit == "layer1.0"]
     assert kinds(changed) == ["layer_changed"] and "conv2" in changed[0].change
     assert diff.diff_traces(a, a) == []
+
+
+def test_a_change_reads_back_from_its_json():
+    changes = diff.diff_configs(explorer.preset("resnet18"), explorer.preset("resnet34").replace(shortcut="C"))
+    assert changes and {c.side for c in changes} <= {"a", "b", "both"}
+    assert {c.kind for c in changes} <= set(diff.KINDS)
+    for c in changes:
+        d = json.loads(json.dumps(c.to_dict()))
+        assert diff.Change.from_dict(d) == c and d["text"] == c.text()
