@@ -82,3 +82,30 @@ def test_bad_json_file(tmp_path):
 
 def test_preset_names_are_cli_names():
     assert "resnet110_skip1" in explorer.PRESETS
+
+
+def test_cli_text_json_and_app_tables_render_one_summary(capsys):
+    """`summary`, `summary --json` and the app's Summary tab read the same Summary record."""
+    import io
+
+    from explorer.app.views import summary as view
+    from explorer.cli.summary import print_summary
+    from explorer.facts.costs import measure_costs
+    from explorer.facts.results import Summary
+    from explorer.facts.summary import measure_summary
+
+    cfg = explorer.preset("resnet50")
+    s = measure_summary(cfg)
+    assert isinstance(s, Summary) and measure_summary(cfg) is s  # cached and frozen: safe to share
+    assert main(["summary", "resnet50", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == s.to_dict()
+    assert main(["summary", "resnet50"]) == 0
+    text = capsys.readouterr().out
+    buf = io.StringIO()
+    print_summary(s, out=buf)
+    assert text == buf.getvalue() and f"published    resnet50: {s.published.info.source}" in text
+    frame = view.stages_frame(s, measure_costs(cfg))
+    assert list(frame["stage"]) == [st.name for st in s.stages] == ["layer1", "layer2", "layer3", "layer4"]
+    for st in s.stages:
+        assert f"  {st.name:<8}{st.units:>6}{st.params:>12,}" in text
+    assert [r["figure"] for r in view.published_rows(s)][:2] == ["parameters", "GMACs"]
