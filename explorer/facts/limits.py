@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from explorer.arch.config import ArchConfig
     from explorer.arch.plan import Plan, UnitSpec
 
-# The old name of the server's limits, kept while the Lab page still imports it.
-Limits = ServerLimits
-
-
 @dataclass(frozen=True)
 class Estimate:
     weight_layers: int      # main-path convs + fc
