@@ -23,9 +23,11 @@ MAX_PATH = 200       # longer text is no module path
 def ops_of(trace: Trace, path: str) -> list[Node]:
     """The trace's ops a selection covers, in execution order ([] when it names nothing): an op,
     the ops under a module path (unit, stage), or those of a drawn group (`stem`, `layer1.0.pre`)."""
+    if not path:
+        return []
     op = trace.by_id.get(path)
-    if op is not None or not path:
-        return [op] if op is not None else []
+    if op is not None:
+        return [op]
     prefix = path + "."
     under = [o for o in trace.nodes if o.id.startswith(prefix)]
     if under:
