@@ -11,7 +11,7 @@ from explorer.errors import ConfigError
 from explorer.labels import fmt_bytes, fmt_ms, fmt_rate, fmt_share
 from explorer.limits import LATENCY_BUDGET_S, PROFILE_BUDGET_S, SWEEP_BUDGET_S
 from explorer.timing import (
-    DEVICES, DTYPES, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult, batch_sweep,
+    DEVICES, DTYPES, NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult, batch_sweep,
     measure_latency, profile_latency,
 )
 
@@ -85,7 +85,7 @@ def print_result(r: LatencyResult, out=None) -> None:
     if r.peak_memory_bytes is not None:
         w(f"  memory     {fmt_bytes(r.peak_memory_bytes)} peak above weights and input\n")
     if r.noisy:
-        w("  warning: noisy: the spread (IQR) is over 20% of the median; compare with care\n")
+        w(f"  warning: noisy: the spread (IQR) is over {NOISY_IQR:.0%} of the median; compare with care\n")
     for note in r.warnings:
         w(f"  warning: {note}\n")
 

@@ -20,7 +20,7 @@ from explorer.timing.gate import (
 )
 from explorer.timing.measure import measure_latency
 from explorer.timing.memory import measure_cuda_peak
-from explorer.timing.passes import MeasurementCancelled
+from explorer.timing.passes import NOISY_IQR, MeasurementCancelled
 from explorer.timing.profile import profile_latency
 from explorer.timing.results import (
     PROFILE_TOP, STOP_TEXT, LatencyResult, ProfileResult, ProfileRow, SkippedBatch, StageTime, StopReason,
@@ -29,7 +29,7 @@ from explorer.timing.results import (
 from explorer.timing.sweep import batch_sweep
 
 __all__ = [
-    "DEVICES", "DTYPES", "PROFILE_TOP", "STOP_TEXT", "GateWait", "LatencyError", "LatencyResult",
+    "DEVICES", "DTYPES", "NOISY_IQR", "PROFILE_TOP", "STOP_TEXT", "GateWait", "LatencyError", "LatencyResult",
     "MeasurementCancelled", "ProfileResult", "ProfileRow", "SkippedBatch", "StageTime", "StopReason",
     "SweepResult", "SweepRow", "TimingSettings",
     "available_devices", "batch_sweep", "begin_training_step", "default_threads", "device_label", "device_lock",

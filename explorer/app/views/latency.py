@@ -9,7 +9,7 @@ from explorer.app.measuring import bar_progress, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
 from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
 from explorer.limits import PROFILE_BUDGET_S, SWEEP_BUDGET_S
-from explorer.timing import PROFILE_TOP, LatencyResult, ProfileResult, SweepResult
+from explorer.timing import NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult
 
 
 def result_caption(r: LatencyResult) -> str:
@@ -30,8 +30,8 @@ def result_metrics(r: LatencyResult) -> list[tuple[str, str, str | None]]:
 
 def noisy_message(r: LatencyResult) -> str:
     """Why a noisy result may read slow, and what gives a steadier one."""
-    text = ("The measurement was noisy (IQR above 20 % of the median): other work on this machine "
-            "may have disturbed it. Measure again for a steadier figure")
+    text = (f"The measurement was noisy (IQR above {100 * NOISY_IQR:g} % of the median): other work on this "
+            "machine may have disturbed it. Measure again for a steadier figure")
     if r.device == "cpu" and r.threads > 1:
         text += (f", or pick 1 CPU thread: at {r.threads} threads any other work on the machine (this page's "
                  "browser included) stalls the passes")
