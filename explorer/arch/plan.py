@@ -68,16 +68,9 @@ class ConvSpec:
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class LayerSpec(ConvSpec):
     """One weight layer (a conv) with the ops that sit right before and after it."""
 
-    role: str               # "3x3", "1x1 reduce", "1x1 expand"
-    in_ch: int
-    out_ch: int
-    kernel: int
-    stride: int
-    groups: int
-    block_idx: int          # the paper block this layer belongs to
     pre: tuple[str, ...]    # ops before the conv, in order: "bn", "relu"
     post: tuple[str, ...]   # ops after the conv, in order
     out_size: int           # spatial side of the conv's output
