@@ -30,6 +30,7 @@ from torch.utils.flop_counter import flop_registry
 
 from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
 from explorer.arch.config import ArchConfig
+from explorer.arch.plan import conv_out
 from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
@@ -203,7 +204,7 @@ def _out_size(x: torch.Tensor, kernel, stride, padding, dilation) -> tuple[int, 
     """Output (H, W) of a conv or pool window (floor mode), as torch computes it."""
     stride = stride if stride not in (None, ()) else kernel  # pools default the stride to the kernel
     sizes = zip(x.shape[-2:], pair(kernel), pair(stride), pair(padding), pair(dilation))
-    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in sizes)
+    return tuple(conv_out(n, k, s, p, d) for n, k, s, p, d in sizes)
 
 
 def _unique(base: str, taken: set[str]) -> str:
