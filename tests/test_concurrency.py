@@ -174,6 +174,8 @@ def test_dispatch_and_function_modes_are_thread_local():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """A server of this module's own: the latency spy must be in its process from the start, and
+    the session's shared server (conftest.app_url) runs the app as users get it, uninstrumented."""
     spy_dir = tmp_path_factory.mktemp("spy")
     (spy_dir / "sitecustomize.py").write_text(SPY)
     log = spy_dir / "latency.jsonl"
@@ -213,14 +215,16 @@ def test_eight_sessions_keep_their_own_settings_and_latency_results(server):
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         try:
             pages = []
+            # The sessions open one after another, each page's first run done before the next page
+            # loads, so no more pages are busy loading at once than the machine has cores; all of
+            # them stay open for the presses below.
             for preset, name, size in SESSIONS:  # one context per session: separate cookies and sockets
                 pg = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
                 pg.set_default_timeout(120_000)
                 pg.goto(link(url, preset, name, size), wait_until="commit")
-                pages.append(pg)
-            for pg, (_, name, _) in zip(pages, SESSIONS):
                 wait_shown(pg, HAS_TITLE, name)
                 wait_idle(pg)
+                pages.append(pg)
 
             # Open the Latency tab on the measuring pages, then press all their buttons together
             # while the other sessions change their skip span.
