@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
-from explorer.facts.results import Summary
+from explorer.facts.results import Summary, UnitCheck
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
 
@@ -26,8 +26,8 @@ COLUMNS = {
 SHORTCUT_COLOURS = {"projection": "background-color: #f9d6d2", "zero_pad": "background-color: #fde9d0"}
 
 
-def units_frame(units: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(units)
+def units_frame(units: tuple[UnitCheck, ...]) -> pd.DataFrame:
+    df = pd.DataFrame(list(units))  # one column per UnitCheck field
     df["in_shape"] = df["in_shape"].map(fmt_shape)
     df["out_shape"] = df["out_shape"].map(fmt_shape)
     df["shortcut_params"] = df["shortcut_params"].map(fmt_count)
@@ -75,7 +75,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
             st.warning(warning)
     if s.units:
         # Full width below the figure: beside it, at 1024 px, the columns were cut short.
-        st.dataframe(units_frame([u.to_dict() for u in s.units]).style.apply(highlight_projection, axis=1), hide_index=True,
+        st.dataframe(units_frame(s.units).style.apply(highlight_projection, axis=1), hide_index=True,
                      height=min(560, 35 * (len(s.units) + 1) + 3), key="units_table",
                      column_config={k: st.column_config.Column(label, width=w, help=h)
                                     for k, (label, w, h) in COLUMNS.items()})
