@@ -2,10 +2,12 @@
 
     data         the digits, their fixed split, `lab_config` (a config sized for them)
     settings     TrainSettings: how a run trains
-    training     one run (`train`), evaluation, the training step
+    records      RunResult (one run), EpochRecord, GradNorm: frozen, JSON at the edge only
+    training     one run (`train`, its RunHooks), evaluation, the training step
     gradients    gradient norms per residual unit at initialisation
-    experiments  the ready experiments, `run_experiment` (every variant at several seeds)
-    results      ExperimentResult: per-seed results, mean and std per variant, export
+    experiments  the ready experiments, `prepare_runs` (a request validated, nothing built)
+    running      `run_experiment`: every variant at several seeds, watched as it goes
+    results      LabResult: per-seed results, mean and std per variant, export
     spread       mean and std across seeds, and the rule that calls a variant better
     workers      seeds trained in parallel worker processes, cancellable, yielding to measurements
     estimate     how long an experiment will take on this machine
@@ -16,22 +18,24 @@ from explorer.lab.data import (DATASET, IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, SP
                                VAL_FRACTION, Digits, lab_config, load_digits)
 from explorer.lab.estimate import (REFERENCE, Calibration, TimeEstimate, calibrate,
                                    estimate_seconds, estimate_time)
-from explorer.lab.experiments import (EXPERIMENTS, Experiment, PreparedRuns, ProgressFn,
-                                      get_experiment, prepare_runs, run_experiment)
+from explorer.lab.experiments import EXPERIMENTS, Experiment, PreparedRuns, get_experiment, prepare_runs
 from explorer.lab.gradients import measure_grad_norms
-from explorer.lab.results import ExperimentResult
+from explorer.lab.records import EpochRecord, GradNorm, RunResult, RunStatus
+from explorer.lab.results import ExperimentResult, LabResult, LabStatus
+from explorer.lab.running import ProgressFn, run_experiment
 from explorer.lab.settings import (DEFAULT_LR, DEFAULT_SEEDS, MAX_EPOCHS, MAX_SEEDS, Optimizer,
                                    Schedule, TrainSettings)
 from explorer.lab.spread import NO_DIFFERENCE, RULE, Spread, Verdict, format_spread, judge, spread
-from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, RunResult, StepGate, StopFn, evaluate,
+from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, RunHooks, StepGate, StopFn, evaluate,
                                    train, train_step)
 from explorer.lab.workers import workers_for
 
 __all__ = [
     "Calibration", "DATASET", "DEFAULT_LR", "DEFAULT_SEEDS", "Digits", "EVAL_BATCH", "EXPERIMENTS",
-    "Experiment", "ExperimentResult", "IN_CHANNELS", "INPUT_SIZE", "MAX_EPOCHS", "MAX_SEEDS",
+    "EpochRecord", "Experiment", "ExperimentResult", "GradNorm", "IN_CHANNELS", "INPUT_SIZE",
+    "LabResult", "LabStatus", "MAX_EPOCHS", "MAX_SEEDS",
     "NO_DIFFERENCE", "NUM_CLASSES", "Optimizer", "PreparedRuns", "ProgressFn", "REFERENCE", "RULE",
-    "RunResult", "SPLIT_SEED", "Schedule", "Spread", "StepGate", "StopFn", "TRAIN_THREADS",
+    "RunHooks", "RunResult", "RunStatus", "SPLIT_SEED", "Schedule", "Spread", "StepGate", "StopFn", "TRAIN_THREADS",
     "TimeEstimate", "TrainSettings", "VAL_FRACTION", "Verdict", "calibrate", "estimate_seconds",
     "estimate_time", "evaluate", "format_spread", "get_experiment", "judge", "lab_config", "load_digits",
     "measure_grad_norms", "prepare_runs", "run_experiment", "spread", "train", "train_step",

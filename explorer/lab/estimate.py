@@ -35,7 +35,7 @@ from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, load_digits
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
-from explorer.lab.training import EVAL_BATCH, train_step, training_threads
+from explorer.lab.training import EVAL_BATCH, flush_denormals, train_step
 from explorer.lab.workers import server_running
 from explorer.timing.gate import begin_training_step, end_training_step
 
@@ -62,7 +62,7 @@ PARALLEL_SLOWDOWN = 1.1
 
 @dataclass(frozen=True)
 class Calibration:
-    """Training costs on one machine, at TRAIN_THREADS threads."""
+    """Training costs on one machine, at this process's torch thread count (a run here)."""
 
     seconds_per_mac: float         # per multiply-add of one forward pass of one image
     seconds_per_layer_step: float  # per weight layer and optimiser step (per-op overhead)
@@ -207,7 +207,7 @@ def measure_calibration() -> Calibration | None:
     start = time.perf_counter()
     deadline = time.monotonic() + CALIBRATION_WAIT_S
     rows = []  # (multiply-adds per step, weight layers, seconds per step, build seconds, CPU share)
-    with training_threads(), torch.random.fork_rng(devices=[]):
+    with flush_denormals(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for cfg in _reference_configs():
             timed = _time_steps(cfg, lambda: time.monotonic() > deadline)
@@ -235,8 +235,8 @@ def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
 
 def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float, float] | None:
     """(multiply-adds per step, weight layers, median seconds per step, build seconds, the share
-    of a core the timed steps got). Training runs on one thread (TRAIN_THREADS), this one, so
-    its CPU time over the wall time says how much of the machine other work left it."""
+    of a core the timed steps got): this thread's CPU time over the wall time says how much of
+    the machine other work left it."""
     size = check_limits(cfg)
     t0 = time.perf_counter()
     model = build_model(cfg)

@@ -1,17 +1,11 @@
-"""Lab experiments: ready comparisons that test the papers' claims, each variant at several seeds.
-
-    result = run_experiment("degradation", seeds=3, progress=print)
-    result.to_rows()           # one row per variant: mean and std over seeds (explorer.lab.results)
-    result.conclusion_lines()  # which variant is better, only where the gap exceeds the spread
-
-With more than one seed, the seeds train in parallel worker processes (one per core, see
-`explorer.lab.workers`); with one, in this process.
+"""Lab experiments: ready comparisons that test the papers' claims, each variant at several seeds,
+and `prepare_runs`, which turns a request into the validated runs `run_experiment`
+(explorer.lab.running) trains.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from explorer.arch.config import ArchConfig
 from explorer.arch.presets import preset
@@ -19,13 +13,9 @@ from explorer.labels import distinct_labels
 from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import lab_config
-from explorer.lab.results import ExperimentResult
-from explorer.lab.settings import Optimizer, TrainSettings, check_seeds
-from explorer.lab.training import RunResult, StopFn, train
-from explorer.lab.workers import Task, run_in_workers, workers_for
+from explorer.lab.settings import TrainSettings, check_seeds
+from explorer.lab.workers import Task, workers_for
 from explorer.lessons import UNIT_VARIANTS
-
-ProgressFn = Callable[[int, int, int, str], None]   # (done_runs, total_runs, epoch, run_name)
 
 
 @dataclass(frozen=True)
@@ -56,125 +46,6 @@ class Experiment:
         }
 
 
-def run_experiment(
-    experiment: str | Experiment | Sequence[ArchConfig],
-    *,
-    epochs: int | None = None,
-    seed: int | None = None,
-    seeds: int | None = None,
-    lr: float | None = None,
-    optimizer: Optimizer | None = None,
-    batch_size: int | None = None,
-    max_train: int | None = None,
-    configs: Sequence[ArchConfig] | None = None,
-    progress: ProgressFn | None = None,
-    on_update: Callable[[ExperimentResult], None] | None = None,
-    should_stop: StopFn | None = None,
-    time_limit_s: float | None = None,
-) -> ExperimentResult:
-    """Train every config of an experiment at each seed, with the same settings.
-
-    Args:
-        experiment: a name in EXPERIMENTS, an Experiment, or a list of configs (run as `custom`).
-        epochs, seed, lr, optimizer, batch_size, max_train: override the experiment's defaults
-            (None keeps the default).
-        seeds: how many seeds each config trains at (default DEFAULT_SEEDS): `seed`, `seed` + 1,
-            ... With more than one, they run in parallel worker processes, one per core
-            (`explorer.lab.workers`); with one, in this process, as a single run always did.
-            Worker processes import the main module, so a script that runs several seeds needs
-            the usual `if __name__ == "__main__":` guard.
-        configs: the configs for `custom` (or to replace an experiment's own).
-        progress: called as progress(done_runs, total_runs, epoch, run_name) when a run (one
-            config at one seed) starts (epoch 0, after its gradient norms are measured) and
-            after each of its epochs; runs are counted over configs x seeds.
-        on_update: called with the partial ExperimentResult at the same moments (live curves).
-        should_stop: polled before every batch (in a worker, relayed by this process at least
-            every 0.05 s); True ends the experiment, keeping what finished and the partial runs.
-            An exception from a callback (a rerun of the app) ends it the same way before it
-            propagates: the result `on_update` last saw then holds the runs cut short, each with
-            `cancelled` set, its finished epochs and its wall time up to the stop.
-        time_limit_s: wall-time bound; past it the experiment ends as if stopped (`timed_out`).
-
-    Raises:
-        ConfigError: unknown experiment, no configs, an invalid config or setting, or a
-            config over the server's size limits (every config is checked before any trains).
-    """
-    runs = prepare_runs(experiment, configs=configs, seeds=seeds, epochs=epochs, seed=seed, lr=lr,
-                        optimizer=optimizer, batch_size=batch_size, max_train=max_train)
-    exp, settings, tasks = runs.experiment, runs.settings, runs.tasks()
-    result = ExperimentResult(exp.name, exp.title, settings, total_runs=len(tasks), seeds=runs.seeds,
-                              workers=runs.workers, comparisons=exp.comparisons,
-                              plan=tuple((t.config.name, t.settings.seed) for t in tasks),
-                              time_limit_s=time_limit_s)
-    start = time.perf_counter()
-    asked = should_stop
-    deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
-
-    def should_stop() -> bool:
-        if deadline is not None and time.monotonic() > deadline:
-            result.timed_out = True
-            return True
-        return bool(asked is not None and asked())
-
-    live: dict[int, RunResult] = {}   # task index -> its run, as far as it got
-    done = [0]
-
-    def place(index: int, run: RunResult) -> None:
-        live[index] = run
-        result.runs = [live[i] for i in sorted(live)]
-
-    def add_epoch(index: int, row: dict[str, Any]) -> None:
-        """A worker's epoch, into the run this process shows."""
-        live[index].history.append(row)
-        live[index].seconds = row["elapsed"]
-        notify(row["epoch"], row["run"])
-
-    def notify(epoch: int, name: str) -> None:
-        result.seconds = time.perf_counter() - start
-        if progress is not None:
-            progress(done[0], len(tasks), epoch, name)
-        if on_update is not None:
-            on_update(result)
-
-    try:
-        if runs.workers == 1:
-            for task in tasks:
-                if should_stop():
-                    result.cancelled = True
-                    break
-                run = train(
-                    task.config, settings=task.settings, should_stop=should_stop,
-                    on_start=lambda run, i=task.index: (place(i, run), notify(0, run.name)),
-                    progress=lambda row: notify(row["epoch"], row["run"]),
-                )
-                done[0] += 1
-                if run.cancelled:
-                    result.cancelled = True
-                    break
-        else:
-            def finish(index: int, run: RunResult) -> None:
-                place(index, run)
-                done[0] += 1
-                notify(len(run.history), run.name)
-
-            result.cancelled = run_in_workers(
-                tasks, runs.workers, should_stop=should_stop,
-                on_start=lambda i, run: (place(i, run), notify(0, run.name)),
-                on_epoch=add_epoch, on_finish=finish, on_abandoned=place,
-            )
-    except BaseException:  # a rerun of the app, Ctrl-C: what finished stays, the runs cut short say so
-        result.cancelled = True
-        for run in live.values():  # any run not heard of since its start (a worker that failed)
-            if len(run.history) < run.settings.epochs and not run.diverged:
-                run.cancelled = True
-        raise
-    finally:
-        result.seconds = time.perf_counter() - start
-    if not result.cancelled:
-        notify(settings.epochs, tasks[-1].config.name)
-    return result
-
-
 @dataclass(frozen=True)
 class PreparedRuns:
     """What an experiment will train, validated and checked against the limits, nothing built."""
@@ -200,12 +71,14 @@ def prepare_runs(
     seeds: int | None = None,
     **overrides: Any,
 ) -> PreparedRuns:
-    """The runs `run_experiment` would make: settings (`overrides` apply unless `settings` is
-    given), the seeds and workers, and every config adapted to the data and checked against the
+    """The runs `run_experiment` would make: the settings (the experiment's, with `overrides`
+    such as epochs=, seed=, lr=, optimizer=, batch_size=, max_train= applied; or `settings`
+    whole), the seeds and workers, and every config adapted to the data and checked against the
     server's limits.
 
     Raises:
-        ConfigError: as `run_experiment`, before anything is built.
+        ConfigError: as `run_experiment`, before anything is built; also when both `settings`
+            and an override are given (one of them would be ignored).
     """
     exp = get_experiment(experiment)
     if configs is not None:
@@ -216,11 +89,14 @@ def prepare_runs(
         settings = exp.settings.with_overrides(**overrides)
     elif not isinstance(settings, TrainSettings):
         raise ConfigError("settings", settings, "a TrainSettings")
+    elif any(v is not None for v in overrides.values()):
+        key = next(k for k, v in overrides.items() if v is not None)
+        raise ConfigError(key, overrides[key], "no value beside settings= (set it in the TrainSettings)")
     n_seeds = check_seeds(seeds)
     cfgs = _unique_names([lab_config(c) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
     all_seeds = tuple(settings.seed + k for k in range(n_seeds))
-    return PreparedRuns(exp, settings, tuple(cfgs), sizes, all_seeds, workers_for(n_seeds))
+    return PreparedRuns(exp, settings.resolved(), tuple(cfgs), sizes, all_seeds, workers_for(n_seeds))
 
 
 def get_experiment(experiment: str | Experiment | Sequence[ArchConfig]) -> Experiment:

@@ -1,6 +1,8 @@
 """An experiment's results: every variant trained at every seed, summarised with its spread.
 
-Plain dicts and row lists, ready for pandas and plotly:
+`LabResult` is one frozen record (its runs are `explorer.lab.records.RunResult`); the command
+line's text, its JSON and the app's Lab view all read it. Its row lists are ready for pandas
+and plotly:
 
     result.to_rows()             # one row per variant: mean and std over seeds of the final numbers
     result.seed_rows()           # one row per variant and seed
@@ -15,33 +17,35 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Mapping, Sequence, get_args
 
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, check_choice
 from explorer.labels import fmt_duration, fmt_num
 from explorer.lab.data import DATASET
+from explorer.lab.records import RunResult, RunStatus
 from explorer.lab.settings import TrainSettings
 from explorer.lab.spread import METRICS, RULE, Spread, Verdict, judge, spread
-from explorer.lab.training import RunResult
 
 SUMMARY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc")
 BAND_KEYS = ("train_loss", "val_acc")
+# How an experiment ended: every planned run trained ("complete"), a stop ended it
+# ("cancelled"), its time limit did ("timed_out"), or it is still training ("running").
+LabStatus = Literal["running", "complete", "cancelled", "timed_out"]
 
 
-@dataclass
-class ExperimentResult:
+@dataclass(frozen=True)
+class LabResult:
     """All runs of an experiment, one per variant and seed: the finished ones, and partial ones
-    when it was cancelled. `runs` is in variant order, each variant's seeds in seed order."""
+    when it was stopped. `runs` is in variant order, each variant's seeds in seed order."""
 
     experiment: str
     title: str
-    settings: TrainSettings              # as trained; its seed is the first of `seeds`
-    runs: list[RunResult] = field(default_factory=list)
+    settings: TrainSettings              # as trained (lr resolved); its seed is the first of `seeds`
+    runs: tuple[RunResult, ...] = ()
     total_runs: int = 0                  # variants x seeds
-    seconds: float = 0.0
-    cancelled: bool = False
-    timed_out: bool = False              # stopped by `time_limit_s`
+    seconds: float = 0.0                 # wall time (ms precision)
+    status: LabStatus = "complete"
     seeds: tuple[int, ...] = ()          # every variant trains once at each of these
     workers: int = 1                     # processes that trained them (1: this one)
     comparisons: tuple[tuple[str, str], ...] = ()  # (a, b) pairs the conclusions judge
@@ -49,16 +53,39 @@ class ExperimentResult:
     time_limit_s: float | None = None    # the wall-time bound it ran under, if any
 
     def __post_init__(self) -> None:
-        if not self.seeds:
-            self.seeds = (self.settings.seed,)
+        check_choice("status", self.status, get_args(LabStatus))
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("settings", self.settings.resolved())
+        set_("runs", tuple(self.runs))
+        set_("seeds", tuple(self.seeds) or (self.settings.seed,))
+        set_("comparisons", tuple(tuple(p) for p in self.comparisons))
+        set_("plan", tuple((name, seed) for name, seed in self.plan))
+
+    @property
+    def cancelled(self) -> bool:
+        """Stopped before every planned run finished (by a stop or the time limit)."""
+        return self.status in ("cancelled", "timed_out")
+
+    @property
+    def timed_out(self) -> bool:
+        """Stopped by `time_limit_s`."""
+        return self.status == "timed_out"
 
     # -- grouping ---------------------------------------------------------------------------
     def variants(self) -> list[str]:
         """Variant names in training order."""
         return list(dict.fromkeys(r.name for r in self.runs))
 
+    def planned_variants(self) -> list[str]:
+        """Every variant asked for, trained or not, in training order."""
+        return list(dict.fromkeys(name for name, _ in self.plan)) or self.variants()
+
     def runs_of(self, variant: str) -> list[RunResult]:
         return [r for r in self.runs if r.name == variant]
+
+    def status_of(self, variant: str, seed: int) -> RunStatus:
+        """How the run of `variant` at `seed` ended ("not run" when it never started)."""
+        return next((r.status for r in self.runs if (r.name, r.seed) == (variant, seed)), "not run")
 
     def counted_runs(self, variant: str) -> list[RunResult]:
         """The runs a variant's summary averages: those that finished (or diverged); when none
@@ -98,7 +125,7 @@ class ExperimentResult:
 
     def history_rows(self) -> list[dict[str, Any]]:
         """Long-format curves: one row per variant, seed and epoch (train_loss, val_acc, ...)."""
-        return [dict(row) for r in self.runs for row in r.history]
+        return [row.to_dict() for r in self.runs for row in r.history]
 
     def history_band_rows(self) -> list[dict[str, Any]]:
         """Per variant and epoch over the seeds that reached it: `train_loss` (mean),
@@ -107,7 +134,7 @@ class ExperimentResult:
 
     def grad_norm_rows(self) -> list[dict[str, Any]]:
         """Long-format gradient norms at initialisation: one row per variant, seed and unit."""
-        return [dict(row) for r in self.runs for row in r.grad_norms]
+        return [row.to_dict() for r in self.runs for row in r.grad_norms]
 
     def grad_norm_band_rows(self) -> list[dict[str, Any]]:
         """Per variant and residual unit: `grad_norm` mean, std, min, max over seeds."""
@@ -150,7 +177,7 @@ class ExperimentResult:
 
     def not_run(self) -> list[tuple[str, int]]:
         """(variant, seed) of the planned runs that never started."""
-        started = {(r.name, r.settings.seed) for r in self.runs}
+        started = {(r.name, r.seed) for r in self.runs}
         return [p for p in self.plan if p not in started]
 
     def stop_message(self, cause: str = "Cancelled") -> str | None:
@@ -163,7 +190,7 @@ class ExperimentResult:
         timed_out = self.timed_out and self.time_limit_s is not None
         head = (f"Stopped at the {fmt_num(self.time_limit_s)} s time limit" if timed_out else cause)
         head += f" after {fmt_duration(self.seconds)}"
-        parts = [f"{self._label(r.name, [r.settings.seed])} {_where(r)}" for r in self.cut_short()]
+        parts = [f"{self._label(r.name, [r.seed])} {_where(r)}" for r in self.cut_short()]
         missing: dict[str, list[int]] = {}
         for name, seed in self.not_run():
             missing.setdefault(name, []).append(seed)
@@ -181,27 +208,54 @@ class ExperimentResult:
 
     # -- export -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        variants = []
-        for name in self.variants():
-            runs = self.runs_of(name)
-            spreads = {k: self.spread_of(name, k) for k in SUMMARY_KEYS}
-            variants.append({
-                "run": name, "config": runs[0].config.to_dict(), "params": runs[0].params,
-                "depth": runs[0].depth, "seeds": [r.settings.seed for r in runs],
-                "per_seed": [{"seed": r.settings.seed, **r.to_dict()} for r in runs],
-                "mean": {k: s.mean for k, s in spreads.items()},
-                "std": {k: s.std for k, s in spreads.items()},
-                "counted_seeds": [r.settings.seed for r in self.counted_runs(name)],
-            })
+        """The JSON form (`from_dict` reads it back). Besides the record's own fields it carries
+        what is derived from them for a reader: the summary table (`results`), per variant its
+        mean and std, the stop message, the runs that did not run and the conclusions."""
         return {
             "experiment": self.experiment, "title": self.title, "dataset": DATASET,
             "settings": self.settings.to_dict(), "seeds": list(self.seeds), "workers": self.workers,
-            "total_runs": self.total_runs, "seconds": round(self.seconds, 3),
+            "total_runs": self.total_runs, "seconds": self.seconds, "status": self.status,
             "cancelled": self.cancelled, "timed_out": self.timed_out, "stop_message": self.stop_message(),
             "not_run": [{"run": name, "seed": seed} for name, seed in self.not_run()],
-            "results": self.to_rows(), "runs": variants,
+            "results": self.to_rows(), "runs": [self._variant_dict(name) for name in self.variants()],
             "rule": RULE, "conclusions": self.conclusion_lines(),
+            "comparisons": [list(p) for p in self.comparisons],
+            "plan": [{"run": name, "seed": seed} for name, seed in self.plan],
+            "time_limit_s": self.time_limit_s,
         }
+
+    def _variant_dict(self, name: str) -> dict[str, Any]:
+        runs = self.runs_of(name)
+        spreads = {k: self.spread_of(name, k) for k in SUMMARY_KEYS}
+        return {
+            "run": name, "config": runs[0].config.to_dict(), "params": runs[0].params,
+            "depth": runs[0].depth, "seeds": [r.seed for r in runs],
+            "per_seed": [{"seed": r.seed, **r.to_dict()} for r in runs],
+            "mean": {k: s.mean for k, s in spreads.items()},
+            "std": {k: s.std for k, s in spreads.items()},
+            "counted_seeds": [r.seed for r in self.counted_runs(name)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LabResult":
+        """A result from its `to_dict` form (or that form read back from JSON)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("result", data, "a JSON object (a Lab result)")
+        try:
+            status = data.get("status") or ("timed_out" if data.get("timed_out") else
+                                             "cancelled" if data.get("cancelled") else "complete")
+            return cls(
+                experiment=data["experiment"], title=data["title"],
+                settings=TrainSettings.from_dict(data["settings"]),
+                runs=tuple(RunResult.from_dict(p) for v in data["runs"] for p in v["per_seed"]),
+                total_runs=data["total_runs"], seconds=data["seconds"], status=status,
+                seeds=tuple(data["seeds"]), workers=data["workers"],
+                comparisons=tuple(tuple(p) for p in data.get("comparisons", ())),
+                plan=tuple((p["run"], p["seed"]) for p in data.get("plan", ())),
+                time_limit_s=data.get("time_limit_s"),
+            )
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0]), None, "a value: a Lab result has this key") from None
 
     def to_json_bytes(self) -> bytes:
         """The whole result as UTF-8 JSON (non-finite numbers as null)."""
@@ -277,3 +331,6 @@ def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
         writer.writeheader()
         writer.writerows(rows)
     return buf.getvalue().encode()
+
+
+ExperimentResult = LabResult  # the earlier name, kept for scripts that import it

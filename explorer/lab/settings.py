@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Mapping, get_args
 
 from explorer.errors import ConfigError, check_choice, check_int
+from explorer.limits import MAX_EPOCHS, MAX_SEEDS
 
 Optimizer = Literal["sgd", "adam"]
 Schedule = Literal["step", "constant"]
 
-MAX_EPOCHS = 1000
 DEFAULT_SEEDS = 3   # seeds per variant: enough for a mean and a spread
-MAX_SEEDS = 20
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}  # SGD: He et al. 2015, Sec. 4.2; Adam: Kingma & Ba
 
 
@@ -54,8 +53,20 @@ class TrainSettings:
             lr *= 0.1 ** sum(epoch > m for m in (self.epochs * 0.5, self.epochs * 0.75))
         return lr
 
+    def resolved(self) -> "TrainSettings":
+        """The same settings with the optimizer's default learning rate written out."""
+        return self if self.lr is not None else replace(self, lr=self.resolved_lr)
+
     def to_dict(self) -> dict[str, Any]:
+        """Every field, the learning rate resolved (`from_dict` gives back `resolved()`)."""
         return {f: getattr(self, f) for f in self.__dataclass_fields__} | {"lr": self.resolved_lr}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainSettings":
+        """Validated settings from a JSON object; missing keys take defaults."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("settings", data, "a JSON object of training settings")
+        return cls().with_overrides(**data)
 
     def with_overrides(self, **changes: Any) -> "TrainSettings":
         """A copy with the non-None `changes` applied (validated)."""

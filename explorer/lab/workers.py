@@ -1,4 +1,5 @@
-"""Runs in parallel: seeds trained in worker processes, one torch thread each.
+"""Runs in parallel: seeds trained in worker processes, TRAIN_THREADS torch threads each (set in
+each worker, never in the parent: the thread count is process-wide).
 
 The parent process stays in charge. It polls `should_stop` (Cancel, the time limit, Ctrl-C) and
 relays it to the workers, which look at it before every batch; it receives each run's start and
@@ -21,12 +22,15 @@ import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import torch
+
 from explorer.arch.config import ArchConfig
+from explorer.lab.records import EpochRecord, RunResult
 from explorer.lab.settings import TrainSettings
-from explorer.lab.training import RunResult, StopFn, train
+from explorer.lab.training import TRAIN_THREADS, RunHooks, StopFn, train
 from explorer.timing.gate import begin_training_step, device_lock, end_training_step
 
 POLL_S = 0.01          # how often the relay looks for a measurement wanting the cores
@@ -157,7 +161,7 @@ def run_in_workers(
     *,
     should_stop: StopFn,
     on_start: Callable[[int, RunResult], None],
-    on_epoch: Callable[[int, dict[str, Any]], None],
+    on_epoch: Callable[[int, EpochRecord], None],
     on_finish: Callable[[int, RunResult], None],
     on_abandoned: Callable[[int, RunResult], None] | None = None,
 ) -> bool:
@@ -187,12 +191,8 @@ def run_in_workers(
                 for future in pending:
                     future.cancel()  # those not yet handed to a worker
             for kind, index, payload in _drain(events):
-                if index in finished:
-                    continue
-                if kind == "start":
-                    on_start(index, payload)
-                else:
-                    on_epoch(index, payload)
+                if index not in finished:  # a run's messages may arrive after its result
+                    (on_start if kind == "start" else on_epoch)(index, payload)
             for future in [f for f in pending if f.done()]:
                 index = pending.pop(future)
                 if future.cancelled():
@@ -243,6 +243,7 @@ _worker: dict[str, Any] = {}
 
 def _init_worker(events, gate: SharedGate) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    torch.set_num_threads(TRAIN_THREADS)  # this process's own: no measurement runs here
     _worker.update(events=events, gate=gate)
 
 
@@ -250,9 +251,7 @@ def _train_task(task: Task) -> RunResult | None:
     events, gate = _worker["events"], _worker["gate"]
     if gate.stop.is_set():
         return None
-    return train(
-        task.config, settings=task.settings, should_stop=gate.stop.is_set, step_gate=gate,
-        # a snapshot: the queue pickles later, when the run may have moved on
-        on_start=lambda run: events.put(("start", task.index, replace(run, history=[]))),
-        progress=lambda row: events.put(("epoch", task.index, row)),
-    )
+    hooks = RunHooks(on_start=lambda run: events.put(("start", task.index, run)),
+                     on_epoch=lambda record: events.put(("epoch", task.index, record)),
+                     should_stop=gate.stop.is_set, step_gate=gate)
+    return train(task.config, task.settings, hooks)

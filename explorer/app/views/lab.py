@@ -16,10 +16,10 @@ import streamlit as st
 
 from explorer import ArchConfig, ConfigError, lab
 from explorer.app.store import configs_of, lab_key, remember
-from explorer.facts.limits import Limits
+from explorer.app.text import plain_text
 from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
+from explorer.limits import MAX_EPOCHS, ServerLimits
 
-MAX_EPOCHS = 50  # a bound for this page; the library allows up to lab.MAX_EPOCHS
 TICK_S = 0.5     # the progress bar's clock while training: how soon a click on Cancel takes effect
 # Least seconds between redraws of the live curves. Each redraw builds two banded plotly charts
 # on the server and lays them out in the browser, work that competes with the training workers
@@ -27,9 +27,8 @@ TICK_S = 0.5     # the progress bar's clock while training: how soon a click on 
 # variants) the app took 1.29x the command line's time.
 CURVES_EVERY_S = 5.0
 STOP_WAIT_S = 30.0  # longest wait for a stopped run to record how it ended (workers end their batch)
-SEED_CHOICES = [1, 2, 3, 4, 5]
+SEED_CHOICES = [1, 2, 3, 4, 5]  # within MAX_SEEDS; the server's time limit bounds the rest
 BAND = "mean ± one standard deviation across seeds (sample std)"
-_MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~$"
 # how each column of the results tables reads: losses to three figures, accuracies as percentages
 _LOSS = ("train_loss", "val_loss", "train_loss_std")
 _ACC = ("train_acc", "val_acc", "best_val_acc", "val_acc_std")
@@ -93,7 +92,7 @@ def readable(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{k: cell(k, v) for k, v in row.items()} for row in rows])
 
 
-def curves(res: lab.ExperimentResult, keyed: bool) -> None:
+def curves(res: lab.LabResult, keyed: bool) -> None:
     """Training loss and validation accuracy per epoch: mean over seeds with a band."""
     bands = pd.DataFrame(res.history_band_rows())
     if bands.empty:
@@ -128,53 +127,61 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
         lock.release()  # once run_experiment has recorded how the run ended, even when stopped
 
 
+class LiveView:
+    """What the page shows while a run trains: the bar with its text and clock, the live
+    curves (redrawn at most every CURVES_EVERY_S), and the latest partial result."""
+
+    def __init__(self, epochs: int, workers: int) -> None:
+        self.epochs = epochs
+        self.text = f"starting {workers} worker processes…" if workers > 1 else "preparing…"
+        self.bar = st.progress(0.0, text=self.text)
+        self.curves = st.empty()
+        self.partial: lab.LabResult | None = None
+        self.start = self.ticked = time.monotonic()
+        self.drawn_rows, self.drawn_at = 0, 0.0
+
+    def progress(self, done: int, total: int, epoch: int, run_name: str) -> None:
+        self.text = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{self.epochs}"
+
+    def move_bar(self) -> None:
+        self.ticked = time.monotonic()
+        self.bar.progress(self.partial.fraction_done() if self.partial else 0.0,
+                          text=f"{self.text} · {fmt_duration(self.ticked - self.start)}")
+
+    def tick(self) -> bool:
+        """Polled before every batch: moves the bar's clock now and then (never stops by itself)."""
+        if time.monotonic() - self.ticked >= TICK_S:
+            self.move_bar()
+        return False
+
+    def update(self, partial: lab.LabResult) -> None:
+        self.partial = partial
+        self.move_bar()
+        rows = sum(len(r.history) for r in partial.runs)
+        if rows > self.drawn_rows and time.monotonic() - self.drawn_at >= CURVES_EVERY_S:
+            self.drawn_rows, self.drawn_at = rows, time.monotonic()
+            with self.curves.container():
+                curves(partial, keyed=False)
+
+    def clear(self) -> None:
+        self.bar.empty()
+        self.curves.empty()
+
+
 def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
            limit: float) -> None:
     results = st.session_state.lab_results
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
-    workers = lab.workers_for(seeds)
-    text = [f"starting {workers} worker processes…" if workers > 1 else "preparing…"]
-    bar = st.progress(0.0, text=text[0])
-    live = st.empty()
-    drawn = [0, 0.0]  # epochs drawn, when
-    shown: list = [None, time.monotonic(), time.monotonic()]  # partial result, start, last tick
-
-    def progress(done, total, epoch, run_name):
-        text[0] = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{epochs}"
-
-    def move_bar() -> None:
-        partial, start, now = shown[0], shown[1], time.monotonic()
-        shown[2] = now
-        bar.progress(partial.fraction_done() if partial else 0.0,
-                     text=f"{text[0]} · {fmt_duration(now - start)}")
-
-    def tick() -> bool:
-        """Polled before every batch: moves the bar's clock now and then (never stops by itself)."""
-        if time.monotonic() - shown[2] >= TICK_S:
-            move_bar()
-        return False
-
-    def on_update(partial):
-        remember(results, key, partial)  # kept if the run is cancelled
-        shown[0] = partial
-        move_bar()
-        rows = partial.history_rows()
-        # live curves: redrawn after a finished epoch, at most every CURVES_EVERY_S
-        if len(rows) > drawn[0] and time.monotonic() - drawn[1] >= CURVES_EVERY_S:
-            drawn[:] = [len(rows), time.monotonic()]
-            with live.container():
-                curves(partial, keyed=False)
-
+    view = LiveView(epochs, lab.workers_for(seeds))
     try:
-        res = lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
-                                 progress=progress, on_update=on_update, should_stop=tick,
-                                 time_limit_s=limit)
-        remember(results, key, res)
+        # on_end keeps the result however the run ends: a Cancel reruns the page from a callback
+        lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
+                           progress=view.progress, on_update=view.update, should_stop=view.tick,
+                           on_end=lambda res: remember(results, key, res), time_limit_s=limit)
     except ConfigError as exc:
         st.error(str(exc))
-    bar.empty()
-    live.empty()
+    view.clear()
     cancel.empty()
 
 
@@ -197,24 +204,24 @@ def wait_for_stopping_run() -> bool:
     return True
 
 
-def conclusions(res: lab.ExperimentResult) -> None:
+def conclusions(res: lab.LabResult) -> None:
     lines = res.conclusion_lines()
     if not lines:
         return
     st.markdown("**What this run shows** (mean ± std over seeds)\n\n"
-                + "\n".join(f"- {_md(line)}" for line in lines))
+                + "\n".join(f"- {plain_text(line)}" for line in lines))
     st.caption(lab.RULE)
 
 
-def show_result(res: lab.ExperimentResult, exp_name: str) -> None:
+def show_result(res: lab.LabResult, exp_name: str) -> None:
     n, w = len(res.seeds), res.workers
-    v, planned = len(res.variants()), len(dict.fromkeys(name for name, _ in res.plan)) or len(res.variants())
+    v, planned = len(res.variants()), len(res.planned_variants())
     of = f"{v} of {planned} variants" if v < planned else f"{v} variant{'s' if v != 1 else ''}"
     st.caption(f"{of} × {n} seed{'s' if n != 1 else ''} "
                f"({', '.join(map(str, res.seeds))}) in {fmt_duration(res.seconds)}"
                + (f" on {w} worker processes" if w > 1 else ""))
     if res.cancelled:
-        st.warning(_md(res.stop_message()), icon=":material/stop_circle:")
+        st.warning(plain_text(res.stop_message()), icon=":material/stop_circle:")
     conclusions(res)
     curves(res, keyed=True)
     grads = pd.DataFrame(res.grad_norm_band_rows())
@@ -253,7 +260,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                              help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
                                   "parallel processes, one per core. Results show mean ± std."))
     expected = lab.estimate_time(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
-    limit = Limits.from_env().max_lab_seconds
+    limit = ServerLimits.from_env().max_lab_seconds
     workers = lab.workers_for(seeds)
     st.caption(f"Expected to take {expected.label} on this machine"
                + (f" ({workers} worker processes)" if workers > 1 else "")
@@ -276,8 +283,3 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i: i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r}, {g}, {b}, {alpha})"
-
-
-def _md(text: str) -> str:
-    """`text` with markdown's special characters escaped (run names are the user's)."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
