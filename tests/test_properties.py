@@ -5,6 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer import ArchConfig, ConfigError, build_model
+from explorer.arch.plan import make_plan
+from explorer.facts.limits import estimate
 from explorer.facts.summary import measure_summary
 
 small_int = st.integers(min_value=1, max_value=4)
@@ -58,6 +60,8 @@ def check(data):
         y = model(torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size))
     assert tuple(y.shape) == summary.output_shape == (1, cfg.num_classes)
     assert summary.params == sum(p.numel() for p in model.parameters())
+    est = estimate(cfg, make_plan(cfg))  # the limits' arithmetic over the plan is the trace's count
+    assert (est.params, est.macs, est.weight_layers) == (summary.params, summary.macs, summary.depth)
     assert ArchConfig.from_json(cfg.to_json()) == cfg
 
 

@@ -34,7 +34,8 @@ def metric_values(s: Summary, c: Costs) -> list[tuple[str, str, str]]:
         ("MACs", fmt_count(s.macs, short=True),
          f"{fmt_count(s.macs)} multiply-adds at {fmt_shape(s.input_shape[1:])}, batch 1 (conv + fc)"),
         ("Weight layers", f"{s.depth}", "depth: weight layers on the main path, convs + fc"),
-        ("Shortcuts", f"{s.residual_units}", ", ".join(f"{v} {k}" for k, v in s.shortcuts.to_dict().items())),
+        ("Shortcuts", f"{s.residual_units}",
+         f"{s.shortcuts.identity} identity, {s.shortcuts.zero_pad} zero_pad, {s.shortcuts.projection} projection"),
         ("Activations", fmt_bytes(c.activation_bytes),
          f"activation memory, fp32, batch 1: all tensors one forward pass produces "
          f"({fmt_count(c.activation_bytes)} bytes)"),
