@@ -10,7 +10,8 @@ settings.register_profile("repeatable", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
-# Small, repeatable CPU work: the suite runs on two cores beside other jobs.
+# Small, repeatable CPU work, often beside other jobs: at most two torch threads, and never more
+# than the machine's cores.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
