@@ -39,6 +39,12 @@ MAX_COMPARE = 8             # configs side by side, in the app and on the comman
 MAX_EPOCHS = 1000           # Lab epochs per run
 MAX_SEEDS = 20              # Lab seeds per variant
 MAX_CONFIG_BYTES = 64 * 1024  # a config file or upload
+MAX_SAMPLES = 100_000       # most timed passes one latency measurement may ask for
+MAX_WARMUP = 50             # most untimed passes before timing, however short they are
+MAX_RESULTS = 20            # latency / Lab results one app session keeps in memory
+MAX_PATH = 200              # characters of a module path typed into the diagram's Find box
+MAX_IMPORT_BYTES = 256 * 1024 * 1024  # a JSONL file of runs to import
+MAX_HISTORY = 500           # newest runs the History view lists at once
 ONNX_MAX_BYTES = 2 * 1024**3 - 16 * 1024**2  # one ONNX file is one protobuf (2 GiB), less the graph
 
 ENV_PREFIX = "RESNET_EXPLORER_"

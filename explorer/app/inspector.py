@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 from explorer import ArchConfig
 from explorer.labels import fmt_bytes, fmt_ms
+from explorer.limits import MAX_PATH
 from explorer.records import Node, Trace
 
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
-MAX_PATH = 200       # longer text is no module path
 
 
 def ops_of(trace: Trace, path: str) -> list[Node]:

@@ -12,10 +12,8 @@ from typing import Any, Hashable, MutableMapping, Sequence
 
 from explorer import ArchConfig, ConfigError
 from explorer.app.inputs import distinct_name
-from explorer.limits import MAX_COMPARE  # configs in one session's comparison
+from explorer.limits import MAX_COMPARE, MAX_RESULTS
 from explorer.timing import LatencyResult, default_threads
-
-MAX_RESULTS = 20  # latency / lab results kept per session
 
 
 def remember(store: MutableMapping, key: Hashable, value: Any) -> None:

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from explorer.errors import ConfigError
+from explorer.limits import MAX_IMPORT_BYTES
 from explorer.runs import RUN_KINDS, RunRecord, RunStore, StoreError, headline, open_store
-
-MAX_IMPORT_BYTES = 256 * 1024 * 1024
 
 
 def add_store_args(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, LatencyError
 from explorer.facts.costs import check_batch
 from explorer.facts.limits import check_limits
-from explorer.limits import LATENCY_BUDGET_S, MAX_BUDGET_S
+from explorer.limits import LATENCY_BUDGET_S, MAX_BUDGET_S, MAX_SAMPLES
 from explorer.timing.devices import DTYPES, check_dtype, default_threads, device_label, resolve_device
 from explorer.timing.gate import GateWait, exclusive_measurement
 from explorer.timing.memory import check_cpu_memory
@@ -31,7 +31,6 @@ from explorer.timing.passes import default_warmup
 from explorer.vocab import Dtype
 
 T = TypeVar("T")
-MAX_SAMPLES = 100_000       # most timed passes one run may ask for
 
 
 @dataclass(frozen=True)

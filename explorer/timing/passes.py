@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from explorer.limits import MAX_WARMUP
+
 Progress = Callable[[float], Any]   # called with the fraction done; False stops the measurement
 
 WARMUP = {"cpu": 2, "cuda": 5}      # least untimed passes per device type
-MAX_WARMUP = 50                     # most untimed passes, however short they are
 NOISY_IQR = 0.20                    # IQR / median above which samples are flagged noisy
 
 

@@ -8,9 +8,8 @@ import streamlit as st
 from explorer import ArchConfig
 from explorer.app.kept import keeper, store_notice
 from explorer.app.text import plain_text
+from explorer.limits import MAX_HISTORY
 from explorer.runs import RUN_KINDS, RunRecord, headline
-
-MAX_SHOWN = 500     # newest runs listed at once
 
 
 def _rows(records: list[RunRecord]) -> list[dict]:
@@ -77,11 +76,11 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.info("Runs are not kept on this server (RESNET_EXPLORER_STORE=off).")
         return
     kinds, this_net, device = _filters(cfg)
-    records = k.records(network=cfg.arch_key() if this_net else None, device=device or None, limit=MAX_SHOWN)
+    records = k.records(network=cfg.arch_key() if this_net else None, device=device or None, limit=MAX_HISTORY)
     store_notice()
     records = [r for r in records if r.kind in kinds]
     st.caption(f"{len(records)} run{'s' * (len(records) != 1)} kept in `{k.store.path}`"
-               + (f" (the newest {MAX_SHOWN})" if len(records) == MAX_SHOWN else ""))
+               + (f" (the newest {MAX_HISTORY})" if len(records) == MAX_HISTORY else ""))
     if records:
         event = st.dataframe(_rows(records), hide_index=True, on_select="rerun", selection_mode="single-row",
                              key="hist_table", width="stretch")
