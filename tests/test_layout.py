@@ -104,12 +104,12 @@ def test_no_module_over_400_lines():
 
 
 def test_flow_runs_one_way():
-    """config -> builder -> trace -> (facts | diagram | timing | lab) -> compare -> cli / app."""
+    """config -> builder -> trace -> (facts | diagram | timing | lab) -> (compare | runs) -> cli / app."""
     files = module_files()
     order = {"explorer.errors": 0, "explorer.labels": 0, "explorer.limits": 0, "explorer.vocab": 0, "explorer.arch": 1, "explorer.trace": 2,
              "explorer.records": 2, "explorer.export": 3, "explorer.diff": 5,
              "explorer.facts": 3, "explorer.diagram": 3, "explorer.timing": 3, "explorer.lab": 4,
-             "explorer.lessons": 1, "explorer.compare": 5, "explorer.cli": 6, "explorer.app": 6}
+             "explorer.lessons": 1, "explorer.compare": 5, "explorer.runs": 5, "explorer.cli": 6, "explorer.app": 6}
 
     def rank(mod):
         best = max((k for k in order if mod == k or mod.startswith(k + ".")), key=len, default=None)
