@@ -218,7 +218,7 @@ def test_ready_experiments_are_well_formed(name, monkeypatch):
     assert exp.expected_seconds is not None and exp.expected_seconds > 0
     # At the default seeds the app's Start button is enabled on the reference machine: the time
     # model at its rates keeps every ready experiment inside the server's default time limit.
-    monkeypatch.setattr(estimate, "calibrate", lambda: lab.REFERENCE)
+    monkeypatch.setattr(estimate, "calibrate", lambda threads=1: lab.REFERENCE)
     default_limit = ServerLimits().max_lab_seconds
     assert lab.estimate_seconds(name) < default_limit
     # ... and within the limit it gets: `max_lab_seconds` bounds the epochs the app can ask for
@@ -403,22 +403,25 @@ def test_estimate_scales_with_this_machines_calibration(monkeypatch):
     assert here.calibrated and "guess" not in here.label
     slower = dataclasses.replace(cal, **{f: 10 * getattr(cal, f) for f in (
         "seconds_per_mac", "seconds_per_layer_step", "seconds_per_layer_build")})
-    monkeypatch.setattr(estimate, "calibrate", lambda: slower)
+    monkeypatch.setattr(estimate, "calibrate", lambda threads=1: slower)
     assert lab.estimate_seconds("degradation", epochs=2) == pytest.approx(10 * here.seconds)
 
 
 def test_estimate_without_a_calibration_is_labelled_a_guess(monkeypatch):
     from explorer.timing import exclusive_measurement
 
-    monkeypatch.setattr(estimate, "_calibration", [])  # as in a fresh process
-    monkeypatch.setattr(estimate, "_busy", [])
+    monkeypatch.setattr(estimate, "_calibration", {})  # as in a fresh process
+    monkeypatch.setattr(estimate, "_busy", {})
     monkeypatch.setattr(estimate, "CALIBRATION_WAIT_S", 0.05)
-    with exclusive_measurement():  # the machine is busy timing: no steps may run
-        cal = lab.calibrate()
-        guess = lab.estimate_time([TINY], epochs=1)
+    out: list = []
+    with exclusive_measurement():  # another thread is timing: the calibration may not run
+        asker = threading.Thread(target=lambda: out.append((lab.calibrate(), lab.estimate_time([TINY], epochs=1))))
+        asker.start()
+        asker.join(timeout=60)
+    [(cal, guess)] = out
     assert cal == lab.REFERENCE and not cal.measured
     assert not guess.calibrated and "guess" in guess.label
-    assert estimate._calibration == []  # tried again next time
+    assert estimate._calibration == {}  # tried again next time
     assert lab.calibrate().measured
 
 
@@ -427,8 +430,8 @@ def test_a_calibration_on_a_busy_machine_is_not_kept(monkeypatch):
     """One busy-loop process shares the one core the calibration runs on (both pinned to it, so
     the test loads one core whatever the machine's size) and takes half of it: the estimate says
     the machine is busy, and the rates are measured again once the machine is free."""
-    monkeypatch.setattr(estimate, "_calibration", [])
-    monkeypatch.setattr(estimate, "_busy", [])
+    monkeypatch.setattr(estimate, "_calibration", {})
+    monkeypatch.setattr(estimate, "_busy", {})
     cores = os.sched_getaffinity(0)
     core = max(cores)
     spinner = subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"])
@@ -443,10 +446,10 @@ def test_a_calibration_on_a_busy_machine_is_not_kept(monkeypatch):
         spinner.wait()
     assert busy.measured and busy.busy and busy.cpu_share < estimate.BUSY_SHARE
     assert guess.busy and "busy" in guess.label
-    assert estimate._calibration == [] and lab.calibrate() is busy  # held for RECALIBRATE_S, not for good
+    assert estimate._calibration == {} and lab.calibrate() is busy  # held for RECALIBRATE_S, not for good
     monkeypatch.setattr(estimate, "RECALIBRATE_S", 0.0)
     quiet = lab.calibrate()
-    assert quiet is not busy and not quiet.busy and estimate._calibration == [quiet]
+    assert quiet is not busy and not quiet.busy and estimate._calibration == {lab.TRAIN_THREADS: quiet}
     assert quiet.seconds_per_layer_step < busy.seconds_per_layer_step  # the busy rates were slower
 
 
@@ -454,7 +457,7 @@ def test_estimate_is_within_a_sane_factor_of_a_real_run(monkeypatch):
     cfg = preset("resnet20").replace(name="r20w8", widths=[8, 8, 8], stem_width=8)
     settings = dict(epochs=3, max_train=512)
     fit(TINY, epochs=1, max_train=60, batch_size=30)  # one-time costs of a first run
-    monkeypatch.setattr(estimate, "_calibration", [])  # calibrated under the run's load
+    monkeypatch.setattr(estimate, "_calibration", {})  # calibrated under the run's load
     expected = lab.estimate_seconds([cfg], seeds=1, **settings)
     actual = lab.run_experiment([cfg], seeds=1, **settings).seconds
     ratio = expected / actual
@@ -587,8 +590,10 @@ def test_an_in_process_run_leaves_the_thread_count_alone():
         hooks = lab.RunHooks(on_epoch=lambda record: seen.append(torch.get_num_threads()))
         fit(TINY, hooks, epochs=1, max_train=60, batch_size=30)
         after = torch.get_num_threads()
+        assert estimate.measure_calibration() is not None  # timed at one thread, under the device lock
+        after_calibration = torch.get_num_threads()
     assert res.workers == 1 and len(seen) >= 7
-    assert set(seen) == {2} and after == 2
+    assert set(seen) == {2} and after == after_calibration == 2
 
 
 def test_lab_limits_are_the_shared_ones():
@@ -944,7 +949,7 @@ def test_estimate_schedules_seeds_across_workers(monkeypatch):
     assert estimate.schedule_seconds([3, 1, 1, 1], 2) == 3
     assert estimate.schedule_seconds([1, 1, 1, 1], 2) == 2
     assert estimate.schedule_seconds([1, 1, 1], 1) == 3
-    monkeypatch.setattr(estimate, "calibrate", lambda: lab.REFERENCE)
+    monkeypatch.setattr(estimate, "calibrate", lambda threads=1: lab.REFERENCE)
     monkeypatch.setattr(estimate, "server_running", lambda: True)
     monkeypatch.setitem(sys.modules, "torch._dynamo", sys.modules.get("torch._dynamo", object()))
     one = lab.estimate_seconds([TINY], seeds=1, epochs=2)

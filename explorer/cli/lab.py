@@ -9,12 +9,11 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-import torch
-
 from explorer.cli.common import load_config
 from explorer.labels import fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
+from explorer.lab.training import torch_threads
 
 INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT), with the partial results printed
 STOPPED = "Stopped (Ctrl-C)"
@@ -54,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, max_train=args.max_train)
     # Checks every config and setting (and the size limits) before the header and any training.
     runs = prepare_runs(exp, configs=configs, seeds=args.seeds, **overrides)
-    with _train_threads(), _ctrl_c_stops() as interrupted:
+    # The command owns its process (nothing measures here): its runs train at TRAIN_THREADS, as
+    # the workers do; on a busy machine one thread per run trains several times faster than two.
+    with torch_threads(TRAIN_THREADS), _ctrl_c_stops() as interrupted:
         expected = estimate_time(exp, configs=configs, seeds=args.seeds, **overrides)
         print(_header(exp.title, len(runs.configs), len(runs.seeds), runs.workers) + f", expected {expected.label}",
               file=sys.stderr, flush=True)
@@ -80,19 +81,6 @@ def _progress_printer():
                     shown.add((run.name, run.seed, record.epoch))
                     print(_progress_line(partial, run, record), file=sys.stderr, flush=True)
     return on_update
-
-
-@contextmanager
-def _train_threads() -> Iterator[None]:
-    """TRAIN_THREADS torch threads while this command trains, as in the worker processes: the
-    command is the process's only work (nothing else measures here), and on a busy machine one
-    thread per run trains several times faster than two. The count is restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextmanager

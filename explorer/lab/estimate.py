@@ -35,9 +35,9 @@ from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, load_digits
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
-from explorer.lab.training import EVAL_BATCH, flush_denormals, train_step
+from explorer.lab.training import EVAL_BATCH, TRAIN_THREADS, flush_denormals, torch_threads, train_step
 from explorer.lab.workers import server_running
-from explorer.timing.gate import begin_training_step, end_training_step
+from explorer.timing.gate import device_lock, exclusive_measurement
 
 PASSES_PER_TRAIN_SAMPLE = 3   # forward, backward to the inputs, backward to the weights
 CALIBRATION_BATCH = 64        # the default batch size
@@ -62,7 +62,7 @@ PARALLEL_SLOWDOWN = 1.1
 
 @dataclass(frozen=True)
 class Calibration:
-    """Training costs on one machine, at this process's torch thread count (a run here)."""
+    """Training costs on one machine at one torch thread count."""
 
     seconds_per_mac: float         # per multiply-add of one forward pass of one image
     seconds_per_layer_step: float  # per weight layer and optimiser step (per-op overhead)
@@ -120,7 +120,8 @@ def estimate_time(
         ConfigError: as `run_experiment` (every config is checked against the size limits).
     """
     runs = prepare_runs(experiment, configs=configs, settings=settings, **overrides)
-    cal = calibrate()
+    # a worker trains at TRAIN_THREADS threads, a run in this process at the process's count
+    cal = calibrate(TRAIN_THREADS if runs.workers > 1 else torch.get_num_threads())
     data = load_digits()
     n_train = len(data.x_train)
     if runs.settings.max_train is not None:
@@ -177,43 +178,50 @@ def run_seconds(size: Estimate, settings: TrainSettings, n_train: int, n_val: in
 
 
 _CALIBRATION_LOCK = threading.Lock()
-_calibration: list[Calibration] = []  # the one measured on a quiet machine, once there is one
-_busy: list[tuple[Calibration, float]] = []  # the latest measured on a busy one, and when
+# per torch thread count: the one measured on a quiet machine, once there is one
+_calibration: dict[int, Calibration] = {}
+_busy: dict[int, tuple[Calibration, float]] = {}  # per thread count: the latest measured on a busy one, and when
 
 
-def calibrate() -> Calibration:
-    """This machine's training rates, measured once per process (a fraction of a second);
-    REFERENCE (`measured` False) while it cannot be measured. Rates measured while the machine
-    is busy (`busy`) hold for RECALIBRATE_S seconds only, so a busy spell is not remembered."""
+def calibrate(threads: int = TRAIN_THREADS) -> Calibration:
+    """This machine's training rates at `threads` torch threads, measured once per process (a
+    fraction of a second); REFERENCE (`measured` False) while it cannot be measured. Rates
+    measured while the machine is busy (`busy`) hold for RECALIBRATE_S seconds only, so a busy
+    spell is not remembered."""
     with _CALIBRATION_LOCK:  # one at a time: two calibrations would slow each other down
-        if _calibration:
-            return _calibration[0]
-        if _busy and time.monotonic() - _busy[0][1] < RECALIBRATE_S:
-            return _busy[0][0]
-        cal = measure_calibration()
+        if threads in _calibration:
+            return _calibration[threads]
+        if threads in _busy and time.monotonic() - _busy[threads][1] < RECALIBRATE_S:
+            return _busy[threads][0]
+        cal = measure_calibration(threads)
         if cal is None:
             return REFERENCE  # not cached: the next estimate tries again
-        _busy.clear()
+        _busy.pop(threads, None)
         if cal.busy:
-            _busy.append((cal, time.monotonic()))
+            _busy[threads] = (cal, time.monotonic())
         else:
-            _calibration.append(cal)
+            _calibration[threads] = cal
         return cal
 
 
-def measure_calibration() -> Calibration | None:
+def measure_calibration(threads: int = TRAIN_THREADS) -> Calibration | None:
     """Time training steps of two reference networks and solve for the two rates; None when
-    a latency measurement holds the machine for longer than CALIBRATION_WAIT_S."""
+    a latency measurement holds the machine for longer than CALIBRATION_WAIT_S.
+
+    Timed as a latency measurement is: holding the device lock, with training paused, at
+    `threads` torch threads (the process-wide count may change only there, where no
+    measurement can run; it is restored before the lock is let go)."""
     start = time.perf_counter()
-    deadline = time.monotonic() + CALIBRATION_WAIT_S
-    rows = []  # (multiply-adds per step, weight layers, seconds per step, build seconds, CPU share)
-    with flush_denormals(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        for cfg in _reference_configs():
-            timed = _time_steps(cfg, lambda: time.monotonic() > deadline)
-            if timed is None:
-                return None
-            rows.append(timed)
+    lock = device_lock()
+    if not lock.acquire(timeout=CALIBRATION_WAIT_S):
+        return None
+    try:
+        with exclusive_measurement(), torch_threads(threads), flush_denormals(), \
+                torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            rows = [_time_steps(cfg) for cfg in _reference_configs()]
+    finally:
+        lock.release()
     (w_o, l_o, t_o, b_o, share_o), (w_c, l_c, t_c, b_c, share_c) = rows
     # t = a * w + b * l for both networks: the narrow one is mostly overhead (b), the wide one
     # mostly multiply-adds (a). Noise can push a solution below zero: keep each rate at least
@@ -233,7 +241,7 @@ def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
     return lab_config(narrow), lab_config(wide)
 
 
-def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float, float] | None:
+def _time_steps(cfg: ArchConfig) -> tuple[float, int, float, float, float]:
     """(multiply-adds per step, weight layers, median seconds per step, build seconds, the share
     of a core the timed steps got): this thread's CPU time over the wall time says how much of
     the machine other work left it."""
@@ -246,15 +254,10 @@ def _time_steps(cfg: ArchConfig, should_stop) -> tuple[float, int, float, float,
     y = torch.randint(0, NUM_CLASSES, (CALIBRATION_BATCH,))
     times, cpu = [], []
     for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
-        if not begin_training_step(should_stop):  # as training: never during a latency measurement
-            return None
-        try:
-            t0, c0 = time.perf_counter(), time.thread_time()
-            train_step(model, opt, x, y)[1].item()
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.thread_time() - c0)
-        finally:
-            end_training_step()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        train_step(model, opt, x, y)[1].item()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
     step_s = statistics.median(times[CALIBRATION_WARMUP:])
     share = sum(cpu[CALIBRATION_WARMUP:]) / sum(times[CALIBRATION_WARMUP:])
     return size.macs * PASSES_PER_TRAIN_SAMPLE * CALIBRATION_BATCH, size.weight_layers, step_s, build_s, share

@@ -231,6 +231,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return loss_sum / len(x), correct / len(x)
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """`n` torch threads, then the count before. The count is process-wide: only for code that
+    holds the device lock (no measurement can run meanwhile) or owns the process (the `lab`
+    command, a worker). A Lab run never calls it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 _DENORMAL_LOCK = threading.Lock()
 _denormal_runs = 0  # runs in flight that want subnormal floats flushed
 
