@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from explorer.facts.summary import measure_summary
 from explorer.arch.config import ArchConfig, field_names
@@ -19,6 +19,9 @@ from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
 from explorer.labels import distinct_labels, fmt_num
 from explorer.limits import MAX_COMPARE
+
+# times one config for a timed table: (config, measure_latency options) -> a LatencyResult
+Timer = Callable[[ArchConfig, dict[str, Any]], Any]
 
 # metric key -> (axis title, scale to apply for display)
 METRICS: dict[str, tuple[str, float]] = {
@@ -65,7 +68,7 @@ def setting_columns(cfgs: Sequence[ArchConfig]) -> list[str]:
 
 
 def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] | None = None,
-                  batch: int = 1) -> list[dict[str, Any]]:
+                  batch: int = 1, measure: Timer | None = None) -> list[dict[str, Any]]:
     """One row per config: its settings, params, MACs, depth, shortcuts, memory, receptive field
     (+ latency). The settings are SHOWN_SETTINGS and every key that differs between `cfgs`.
 
@@ -74,6 +77,9 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
         latency: None/False for no timing; True or a dict of `measure_latency` options
             (device, dtype, budget_s, ...) to time each config (slow: seconds each).
         batch: batch for the memory figures and the latency.
+        measure: what times one config, called as measure(cfg, options) with the
+            `measure_latency` options; default `measure_latency` itself (a caller that keeps
+            its runs passes one that records each).
 
     Returns:
         A list of flat dicts with the same keys (ready for `pandas.DataFrame(rows)`); timed
@@ -105,7 +111,7 @@ def compare_table(cfgs: Sequence[ArchConfig], latency: bool | Mapping[str, Any] 
             "warnings": len(s.warnings),
         }
         if settings is not None:
-            row.update(_latency_columns(cfg, settings))
+            row.update(_latency_columns(cfg, settings, measure))
         rows.append(row)
     return rows
 
@@ -124,11 +130,38 @@ def _latency_options(latency: bool | Mapping[str, Any], batch: int) -> dict[str,
     return {**options, "batch": batch, "retry_smaller": False}
 
 
-def _latency_columns(cfg: ArchConfig, options: dict[str, Any]) -> dict[str, Any]:
-    from explorer import timing  # imported here: a table without latency never loads the timing code
+def _latency_columns(cfg: ArchConfig, options: dict[str, Any], measure: Timer | None) -> dict[str, Any]:
+    if measure is None:
+        from explorer import timing  # imported here: a table without latency never loads the timing code
 
-    r = timing.measure_latency(cfg, **options)
-    return {k: getattr(r, k) for k in LATENCY_COLUMNS}
+        r = timing.measure_latency(cfg, **options)
+    else:
+        r = measure(cfg, options)
+    return latency_columns(r)
+
+
+def latency_columns(result: Any) -> dict[str, Any]:
+    """The LATENCY_COLUMNS of a latency result (or of a mapping with its keys)."""
+    return {k: value(result, k) for k in LATENCY_COLUMNS}
+
+
+def with_latency(cfgs: Sequence[ArchConfig], rows: Sequence[Mapping[str, Any]],
+                 timed: Mapping[int, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The table's rows with the latency measured of each config (`timed`: row index -> its latency
+    results, e.g. one per device): one row per config and measurement, its memory figures at the
+    measured batch (as a timed `compare_table` row has them); a config not measured keeps its row."""
+    at_batch: dict[int, Sequence[Mapping[str, Any]]] = {rows[0]["batch"]: rows} if rows else {}
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        results = timed.get(i, ())
+        if not results:
+            out.append(dict(row))
+        for r in results:
+            b = value(r, "batch")
+            if b not in at_batch:
+                at_batch[b] = compare_table(cfgs, batch=b)
+            out.append({**at_batch[b][i], **latency_columns(r)})
+    return out
 
 
 def _check_cfgs(cfgs: Sequence[ArchConfig]) -> None:

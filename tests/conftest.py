@@ -35,6 +35,13 @@ def fresh_server_limits(monkeypatch):
     server_limits.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def private_run_store(tmp_path_factory, monkeypatch):
+    """Every test keeps its runs (CLI measurements, app sessions, Lab runs) in a store of its own,
+    never in the user's; a test that names a store or turns storing off overrides this."""
+    monkeypatch.setenv("RESNET_EXPLORER_STORE", str(tmp_path_factory.mktemp("store") / "runs.sqlite"))
+
+
 # -- real-browser tests ----------------------------------------------------------------------
 # The four tests/test_browser*.py modules share one `streamlit run app.py` server, started the
 # first time a test asks for it and stopped when the session ends; each test opens its pages in

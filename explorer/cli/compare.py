@@ -7,6 +7,7 @@ import sys
 
 from explorer.arch.config import ArchConfig
 from explorer.cli.common import load_config
+from explorer.cli.runs import add_store_args
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
 from explorer.diff import count_line, diff_configs, total, total_line
 from explorer.errors import ConfigError
@@ -27,7 +28,22 @@ def register(sub) -> None:
     p.add_argument("--csv", action="store_true", help="print rows as CSV")
     p.add_argument("--diff", action="store_true",
                    help="with two configs: list what changes from the first to the second, unit by unit")
+    add_store_args(p)
     p.set_defaults(func=run)
+
+
+def kept_timer(args: argparse.Namespace):
+    """What times each config of `compare --latency`, keeping each measurement as a "compare" run."""
+    from explorer.cli.latency import run_keeper
+    from explorer.runs.timing_runs import kept_measurement, run_settings
+    from explorer.timing import measure_latency
+
+    keeper = run_keeper(args)
+
+    def measure(cfg: ArchConfig, options: dict):
+        return kept_measurement(keeper, "compare", cfg, run_settings("compare", options),
+                                lambda progress: measure_latency(cfg, progress=progress, **options))
+    return measure
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.diff and len(cfgs) != 2:
         raise ConfigError("--diff", f"{len(cfgs)} configs", "exactly two configs (A B)")
     latency = {"device": args.device, "budget_s": args.budget} if args.latency else None
-    rows = compare_table(cfgs, latency=latency, batch=args.batch)
+    rows = compare_table(cfgs, latency=latency, batch=args.batch, measure=kept_timer(args) if latency else None)
     if args.json:
         doc = {"differing_keys": differing_keys(cfgs), "rows": rows}
         if args.diff:

@@ -7,9 +7,12 @@ import json
 import sys
 
 from explorer.cli.common import add_config_args, load_config
+from explorer.cli.runs import add_store_args, store_of
 from explorer.errors import ConfigError
 from explorer.labels import fmt_bytes, fmt_ms, fmt_rate, fmt_share
 from explorer.limits import LATENCY_BUDGET_S, PROFILE_BUDGET_S, SWEEP_BUDGET_S
+from explorer.runs import Keeper
+from explorer.runs.timing_runs import kept_measurement, run_settings
 from explorer.timing import (
     DEVICES, DTYPES, NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult, batch_sweep,
     measure_latency, profile_latency,
@@ -34,12 +37,20 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=PROFILE_TOP, metavar="N",
                    help=f"--profile: modules listed (default {PROFILE_TOP})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_store_args(p)
     p.set_defaults(func=run)
+
+
+def run_keeper(args: argparse.Namespace) -> Keeper:
+    """Where this command keeps its runs; a store that fails says so once, on stderr, and the
+    command goes on."""
+    return Keeper(store_of(args), report=lambda reason: print(f"warning: {reason}; the run was not kept",
+                                                              file=sys.stderr))
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
-    result = measure(cfg, args)
+    result = measure(cfg, args, run_keeper(args))
     if args.json:
         doc = {"config": cfg.to_dict(), **result.to_dict()}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
@@ -53,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(cfg, args: argparse.Namespace) -> LatencyResult | SweepResult | ProfileResult:
-    """The latency, sweep or profile the arguments ask for, each at its own default budget."""
+def measure(cfg, args: argparse.Namespace, keeper: Keeper | None = None) -> LatencyResult | SweepResult | ProfileResult:
+    """The latency, sweep or profile the arguments ask for, each at its own default budget, kept
+    by `keeper` as it ends (complete, cancelled or failed)."""
     options = dict(device=args.device, dtype=args.dtype, channels_last=args.channels_last, threads=args.threads)
     if args.profile:
         if args.sweep or args.compile:
@@ -63,13 +75,17 @@ def measure(cfg, args: argparse.Namespace) -> LatencyResult | SweepResult | Prof
                               "A profile hooks the modules of one eager (uncompiled) model at one batch")
         if args.top < 1:
             raise ConfigError("--top", args.top, "a positive number of modules")
-        budget = PROFILE_BUDGET_S if args.budget is None else args.budget
-        return profile_latency(cfg, batch=args.batch, budget_s=budget, **options)
-    if args.sweep:
-        budget = SWEEP_BUDGET_S if args.budget is None else args.budget
-        return batch_sweep(cfg, budget_s=budget, **options)  # its own batch sizes, never compiled
-    budget = LATENCY_BUDGET_S if args.budget is None else args.budget
-    return measure_latency(cfg, batch=args.batch, compile=args.compile, budget_s=budget, **options)
+        kind, work = "profile", profile_latency
+        options.update(batch=args.batch, budget_s=PROFILE_BUDGET_S if args.budget is None else args.budget)
+    elif args.sweep:
+        kind, work = "sweep", batch_sweep  # its own batch sizes, never compiled
+        options.update(budget_s=SWEEP_BUDGET_S if args.budget is None else args.budget)
+    else:
+        kind, work = "latency", measure_latency
+        options.update(batch=args.batch, compile=args.compile,
+                       budget_s=LATENCY_BUDGET_S if args.budget is None else args.budget)
+    return kept_measurement(keeper, kind, cfg, run_settings(kind, options),
+                            lambda progress: work(cfg, progress=progress, **options))
 
 
 def print_result(r: LatencyResult, out=None) -> None:
