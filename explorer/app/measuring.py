@@ -1,16 +1,23 @@
 """What the Latency and Compare views share to time a model: the settings widgets (the same keys
-in both, so a setting made in one holds in the other) and a progress bar that moves sparingly."""
+in both, so a setting made in one holds in the other), a progress bar that moves sparingly, and
+the run store: every measurement kept as it ends, and kept ones read back after a reload."""
 from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException, StopException
 
-from explorer import timing
+from explorer import ArchConfig, timing
+from explorer.app.kept import keeper, store_notice
 from explorer.app.store import LatencySettings, latency_key, remember
 from explorer.limits import LATENCY_BUDGET_S, MAX_BATCH
+from explorer.runs import RunKind, RunRecord
+from explorer.runs.timing_runs import (
+    TimingResult, kept_measurement, latest_per_device, run_settings, stored_result, when_where,
+)
 # Least seconds between progress bar updates while timing. Each update is work for the server
 # and the browser; on a machine whose cores all run the timed passes (torch's default thread
 # count) that work stalls them: at 20 updates a second resnet50 read 1.6x slower than the CLI.
@@ -39,11 +46,59 @@ def settings_widgets() -> LatencySettings:
                            compile=compiled, threads=threads)
 
 
-def measure(cfg, settings: LatencySettings, progress: Callable[[float], None]) -> None:
-    """Time `cfg` at `settings` for about LATENCY_BUDGET_S and keep the result where the Latency
-    and Compare views both read it. Raises ConfigError or timing.LatencyError."""
-    r = timing.measure_latency(cfg, budget_s=LATENCY_BUDGET_S, progress=progress, **settings.kwargs())
+R = TypeVar("R")
+# A rerun (Cancel, a changed widget) or the session's end stops a measurement at its next progress
+# update by raising one of these: the run is kept as cancelled.
+STOPPED_BY = (RerunException, StopException)
+STORED_LOOKUP = 100     # newest kept runs of a network read to find one at the settings shown
+
+
+def record_settings(kind: RunKind, settings: LatencySettings, budget_s: float) -> dict[str, Any]:
+    """`settings` as a kept run of `kind` holds them (the command line's shape)."""
+    return run_settings(kind, {**settings.kwargs(), "budget_s": budget_s})
+
+
+def kept_run(kind: RunKind, cfg: ArchConfig, settings: LatencySettings, budget_s: float,
+             work: Callable[[Callable[[float], Any]], R], progress: Callable[[float], Any]) -> R:
+    """`work(progress)`, a measurement of `cfg`, kept in the run store as it ends (complete,
+    cancelled or failed); a store that fails is said once in this session."""
+    try:
+        return kept_measurement(keeper(), kind, cfg, record_settings(kind, settings, budget_s), work, progress,
+                                STOPPED_BY)
+    finally:
+        store_notice()
+
+
+def measure(cfg, settings: LatencySettings, progress: Callable[[float], None], kind: RunKind = "latency") -> None:
+    """Time `cfg` at `settings` for about LATENCY_BUDGET_S, keep the run (as `kind`: "latency" from
+    the Latency view, "compare" from Compare) and the result where both views read it. Raises
+    ConfigError or timing.LatencyError."""
+    r = kept_run(kind, cfg, settings, LATENCY_BUDGET_S,
+                 lambda p: timing.measure_latency(cfg, budget_s=LATENCY_BUDGET_S, progress=p, **settings.kwargs()),
+                 progress)
     remember(st.session_state.latency_results, latency_key(cfg, settings), r)
+
+
+def kept_results(cfg: ArchConfig, settings: LatencySettings) -> dict[str, tuple[TimingResult, str]]:
+    """The newest kept latency, sweep and profile of `cfg`'s network measured on this device at
+    `settings` (kind -> result, when and where it was measured)."""
+    device = timing.device_label(settings.device, settings.threads)
+    records = keeper().records(network=cfg.arch_key(), device=device, limit=STORED_LOOKUP)
+    store_notice()
+    found = {}
+    for kind in ("latency", "sweep", "profile"):
+        hit = stored_result(records, kind, record_settings(kind, settings, 0.0), device)
+        if hit is not None:
+            found[kind] = (hit[0], when_where(hit[1]))
+    return found
+
+
+def kept_latencies(cfg: ArchConfig) -> list[tuple[timing.LatencyResult, RunRecord]]:
+    """The newest kept latency of `cfg`'s network on each device (this machine's and imported ones)."""
+    records = [r for kind in ("latency", "compare")
+               for r in keeper().records(kind=kind, network=cfg.arch_key(), limit=STORED_LOOKUP)]
+    store_notice()
+    return latest_per_device(sorted(records, key=lambda r: r.started, reverse=True))
 
 
 def fraction(f: float) -> float:

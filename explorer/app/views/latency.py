@@ -1,13 +1,15 @@
 """Latency tab: time the built model on the best device present, keep results per config and settings."""
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
-from explorer.app.measuring import bar_progress, measure, settings_widgets
+from explorer.app.measuring import bar_progress, kept_results, kept_run, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
-from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
+from explorer.labels import file_stem, fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
 from explorer.limits import PROFILE_BUDGET_S, SWEEP_BUDGET_S
 from explorer.timing import NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult
 
@@ -38,8 +40,23 @@ def noisy_message(r: LatencyResult) -> str:
     return text + "."
 
 
-def show_result(r: LatencyResult) -> None:
+def kept_note(when_where: str | None) -> None:
+    """Say that a result shown was read back from the run store, and when and where it was measured."""
+    if when_where:
+        st.caption(f"Kept from an earlier session: {when_where}.")
+
+
+def download(cfg: ArchConfig, result: LatencyResult | SweepResult | ProfileResult, kind: str) -> None:
+    """The result as the command line's --json prints it (its config first), named after the network."""
+    doc = {"config": cfg.to_dict(), **result.to_dict()}
+    st.download_button(f"Download the {kind} (JSON)", json.dumps(doc, indent=2, ensure_ascii=False),
+                       file_name=f"{file_stem(cfg.name)}_{kind}.json", mime="application/json",
+                       key=f"lat_download_{kind}", on_click="ignore")
+
+
+def show_result(r: LatencyResult, when_where: str | None = None) -> None:
     st.caption(result_caption(r))
+    kept_note(when_where)
     metric_row(result_metrics(r), key="latency_metrics")
     if r.compile_s is not None:
         st.caption(f"torch.compile took {fmt_ms(1000 * r.compile_s)} (not included above).")
@@ -63,9 +80,10 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if b2.button("Profile layers", key="lat_profile", help="time every layer of this model, and where the time goes"):
         bar = st.progress(0.0, text="profiling layers…")
         try:
-            profile = timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S,
-                                             progress=bar_progress(bar, "profiling layers…"),
-                                             **settings.profile_kwargs())
+            profile = kept_run("profile", cfg, settings, PROFILE_BUDGET_S,
+                               lambda p: timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S, progress=p,
+                                                                **settings.profile_kwargs()),
+                               bar_progress(bar, "profiling layers…"))
             remember(results, profile_key(cfg, settings), profile)
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
@@ -73,28 +91,45 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if b3.button("Batch sweep", key="lat_sweep"):
         bar = st.progress(0.0, text="sweeping batch sizes…")
         try:
-            sweep = timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=bar_progress(bar),
-                                       **settings.sweep_kwargs())
+            sweep = kept_run("sweep", cfg, settings, SWEEP_BUDGET_S,
+                             lambda p: timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=p,
+                                                          **settings.sweep_kwargs()),
+                             bar_progress(bar))
             remember(results, sweep_key(cfg, settings), sweep)
         except (ConfigError, timing.LatencyError) as exc:
             st.error(str(exc))
         bar.empty()
-    r = results.get(latency_key(cfg, settings))
+    show_results(cfg, settings)
+
+
+def show_results(cfg: ArchConfig, settings) -> None:
+    """The latency, sweep and profile of `cfg` at `settings`: this session's own, else the newest
+    kept ones measured on this device (marked with when and where)."""
+    results = st.session_state.latency_results
+    own = {"latency": results.get(latency_key(cfg, settings)), "sweep": results.get(sweep_key(cfg, settings)),
+           "profile": results.get(profile_key(cfg, settings))}
+    kept = kept_results(cfg, settings) if None in own.values() else {}
+    shown = {kind: (r, None) if r is not None else kept.get(kind, (None, None)) for kind, r in own.items()}
+    r, note = shown["latency"]
     if r is None:
         where = timing.device_label(settings.device, settings.threads)
         st.info(f"Press **Measure latency** to time `{cfg.name}` on {where}.")
     else:
-        show_result(r)
-    sweep = results.get(sweep_key(cfg, settings))
+        show_result(r, note)
+        download(cfg, r, "latency")
+    sweep, note = shown["sweep"]
     if sweep is not None:
-        show_sweep(sweep)
-    profile = results.get(profile_key(cfg, settings))
+        show_sweep(sweep, note)
+        download(cfg, sweep, "sweep")
+    profile, note = shown["profile"]
     if profile is not None:
-        show_profile(profile, compiled=settings.compile)
+        show_profile(profile, compiled=settings.compile, when_where=note)
+        download(cfg, profile, "profile")
 
 
-def show_sweep(s: SweepResult) -> None:
+def show_sweep(s: SweepResult, when_where: str | None = None) -> None:
     """The sweep's chart, and under it which planned batch sizes were not measured and why."""
+    kept_note(when_where)
     if s.rows:
         st.plotly_chart(compare.sweep_figure(s.rows), key="sweep_chart")
     if s.skipped:
@@ -103,10 +138,11 @@ def show_sweep(s: SweepResult) -> None:
         st.warning(w)
 
 
-def show_profile(p: ProfileResult, compiled: bool) -> None:
+def show_profile(p: ProfileResult, compiled: bool, when_where: str | None = None) -> None:
     import plotly.express as px
 
     st.subheader("Where the time goes")
+    kept_note(when_where)
     st.caption(f"Per-layer profile on **{p.device_name}** · {p.method} · {p.passes} profiled passes "
                f"between as many plain ones · input {fmt_shape(p.input_shape)} · {p.dtype}"
                + (" · without torch.compile (hooks need the eager model)" if compiled else ""))
