@@ -3,19 +3,21 @@ setting that differs, the figures, latency of them all at one set of settings, u
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, diagram, diff, timing
-from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latency_rows,
+from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, configs_of, latest_latency,
                                  measured_key, remember, remove_config, rename_config)
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
-from explorer.app.measuring import bar_progress, measure, settings_widgets
+from explorer.app.measuring import bar_progress, kept_latencies, measure, settings_widgets
 from explorer.app.text import plain_text
-from explorer.labels import distinct_labels, fmt_count, fmt_ms
+from explorer.labels import distinct_labels, fmt_count, fmt_ms, fmt_rate
+from explorer.runs.timing_runs import when_where
 from explorer.limits import LATENCY_BUDGET_S
 
 DIFF_COLOUR = "background-color: #fff3bf"
@@ -90,7 +92,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
         bar.progress(i / n, text=text)
         report = bar_progress(bar, text)
         try:
-            measure(cfg, settings, lambda f, i=i: report((i + f) / n))
+            measure(cfg, settings, lambda f, i=i: report((i + f) / n), kind="compare")
             measured.append(cfg.name)
         except (ConfigError, timing.LatencyError) as exc:
             failed.append((cfg.name, str(exc)))
@@ -105,8 +107,40 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
         st.error(f"{names([name])} was not measured: {message}")
 
 
-def latency(cfgs: list[ArchConfig]) -> None:
-    """Latency of every compared config at one set of settings (the Latency tab's), and its chart."""
+THIS_SESSION = "in this session"
+
+
+def timed_latencies(cfgs: list[ArchConfig]) -> list[tuple[int, timing.LatencyResult, str]]:
+    """(config index, latency under the config's name, when and where) per config and device: this
+    session's newest measurement, and the newest kept one on every other device (this machine's
+    earlier runs and runs imported from others, e.g. a GPU box)."""
+    results = st.session_state.latency_results
+    timed = []
+    for i, cfg in enumerate(cfgs):
+        own = latest_latency(results, cfg)
+        devices = set()
+        if own is not None:
+            timed.append((i, replace(own, name=cfg.name), THIS_SESSION))
+            devices.add(own.device_name)
+        for r, record in kept_latencies(cfg):
+            if r.device_name not in devices:
+                timed.append((i, replace(r, name=cfg.name), when_where(record)))
+                devices.add(r.device_name)
+    return timed
+
+
+def latency_table(timed: list[tuple[int, timing.LatencyResult, str]]) -> None:
+    """One row per config and device, the device named, so figures from different machines sit side by side."""
+    st.dataframe([{"config": r.name, "device": r.device_name, "batch": r.batch, "dtype": r.dtype,
+                   "median": fmt_ms(r.median_ms), "p10 – p90": f"{fmt_ms(r.p10_ms)} – {fmt_ms(r.p90_ms)}",
+                   "throughput": fmt_rate(r.throughput, "img/s"), "measured": note}
+                  for _i, r, note in sorted(timed, key=lambda t: t[0])], hide_index=True,
+                 key="compare_latency_table")
+
+
+def latency(cfgs: list[ArchConfig]) -> list[tuple[int, timing.LatencyResult, str]]:
+    """Latency of every compared config at one set of settings (the Latency tab's), its chart and
+    its table per device; returns what they show (timed_latencies)."""
     st.markdown("**Latency**")
     settings = settings_widgets()
     results = st.session_state.latency_results
@@ -129,9 +163,24 @@ def latency(cfgs: list[ArchConfig]) -> None:
             text += f"; {names(known)} {'was' if len(known) == 1 else 'were'} measured at these settings and " \
                     f"{'is' if len(known) == 1 else 'are'} reused"
         st.caption(text + ".")
-    lat_rows = latency_rows(results, cfgs)
-    if lat_rows:
-        st.plotly_chart(compare.bar_figure(lat_rows, "median_ms"), key="compare_chart_latency")
+    timed = timed_latencies(cfgs)
+    if timed:
+        st.plotly_chart(compare.bar_figure([r for _i, r, _note in timed], "median_ms"), key="compare_chart_latency")
+        latency_table(timed)
+    return timed
+
+
+def downloads(slot, cfgs: list[ArchConfig], rows: list[dict], timed: list[tuple[int, timing.LatencyResult, str]]) -> None:
+    """The table's CSV and JSON, with the latency of each config on each device it was measured on."""
+    by_config: dict[int, list[timing.LatencyResult]] = {}
+    for i, r, _note in timed:
+        by_config.setdefault(i, []).append(r)
+    full = compare.with_latency(cfgs, rows, by_config)
+    d1, d2 = slot.columns(2)
+    d1.download_button("Download CSV", compare.to_csv_bytes(full), file_name="comparison.csv", mime="text/csv",
+                       key="compare_csv", on_click="ignore")
+    d2.download_button("Download JSON", compare.to_json_bytes(full), file_name="comparison.json",
+                       mime="application/json", key="compare_json", on_click="ignore")
 
 
 def side_by_side(figures: list[tuple[str, Callable[[], str]]], height: int | None) -> None:
@@ -206,13 +255,9 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     entry_widgets(cfgs)
     rows = compare_rows(tuple(cfgs))
     table(rows, cfgs)
-    d1, d2 = st.columns(2)  # the table's own downloads, under it
-    d1.download_button("Download CSV", compare.to_csv_bytes(rows), file_name="comparison.csv", mime="text/csv",
-                       key="compare_csv", on_click="ignore")
-    d2.download_button("Download JSON", compare.to_json_bytes(rows), file_name="comparison.json",
-                       mime="application/json", key="compare_json", on_click="ignore")
+    slot = st.container()  # the table's own downloads, under it, once the latency below is known
     charts(rows)
-    latency(cfgs)
+    downloads(slot, cfgs, rows, latency(cfgs))
     units(cfgs)
     if len(cfgs) > 1:
         diff_view(cfgs)
