@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from explorer.cli.common import load_config
-from explorer.labels import fmt_num, fmt_share
+from explorer.labels import fmt_duration, fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
 from explorer.lab.training import torch_threads
@@ -118,7 +118,7 @@ def _progress_line(result: LabResult, run: RunResult, record: EpochRecord) -> st
     seed = f" seed {run.seed}" if n_seeds > 1 else ""
     return (f"[{number}/{result.total_runs}] {record.run}{seed} epoch {record.epoch}/{run.settings.epochs}: "
             f"loss {_num(record.train_loss)}  train {_pct(record.train_acc)}  "
-            f"val {_pct(record.val_acc)}  ({record.seconds:.1f} s)")
+            f"val {_pct(record.val_acc)}  ({fmt_duration(record.seconds)})")
 
 
 def _pct(value: Any) -> str:
@@ -135,7 +135,7 @@ def print_results(result: LabResult, out=None) -> None:
     seeds = ", ".join(map(str, result.seeds))
     w(f"{result.title}\n")
     w(f"  {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
-      f"{s.epochs} epochs, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {result.seconds:.1f} s"
+      f"{s.epochs} epochs, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {fmt_duration(result.seconds)}"
       f"{' on ' + str(result.workers) + ' worker processes' if result.workers > 1 else ''}"
       f"{' (cancelled)' if result.cancelled else ''}\n")
     if result.cancelled:
