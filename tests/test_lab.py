@@ -425,23 +425,36 @@ def test_estimate_without_a_calibration_is_labelled_a_guess(monkeypatch):
     assert lab.calibrate().measured
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def pin_threads(cpus: set[int]) -> None:
+    """Set the CPU affinity of every thread of this process (threads started later inherit it
+    from the thread that starts them)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:  # the thread has ended
+            pass
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs per-thread CPU affinity (Linux)")
 def test_a_calibration_on_a_busy_machine_is_not_kept(monkeypatch):
-    """One busy-loop process shares the one core the calibration runs on (both pinned to it, so
-    the test loads one core whatever the machine's size) and takes half of it: the estimate says
-    the machine is busy, and the rates are measured again once the machine is free."""
+    """One busy-loop process shares one core with this process (both pinned to it, so the test
+    loads one core whatever the machine's size) and takes half of it while the calibration runs:
+    the estimate says the machine is busy, and the rates are measured again once it is free."""
     monkeypatch.setattr(estimate, "_calibration", {})
     monkeypatch.setattr(estimate, "_busy", {})
     cores = os.sched_getaffinity(0)
     core = max(cores)
     spinner = subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True: pass"])
-    os.sched_setaffinity(0, {core})  # this thread, where the calibration's steps run (one torch thread)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on one core: torch threads beyond one would only wait on each other
+    pin_threads({core})  # whichever thread runs the calibration's steps
     try:
         time.sleep(0.5)
         busy = lab.calibrate()
         guess = lab.estimate_time("degradation", epochs=2)
     finally:
-        os.sched_setaffinity(0, cores)
+        pin_threads(cores)
+        torch.set_num_threads(threads)
         spinner.kill()
         spinner.wait()
     assert busy.measured and busy.busy and busy.cpu_share < estimate.BUSY_SHARE
