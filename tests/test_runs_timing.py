@@ -285,3 +285,23 @@ def test_compare_lists_a_kept_gpu_run_beside_this_machine_s_cpu_figure(tmp_path,
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("compare_chart_latency"))
     titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
     assert any(t.startswith(GPU) for t in titles) and any(t.startswith("CPU (") for t in titles)
+
+
+def test_a_broken_store_is_said_once_and_the_latency_view_goes_on(tmp_path, monkeypatch):
+    from explorer.app import measuring
+
+    broken = tmp_path / "notes.txt"
+    broken.write_text("not a database\n")
+    monkeypatch.setenv("RESNET_EXPLORER_STORE", str(broken))
+    monkeypatch.setattr(measuring, "LATENCY_BUDGET_S", 0.3)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["preset"] = "resnet20"
+    at = show(at.run(), "Latency")  # reading kept results finds the store unusable
+    [notice] = [w.value for w in at.warning if w.value.startswith("Runs are not being kept")]
+    assert "not a run store" in notice
+    at.selectbox(key="lat_threads").select(1).run()
+    at.button(key="lat_run").click().run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric][:1] == ["Median"]
+    assert not [w for w in at.warning if w.value.startswith("Runs are not being kept")]  # once per session
+    assert broken.read_text() == "not a database\n"

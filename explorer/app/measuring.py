@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException, StopException
 
-from explorer import ArchConfig, timing
+from explorer import ArchConfig, ConfigError, timing
 from explorer.app.kept import keeper, store_notice
 from explorer.app.store import LatencySettings, latency_key, remember
 from explorer.limits import LATENCY_BUDGET_S, MAX_BATCH
@@ -61,12 +61,16 @@ def record_settings(kind: RunKind, settings: LatencySettings, budget_s: float) -
 def kept_run(kind: RunKind, cfg: ArchConfig, settings: LatencySettings, budget_s: float,
              work: Callable[[Callable[[float], Any]], R], progress: Callable[[float], Any]) -> R:
     """`work(progress)`, a measurement of `cfg`, kept in the run store as it ends (complete,
-    cancelled or failed); a store that fails is said once in this session."""
+    cancelled or failed); a store that fails is said once in this session (not while a rerun stops
+    the page: that drawing would be lost)."""
     try:
-        return kept_measurement(keeper(), kind, cfg, record_settings(kind, settings, budget_s), work, progress,
-                                STOPPED_BY)
-    finally:
+        result = kept_measurement(keeper(), kind, cfg, record_settings(kind, settings, budget_s), work, progress,
+                                  STOPPED_BY)
+    except (ConfigError, timing.LatencyError):
         store_notice()
+        raise
+    store_notice()
+    return result
 
 
 def measure(cfg, settings: LatencySettings, progress: Callable[[float], None], kind: RunKind = "latency") -> None:
