@@ -609,6 +609,29 @@ def test_an_in_process_run_leaves_the_thread_count_alone():
     assert set(seen) == {2} and after == after_calibration == 2
 
 
+def test_in_process_training_steps_run_at_the_training_thread_count():
+    """Inside a training step (seen at the optimiser's step) torch runs at TRAIN_THREADS; outside,
+    and for any measurement (which starts only once no step is in flight), at the process's count."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from explorer.timing.gate import exclusive_measurement
+
+    inside: list[int] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: inside.append(torch.get_num_threads()))
+    try:
+        with _threads(2):
+            epochs: list[int] = []
+            hooks = lab.RunHooks(on_epoch=lambda record: epochs.append(torch.get_num_threads()))
+            fit(TINY, hooks, epochs=1, max_train=60, batch_size=30)
+            with exclusive_measurement():
+                during_measurement = torch.get_num_threads()
+            after = torch.get_num_threads()
+    finally:
+        handle.remove()
+    assert len(inside) == 2 and set(inside) == {lab.TRAIN_THREADS}  # 60 images in batches of 30
+    assert epochs == [2] and during_measurement == after == 2
+
+
 def test_lab_limits_are_the_shared_ones():
     """The app's epoch bound, the library's and the command line's are one number."""
     from streamlit.testing.v1 import AppTest
@@ -698,8 +721,8 @@ def test_training_steps_pause_while_a_latency_measurement_runs(monkeypatch):
     begun: list[float] = []
     real_begin, real_end = training.begin_training_step, training.end_training_step
 
-    def begin(should_stop=None):
-        ok = real_begin(should_stop)
+    def begin(should_stop=None, **options):
+        ok = real_begin(should_stop, **options)
         if ok:
             begun.append(time.perf_counter())
         return ok

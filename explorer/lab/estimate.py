@@ -120,8 +120,7 @@ def estimate_time(
         ConfigError: as `run_experiment` (every config is checked against the size limits).
     """
     runs = prepare_runs(experiment, configs=configs, settings=settings, **overrides)
-    # a worker trains at TRAIN_THREADS threads, a run in this process at the process's count
-    cal = calibrate(TRAIN_THREADS if runs.workers > 1 else torch.get_num_threads())
+    cal = calibrate(TRAIN_THREADS)  # workers and runs in this process alike train their steps at it
     data = load_digits()
     n_train = len(data.x_train)
     if runs.settings.max_train is not None:

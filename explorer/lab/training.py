@@ -6,6 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable, Iterator, Protocol
 
 import torch
@@ -25,8 +26,8 @@ from explorer.timing.gate import begin_training_step, end_training_step
 # Torch threads of each worker process (explorer.lab.workers): on a busy 2-core machine two
 # threads per run spend their time waiting for each other (10x slower epochs were measured),
 # and one thread makes a worker's losses independent of the machine's core count. A run in this
-# process keeps the process's own thread count: that count is process-wide, and a latency
-# measurement in another thread must run at the count it reports.
+# process trains its steps at this count too, through the timing gate, which sets it while steps
+# are in flight and restores the process's own before any latency measurement starts.
 TRAIN_THREADS = 1
 EVAL_BATCH = 512
 
@@ -158,7 +159,15 @@ def _fit(model: nn.Module, run: LiveRun, data: Digits, hooks: RunHooks) -> None:
         if stats is None:
             run.status = "cancelled"
             return
-        record = run.add_epoch(epoch, stats, evaluate(model, data.x_val, data.y_val), t0)
+        enter, leave = _gate_of(hooks)
+        if not enter(hooks.should_stop):  # validation waits for a measurement like a step does
+            run.status = "cancelled"
+            return
+        try:
+            val = evaluate(model, data.x_val, data.y_val)
+        finally:
+            leave()
+        record = run.add_epoch(epoch, stats, val, t0)
         if hooks.on_epoch is not None:
             hooks.on_epoch(record)
         if not math.isfinite(stats[0]):
@@ -179,10 +188,8 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: Digits, bat
                  on_batch: Callable[[float], None]) -> tuple[float, float] | None:
     """One pass in a seeded random order: (mean loss, accuracy), or None when stopped.
     `on_batch` hears the share of the pass done after each batch."""
-    # Looked up per call, so the in-process gate functions can be replaced (tests do).
-    gate, should_stop = hooks.step_gate, hooks.should_stop
-    enter = gate.begin if gate is not None else begin_training_step
-    leave = gate.end if gate is not None else end_training_step
+    should_stop = hooks.should_stop
+    enter, leave = _gate_of(hooks)
     x, y = data.x_train, data.y_train
     model.train()
     perm = torch.randperm(len(x), generator=gen)
@@ -206,6 +213,14 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: Digits, bat
         if not math.isfinite(loss_sum):
             break  # diverged: the caller records it and stops
     return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _gate_of(hooks: RunHooks) -> tuple[Callable[..., bool], Callable[[], None]]:
+    """(begin, end) of a gated step: the worker's relay, or this process's gate at TRAIN_THREADS.
+    Looked up per call, so the in-process gate functions can be replaced (tests do)."""
+    if hooks.step_gate is not None:
+        return hooks.step_gate.begin, hooks.step_gate.end
+    return partial(begin_training_step, threads=TRAIN_THREADS), end_training_step
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,

@@ -4,6 +4,11 @@ Every measurement holds the device lock from its model copy to its last sample, 
 never time over each other nor steal each other's cores. Lab training shares those cores: while
 a measurement runs, training waits between its steps, and a measurement starts once the steps
 in flight have finished, or after STEP_WAIT_S, in which case it says so (`GateWait.timed_out`).
+
+While training steps are in flight in this process they may ask for their own torch thread count
+(a small network trains fastest, and steadiest beside other work, on one thread). The count is
+process-wide, so the gate sets it when the first step begins and restores it when the last one
+ends: a measurement, which starts only once no step is in flight, always sees the process's own.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ STEP_WAIT_S = 60.0          # longest a measurement waits for Lab training steps
 _DEVICE_LOCK = threading.RLock()
 _GATE = threading.Condition()
 _gate_state = {"measuring": 0, "training": 0}   # measurements inside the gate; training steps in flight
+_threads_outside: list[int] = []                # the count to restore when the last step ends
 _held = threading.local()                       # .wait: how this thread's outermost measurement's wait ended
 
 
@@ -73,8 +79,10 @@ def exclusive_measurement() -> Iterator[GateWait]:
                 _GATE.notify_all()
 
 
-def begin_training_step(should_stop: Callable[[], bool] | None = None, poll_s: float = 0.1) -> bool:
-    """Wait until no measurement runs, then count one training step in flight.
+def begin_training_step(should_stop: Callable[[], bool] | None = None, poll_s: float = 0.1,
+                        threads: int | None = None) -> bool:
+    """Wait until no measurement runs, then count one training step in flight, at `threads`
+    torch threads while any step is in flight (None: the process's count).
 
     Returns False (nothing counted) when `should_stop` turns true while waiting. Every True
     must be matched by `end_training_step()`.
@@ -84,6 +92,11 @@ def begin_training_step(should_stop: Callable[[], bool] | None = None, poll_s: f
             if should_stop is not None and should_stop():
                 return False
             _GATE.wait(poll_s)
+        if _gate_state["training"] == 0 and threads is not None:
+            import torch
+
+            _threads_outside.append(torch.get_num_threads())
+            torch.set_num_threads(threads)
         _gate_state["training"] += 1
         return True
 
@@ -92,4 +105,8 @@ def end_training_step() -> None:
     """Count one training step as finished and wake a measurement waiting for it."""
     with _GATE:
         _gate_state["training"] -= 1
+        if _gate_state["training"] == 0 and _threads_outside:
+            import torch
+
+            torch.set_num_threads(_threads_outside.pop())
         _GATE.notify_all()
