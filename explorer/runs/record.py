@@ -97,7 +97,7 @@ class RunRecord:
 def headline(record: RunRecord) -> str:
     """The one figure a list shows for a run: median latency, best throughput, final accuracy."""
     r = record.result or {}
-    if record.kind == "latency" and "median_ms" in r:
+    if record.kind in ("latency", "compare") and "median_ms" in r:
         return f"{r['median_ms']:.3g} ms median, batch {r.get('batch', '?')}"
     if record.kind == "sweep" and r.get("points"):
         best = max(r["points"], key=lambda p: p.get("throughput", 0))
