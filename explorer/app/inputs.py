@@ -11,7 +11,8 @@ import explorer
 from explorer import ArchConfig, ConfigError, lessons
 from explorer.arch.config import choices, field_names, format_int_list, parse_int_list
 from explorer.arch.plan import block_length, effective_span
-from explorer.arch.presets import matching_preset
+from explorer.arch.presets import (CHANGES_SHOWN, describe_changes, display_name,  # noqa: F401 (re-exported)
+                                   matching_preset, preset_changes)
 from explorer.facts.limits import check_limits
 from explorer.limits import MAX_CONFIG_BYTES, MAX_NAME
 
@@ -19,7 +20,6 @@ DEFAULT_PRESET = "resnet50"
 WIDGET_PREFIX = "cfg_"          # widget key of a config setting: cfg_<config key>
 LIST_KEYS = ("depths", "widths")  # typed as text: "3, 4, 6, 3"
 CUSTOM = "custom"               # the preset box's value when the settings match no preset
-CHANGES_SHOWN = 3           # differences from a preset named in a title before "+N more"
 
 
 def widget_key(key: str) -> str:
@@ -68,39 +68,16 @@ def follow_block(last: ArchConfig, block: str) -> int | None:
     return None
 
 
-
-
 def preset_choice(cfg: ArchConfig) -> str:
     """The preset box's value for `cfg`: the preset it is, or "custom"."""
     return matching_preset(cfg) or CUSTOM
-
-
-def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
-    """(key, value) where `cfg` differs from the preset it is named after; [] when it is that preset
-    or is named after none."""
-    if cfg.name not in explorer.PRESETS:
-        return []
-    base, mine = explorer.preset(cfg.name).to_dict(), cfg.to_dict()
-    mine["skip_span"] = effective_span(cfg)  # in the user's words: a number, never None
-    base["skip_span"] = effective_span(explorer.preset(cfg.name))
-    return [(k, v) for k, v in mine.items() if k != "name" and v != base[k]]
-
-
-def describe_changes(changes: list[tuple[str, Any]]) -> str:
-    """"skip_span 1, shortcut A" (lists as [3, 4, 6, 3]); beyond CHANGES_SHOWN, "+N more"."""
-    shown = [f"{k} {'[' + format_int_list(v) + ']' if isinstance(v, list) else v}"
-             for k, v in changes[:CHANGES_SHOWN]]
-    if len(changes) > CHANGES_SHOWN:
-        shown.append(f"+{len(changes) - CHANGES_SHOWN} more")
-    return ", ".join(shown)
 
 
 def distinct_name(cfg: ArchConfig, taken: set[str]) -> str:
     """A name for `cfg` that is not in `taken` and tells the truth: a changed preset is named with
     its changes ("resnet34 (skip_span 1)"), any other by its own name; numbered when that is taken
     ("resnet34 #2", "resnet34 (skip_span 1) #2")."""
-    changes = preset_changes(cfg)
-    labelled = f"{cfg.name} ({describe_changes(changes)})" if changes else cfg.name
+    labelled = display_name(cfg)
     base = labelled if len(labelled) <= MAX_NAME - 4 else cfg.name
     for name in [base, *(f"{base} #{n}" for n in range(2, len(taken) + 3))]:
         if name not in taken and len(name) <= MAX_NAME:

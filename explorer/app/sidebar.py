@@ -10,6 +10,7 @@ from explorer.app.inputs import CUSTOM, WIDGET_PREFIX as W
 from explorer.app.state import apply_uploaded, on_preset, on_setting, on_unit_variant
 from explorer.app.text import safe_name
 from explorer.arch.config import INT_BOUNDS, choices
+from explorer.arch.presets import named_for_changes
 from explorer.limits import MAX_NAME, MAX_SPAN
 
 UPLOAD_MB = 1  # the uploader's own bound; inputs.config_from_upload then allows 64 KiB
@@ -98,10 +99,10 @@ def _stage_settings(slots: dict) -> None:
 
 
 def export_bytes(cfg: ArchConfig, fmt: str) -> bytes:
-    """The PyTorch code or ONNX file of `cfg`, made when its button is clicked."""
+    """The PyTorch code or ONNX file of `cfg` under its display name, made when its button is clicked."""
     from explorer import export  # loads the writers (and torch.onnx) only when asked
 
-    return export.to_bytes(cfg, fmt)
+    return export.to_bytes(named_for_changes(cfg), fmt)
 
 
 def export_buttons(cfg: ArchConfig) -> None:
@@ -113,7 +114,7 @@ def export_buttons(cfg: ArchConfig) -> None:
                        on_click="ignore",
                        help="One .py file that needs torch alone: build_model() returns this network, and "
                             "this app's state_dict loads into it with strict=True.")
-    problem = onnx_size_problem(cfg.name, 4 * summary_of(cfg).params)
+    problem = onnx_size_problem(named_for_changes(cfg).name, 4 * summary_of(cfg).params)
     if problem:
         st.caption(problem)
         return
@@ -126,7 +127,8 @@ def export_buttons(cfg: ArchConfig) -> None:
 
 def config_io(cfg: ArchConfig) -> None:
     with st.sidebar.expander("Import / export config"):
-        st.download_button("Download config JSON", cfg.to_json(), file_name=f"{safe_name(cfg)}.json",
+        # A changed preset goes out under its display name, so the file says which network it is.
+        st.download_button("Download config JSON", named_for_changes(cfg).to_json(), file_name=f"{safe_name(cfg)}.json",
                            mime="application/json", key="download_config", on_click="ignore")
         export_buttons(cfg)
         st.file_uploader("Load a config JSON", type=["json"],

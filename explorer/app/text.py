@@ -4,16 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from explorer import ArchConfig
-from explorer.app.inputs import describe_changes, preset_changes
+from explorer.arch.presets import describe_changes, display_stem, preset_changes
 from explorer.facts.results import Summary
-from explorer.labels import escape_markdown, file_stem, fmt_count
+from explorer.labels import escape_markdown, fmt_count
 
 plain_text = escape_markdown  # user text shown through Markdown: one line, its specials escaped
 
 
 def safe_name(cfg: ArchConfig) -> str:
-    """The config's name as a file name stem."""
-    return file_stem(cfg.name)
+    """The file name stem of the config's display name: "resnet50", "resnet50_skip_span-1" for a
+    changed preset."""
+    return display_stem(cfg)
 
 
 def published_figure(value: Any) -> str:

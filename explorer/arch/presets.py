@@ -6,9 +6,13 @@ so the UI can show the published result beside the variant a user builds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from explorer.arch.config import ArchConfig
+from explorer.arch.config import ArchConfig, format_int_list
+from explorer.arch.plan import effective_span
 from explorer.errors import ConfigError
+from explorer.labels import file_stem
+from explorer.limits import MAX_NAME
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,54 @@ def published(cfg: ArchConfig) -> tuple[str, PresetInfo] | None:
     """(preset name, published figures) of the preset whose network `cfg` is, if any."""
     name = matching_preset(cfg)
     return None if name is None else (name, PRESET_INFO[name])
+
+
+# -- names that follow the network ---------------------------------------------------------------
+CHANGES_SHOWN = 3   # differences from a preset named in a name before "+N more"
+
+
+def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
+    """(key, value) where `cfg` differs from the preset it is named after, in config key order;
+    [] when it is that preset's network or is named after none. The skip span is given as a number
+    (the block's length where the config leaves it to the block)."""
+    if cfg.name not in PRESETS or _ARCH_KEYS[cfg.name] == cfg.arch_key():
+        return []
+    base, mine = PRESETS[cfg.name].to_dict(), cfg.to_dict()
+    mine["skip_span"] = effective_span(cfg)
+    base["skip_span"] = effective_span(PRESETS[cfg.name])
+    return [(k, v) for k, v in mine.items() if k != "name" and v != base[k]]
+
+
+def describe_changes(changes: list[tuple[str, Any]]) -> str:
+    """"skip_span 1, shortcut A" (lists as [3, 4, 6, 3]); beyond CHANGES_SHOWN, "+N more"."""
+    shown = [f"{k} [{format_int_list(v)}]" if isinstance(v, list) else f"{k} {v}"
+             for k, v in changes[:CHANGES_SHOWN]]
+    if len(changes) > CHANGES_SHOWN:
+        shown.append(f"+{len(changes) - CHANGES_SHOWN} more")
+    return ", ".join(shown)
+
+
+def display_name(cfg: ArchConfig) -> str:
+    """The name a config goes out under: its own, or, when it carries a preset's name but is no
+    longer that preset's network, the name with its changes: "resnet50 (skip_span 1)"."""
+    changes = preset_changes(cfg)
+    if not changes:
+        return cfg.name
+    named = f"{cfg.name} ({describe_changes(changes)})"
+    return named if len(named) <= MAX_NAME else f"{cfg.name} (modified)"
+
+
+def named_for_changes(cfg: ArchConfig) -> ArchConfig:
+    """`cfg` under its display name (itself, unchanged, when that is its own name)."""
+    name = display_name(cfg)
+    return cfg if name == cfg.name else cfg.replace(name=name)
+
+
+def display_stem(cfg: ArchConfig) -> str:
+    """The file name stem of a config's display name: "resnet50", "resnet50_skip_span-1",
+    "resnet50_depths-3-4-23-3_shortcut-A"; beyond CHANGES_SHOWN changes, "_and-N-more"."""
+    changes = preset_changes(cfg)
+    parts = [f"{k}-{'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changes[:CHANGES_SHOWN]]
+    if len(changes) > CHANGES_SHOWN:
+        parts.append(f"and-{len(changes) - CHANGES_SHOWN}-more")
+    return "_".join([file_stem(cfg.name), *(file_stem(p) for p in parts)])

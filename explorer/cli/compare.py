@@ -6,6 +6,7 @@ import json
 import sys
 
 from explorer.arch.config import ArchConfig
+from explorer.arch.presets import display_name, named_for_changes
 from explorer.cli.common import load_config
 from explorer.cli.runs import add_store_args
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
@@ -34,7 +35,7 @@ def register(sub) -> None:
 
 def kept_timer(args: argparse.Namespace):
     """What times each config of `compare --latency`, keeping each measurement as a "compare" run."""
-    from explorer.cli.latency import run_keeper
+    from explorer.cli.runs import run_keeper
     from explorer.runs.timing_runs import kept_measurement, run_settings
     from explorer.timing import measure_latency
 
@@ -47,7 +48,8 @@ def kept_timer(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    cfgs = [load_config(source, args.set) for source in args.configs]
+    # A changed preset is listed under its display name ("resnet50 (skip_span 1)"), as the app names it.
+    cfgs = [named_for_changes(load_config(source, args.set)) for source in args.configs]
     if args.diff and len(cfgs) != 2:
         raise ConfigError("--diff", f"{len(cfgs)} configs", "exactly two configs (A B)")
     latency = {"device": args.device, "budget_s": args.budget} if args.latency else None
@@ -72,7 +74,7 @@ def print_diff(a: ArchConfig, b: ArchConfig, out=None) -> None:
     """The changes from `a` to `b`, one line each, then the total."""
     w = (out or sys.stdout).write
     changes = diff_configs(a, b)
-    w(f"\n{a.name} -> {b.name}: ")
+    w(f"\n{display_name(a)} -> {display_name(b)}: ")
     if not changes:
         w("no structural differences (the same network is built)\n")
         return

@@ -21,8 +21,11 @@ T = TypeVar("T")
 def make_record(kind: RunKind, cfg: "ArchConfig", settings: Mapping[str, Any], device: str,
                 result: Mapping[str, Any] | None = None, status: RunStatus = "complete",
                 message: str = "", started: str | None = None) -> RunRecord:
-    """A record of one run of `cfg` (ended now unless it is still running)."""
-    return RunRecord(kind=kind, name=cfg.name, config=cfg.to_dict(), network=cfg.arch_key(),
+    """A record of one run of `cfg` (ended now unless it is still running), named by its display
+    name: a changed preset is "resnet50 (skip_span 1)", not "resnet50"."""
+    from explorer.arch.presets import display_name
+
+    return RunRecord(kind=kind, name=display_name(cfg), config=cfg.to_dict(), network=cfg.arch_key(),
                      settings=dict(settings), device=device, result=None if result is None else dict(result),
                      status=status, message=message, started=started or now_iso(),
                      ended=None if status == "running" else now_iso())

@@ -9,6 +9,7 @@ from explorer.app.cache import diagram_bytes, diagram_svg
 from explorer.app.component import diagram_frame
 from explorer.app.inspector import node_facts, profile_times, resolve_path
 from explorer.app.text import plain_text, safe_name
+from explorer.arch.presets import named_for_changes
 from explorer.labels import fmt_shape
 from explorer.diagram.overlay import COLOR_BY
 from explorer.trace import trace
@@ -78,11 +79,13 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     color_by, times = colour_times(cfg, wanted)
     options = (cfg, detail, direction, shapes, fold)
     overlay = {"color_by": color_by, "times": times}
+    # Files go out under the display name (a changed preset's title says so); drawn only when asked.
+    named = (named_for_changes(cfg), *options[1:])
     try:
         svg = diagram_svg(*options, **overlay)
     except diagram.GraphvizMissing as exc:
         st.error(str(exc))
-        st.download_button("Download DOT", diagram_bytes(*options, "dot", **overlay),
+        st.download_button("Download DOT", diagram_bytes(*named, "dot", **overlay),
                            file_name=f"{safe_name(cfg)}_{detail}.dot", key="download_dot", on_click="ignore")
         return
     tr = trace(cfg)
@@ -104,7 +107,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     for col, fmt in zip(st.columns(4), diagram.FORMATS):
         col.download_button(
             f"Download {fmt.upper()}",
-            data=(lambda f=fmt: diagram_bytes(*options, f, **overlay)),  # made only when downloaded
+            data=(lambda f=fmt: diagram_bytes(*named, f, **overlay)),  # made only when downloaded
             file_name=f"{safe_name(cfg)}_{detail}.{fmt}", mime=MIMES.get(fmt), key=f"download_{fmt}",
             use_container_width=True, on_click="ignore",  # a click delivers the file without a rerun
         )
