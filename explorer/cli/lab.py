@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from explorer.cli.common import load_config
+from explorer.cli.runs import add_store_args, run_keeper
 from explorer.labels import fmt_duration, fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
 from explorer.lab.training import torch_threads
+from explorer.runs.lab_runs import LabRecorder
 
 INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT), with the partial results printed
 STOPPED = "Stopped (Ctrl-C)"
@@ -43,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every --config")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    add_store_args(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +62,14 @@ def run(args: argparse.Namespace) -> int:
         expected = estimate_time(exp, configs=configs, seeds=args.seeds, **overrides)
         print(_header(exp.title, len(runs.configs), len(runs.seeds), runs.workers) + f", expected {expected.label}",
               file=sys.stderr, flush=True)
-        result = run_experiment(runs, on_update=_progress_printer(), should_stop=interrupted.is_set)
+        recorder = LabRecorder(run_keeper(args))  # every run kept as each of its epochs ends
+        printer = _progress_printer()
+
+        def on_update(partial: LabResult) -> None:
+            printer(partial)
+            recorder.update(partial)
+
+        result = run_experiment(runs, on_update=on_update, on_end=recorder.finish, should_stop=interrupted.is_set)
     if args.json:
         if result.cancelled:  # the JSON has it too (`stop_message`); said here for the terminal
             print(result.stop_message(cause=STOPPED), file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from explorer.cli.common import add_config_args, load_config
-from explorer.cli.runs import add_store_args, store_of
+from explorer.cli.runs import add_store_args, run_keeper
 from explorer.errors import ConfigError
 from explorer.labels import fmt_bytes, fmt_ms, fmt_rate, fmt_share
 from explorer.limits import LATENCY_BUDGET_S, PROFILE_BUDGET_S, SWEEP_BUDGET_S
@@ -39,13 +39,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_store_args(p)
     p.set_defaults(func=run)
-
-
-def run_keeper(args: argparse.Namespace) -> Keeper:
-    """Where this command keeps its runs; a store that fails says so once, on stderr, and the
-    command goes on."""
-    return Keeper(store_of(args), report=lambda reason: print(f"warning: {reason}; the run was not kept",
-                                                              file=sys.stderr))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from explorer.errors import ConfigError
 from explorer.limits import MAX_IMPORT_BYTES
-from explorer.runs import RUN_KINDS, RunRecord, RunStore, StoreError, headline, open_store
+from explorer.runs import RUN_KINDS, Keeper, RunRecord, RunStore, StoreError, headline, open_store
 
 
 def add_store_args(p: argparse.ArgumentParser) -> None:
@@ -21,6 +21,13 @@ def add_store_args(p: argparse.ArgumentParser) -> None:
 
 def store_of(args: argparse.Namespace) -> RunStore | None:
     return open_store(getattr(args, "store", None), off=getattr(args, "no_store", False))
+
+
+def run_keeper(args: argparse.Namespace) -> Keeper:
+    """Where a measuring command keeps its runs; a store that fails says so once, on stderr, and
+    the command goes on."""
+    return Keeper(store_of(args), report=lambda reason: print(f"warning: {reason}; the run was not kept",
+                                                              file=sys.stderr))
 
 
 def register(sub) -> None:

@@ -104,8 +104,10 @@ def headline(record: RunRecord) -> str:
         return f"best {best.get('throughput', 0):,.0f} img/s at batch {best.get('batch', '?')}"
     if record.kind == "profile" and "total_ms" in r:
         return f"{r['total_ms']:.3g} ms in all"
-    if record.kind == "lab" and r.get("val_acc") is not None:
-        return f"val acc {r['val_acc']:.3g}"
+    if record.kind == "lab" and r.get("history"):
+        last = r["history"][-1]
+        acc = "–" if last.get("val_acc") is None else f"{100 * last['val_acc']:.3g} %"
+        return f"seed {last.get('seed', '?')}: val acc {acc} after {last.get('epoch', '?')} epochs"
     return record.message[:60] if record.message else ""
 
 

@@ -15,10 +15,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, lab
+from explorer.app.kept import keeper, store_notice
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.app.text import plain_text
 from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
-from explorer.limits import MAX_EPOCHS, ServerLimits
+from explorer.limits import MAX_EPOCHS, server_limits
+from explorer.runs.lab_runs import LabRecorder, latest_lab_result
 
 TICK_S = 0.5     # the progress bar's clock while training: how soon a click on Cancel takes effect
 # Least seconds between redraws of the live curves. Each redraw builds two banded plotly charts
@@ -174,11 +176,21 @@ def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchC
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
     view = LiveView(epochs, lab.workers_for(seeds))
+    recorder = LabRecorder(keeper())  # every run kept in the run store as each of its epochs ends
+
+    def on_update(partial: lab.LabResult) -> None:
+        recorder.update(partial)
+        view.update(partial)
+
+    def on_end(res: lab.LabResult) -> None:
+        remember(results, key, res)
+        recorder.finish(res)
+
     try:
         # on_end keeps the result however the run ends: a Cancel reruns the page from a callback
         lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
-                           progress=view.progress, on_update=view.update, should_stop=view.tick,
-                           on_end=lambda res: remember(results, key, res), time_limit_s=limit)
+                           progress=view.progress, on_update=on_update, should_stop=view.tick,
+                           on_end=on_end, time_limit_s=limit)
     except ConfigError as exc:
         st.error(str(exc))
     view.clear()
@@ -242,8 +254,9 @@ def show_result(res: lab.LabResult, exp_name: str) -> None:
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
+    keep = dict(persist_state="session")  # the choices hold while another tab is open
     exp_name = st.selectbox("Experiment", list(lab.EXPERIMENTS), key="lab_experiment",
-                            format_func=lambda n: lab.EXPERIMENTS[n].title)
+                            format_func=lambda n: lab.EXPERIMENTS[n].title, **keep)
     exp = lab.EXPERIMENTS[exp_name]
     st.markdown(exp.description)
     st.caption(f"Claim tested: {exp.claim} — {exp.source}")
@@ -253,14 +266,14 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         return
     c1, c2, c3 = st.columns(3)
     epochs = int(c1.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=exp.settings.epochs,
-                                 key="lab_epochs"))
+                                 key="lab_epochs", **keep))
     seed = int(c2.number_input("First seed", min_value=0, max_value=2**31 - 1, value=exp.settings.seed,
-                               key="lab_seed"))
+                               key="lab_seed", **keep))
     seeds = int(c3.selectbox("Seeds", SEED_CHOICES, index=SEED_CHOICES.index(lab.DEFAULT_SEEDS), key="lab_seeds",
                              help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
-                                  "parallel processes, one per core. Results show mean ± std."))
+                                  "parallel processes, one per core. Results show mean ± std.", **keep))
     expected = lab.estimate_time(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
-    limit = ServerLimits.from_env().max_lab_seconds
+    limit = server_limits().max_lab_seconds
     workers = lab.workers_for(seeds)
     st.caption(f"Expected to take {expected.label} on this machine"
                + (f" ({workers} worker processes)" if workers > 1 else "")
@@ -276,8 +289,26 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
         run(exp_name, epochs, seed, seeds, custom, key, limit)
     res = st.session_state.lab_results.get(key)
+    if res is None:
+        res = _kept_result(exp_name)
+    store_notice()
     if res is not None:
         show_result(res, exp_name)
+
+
+def _kept_result(exp_name: str) -> lab.LabResult | None:
+    """This experiment's newest result kept in the run store (from an earlier session, the
+    command line or another machine), said to be so."""
+    kept = latest_lab_result(keeper(), exp_name)
+    if kept is None:
+        return None
+    res, record = kept
+    s = res.settings
+    st.info(f"Kept from an earlier run: trained {record.started.replace('T', ' ').rstrip('Z')} UTC on "
+            f"{plain_text(record.host)} ({plain_text(record.device)}), {s.epochs} epoch{'s' * (s.epochs != 1)} × "
+            f"{len(res.seeds)} seed{'s' * (len(res.seeds) != 1)}. Start training for a run of your own.",
+            icon=":material/history:")
+    return res
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
