@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import typing
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,15 +37,7 @@ def fit(cfg, hooks: lab.RunHooks | None = None, **settings) -> lab.RunResult:
     return lab.train(cfg, lab.TrainSettings(**settings), hooks)
 
 
-@contextmanager
-def _threads(n: int):
-    """`n` torch threads in this test process for a while (nothing measures here meanwhile)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+_threads = training.torch_threads  # `n` torch threads in this test process for a while (nothing measures meanwhile)
 
 
 def _unit_names(cfg: ArchConfig) -> list[str]:
