@@ -9,7 +9,8 @@ from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
 from explorer.app.measuring import bar_progress, kept_results, kept_run, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
-from explorer.labels import file_stem, fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
+from explorer.arch.presets import display_stem
+from explorer.labels import fmt_ms, fmt_num, fmt_rate, fmt_shape, fmt_share
 from explorer.limits import PROFILE_BUDGET_S, SWEEP_BUDGET_S
 from explorer.timing import NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult, SweepResult
 
@@ -50,7 +51,7 @@ def download(cfg: ArchConfig, result: LatencyResult | SweepResult | ProfileResul
     """The result as the command line's --json prints it (its config first), named after the network."""
     doc = {"config": cfg.to_dict(), **result.to_dict()}
     st.download_button(f"Download the {kind} (JSON)", json.dumps(doc, indent=2, ensure_ascii=False),
-                       file_name=f"{file_stem(cfg.name)}_{kind}.json", mime="application/json",
+                       file_name=f"{display_stem(cfg)}_{kind}.json", mime="application/json",
                        key=f"lat_download_{kind}", on_click="ignore")
 
 
