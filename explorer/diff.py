@@ -77,6 +77,13 @@ def total(a: ArchConfig | Trace, b: ArchConfig | Trace) -> dict[str, int]:
     return {"params": tb.params - ta.params, "macs": tb.macs - ta.macs}
 
 
+def diff_document(a: ArchConfig, b: ArchConfig, changes: Sequence[Change] | None = None) -> dict[str, Any]:
+    """The diff as JSON: the two configs' names, every change, and the whole-network total (B - A);
+    what `compare A B --diff --json` prints under "diff" and "diff_total", and the app's download."""
+    changes = diff_configs(a, b) if changes is None else changes
+    return {"a": a.name, "b": b.name, "diff": [c.to_dict() for c in changes], "diff_total": total(a, b)}
+
+
 def count_line(changes: Sequence[Change]) -> str:
     """"21 changes (8 bn_moved, 8 relu_moved, 3 shortcut, ...)", kinds by frequency."""
     counts = Counter(c.kind for c in changes).most_common()

@@ -38,3 +38,22 @@ def test_cli_summary_keeps_the_published_line_for_an_explicit_block_span():
     doc = json.loads(out)
     assert doc["published"] is not None and doc["published"]["preset"] == "resnet18"
     assert doc["published"] == {"preset": "resnet18", **published(explorer.preset("resnet18"))[1].__dict__}
+
+
+def test_the_diff_reads_the_same_in_the_cli_json_and_the_app_download():
+    from explorer.diff import diff_document
+    from test_app import fresh, show
+
+    a, b = explorer.preset("resnet18"), explorer.preset("resnet34")
+    out = subprocess.run([sys.executable, "-m", "explorer", "compare", "resnet18", "resnet34", "--diff", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    want = json.loads(json.dumps(diff_document(a, b)))
+    assert doc["diff"] == want["diff"] and doc["diff"] and doc["diff_total"] == want["diff_total"]
+    at = show(fresh({"preset": "resnet18"}), "Compare")
+    at.button(key="compare_add").click().run()
+    at.selectbox(key="preset").select("resnet34").run()
+    at.button(key="compare_add").click().run()
+    assert not at.exception
+    button = next(b for b in at.get("download_button") if b.proto.label == "Download the diff (JSON)")
+    assert button.proto.ignore_rerun

@@ -10,7 +10,7 @@ from explorer.arch.presets import display_name, named_for_changes
 from explorer.cli.common import load_config
 from explorer.cli.runs import add_store_args
 from explorer.compare import compare_table, differing_keys, to_csv_bytes
-from explorer.diff import count_line, diff_configs, total, total_line
+from explorer.diff import count_line, diff_configs, diff_document, total_line
 from explorer.errors import ConfigError
 from explorer.limits import LATENCY_BUDGET_S
 
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"differing_keys": differing_keys(cfgs), "rows": rows}
         if args.diff:
-            doc["diff"] = [c.to_dict() for c in diff_configs(*cfgs)]
-            doc["diff_total"] = total(*cfgs)
+            d = diff_document(*cfgs)
+            doc["diff"], doc["diff_total"] = d["diff"], d["diff_total"]
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     elif args.csv:

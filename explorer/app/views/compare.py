@@ -2,6 +2,7 @@
 setting that differs, the figures, latency of them all at one set of settings, units at one scale."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from typing import Callable
@@ -16,7 +17,7 @@ from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
 from explorer.app.measuring import bar_progress, kept_latencies, measure, settings_widgets
 from explorer.app.text import plain_text
-from explorer.labels import distinct_labels, fmt_count, fmt_ms, fmt_rate
+from explorer.labels import distinct_labels, file_stem, fmt_count, fmt_ms, fmt_rate
 from explorer.runs.timing_runs import when_where
 from explorer.limits import LATENCY_BUDGET_S
 
@@ -234,6 +235,10 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
         st.dataframe(rows, hide_index=True, key="diff_table")
         st.caption(f"From A to B: {diff.count_line(changes)}; {diff.total_line(a, b)}. "
                    "Changed units are outlined in both diagrams.")
+        st.download_button("Download the diff (JSON)", json.dumps(diff.diff_document(a, b, changes), indent=2,
+                                                                  ensure_ascii=False),
+                           file_name=f"diff_{file_stem(a.name)}_{file_stem(b.name)}.json", mime="application/json",
+                           key="diff_download", on_click="ignore")
     def outlined(c: ArchConfig, side: str) -> str:
         return highlighted_units_svg(c, tuple(sorted(diff.highlights(changes, c, side).items())))
 
