@@ -14,6 +14,7 @@ from explorer.cli.runs import add_store_args, run_keeper
 from explorer.labels import fmt_duration, fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
+from explorer.lab.ray_runs import EXECUTORS, Executor
 from explorer.lab.training import torch_threads
 from explorer.runs.lab_runs import LabRecorder
 
@@ -44,6 +45,13 @@ def register(sub) -> None:
                    help="a config for the custom experiment (repeat for several)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every --config")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where the runs train: local (this machine's worker processes, the default) "
+                        "or ray (each variant x seed a Ray task: one GPU each where the cluster has "
+                        "GPUs, else one CPU)")
+    p.add_argument("--ray-address", dest="ray_address", metavar="ADDR",
+                   help="with --executor ray: the address of a running Ray cluster (host:6379, or "
+                        "auto); without it a local Ray cluster is started")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     add_store_args(p)
     p.set_defaults(func=run)
@@ -56,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, max_train=args.max_train)
     # Checks every config and setting (and the size limits) before the header and any training.
     runs = prepare_runs(exp, configs=configs, seeds=args.seeds, **overrides)
+    executor = Executor(args.executor, args.ray_address, on_note=lambda text: print(text, file=sys.stderr, flush=True))
     # The command owns its process (nothing measures here): its runs train at TRAIN_THREADS, as
     # the workers do; on a busy machine one thread per run trains several times faster than two.
     with torch_threads(TRAIN_THREADS), _ctrl_c_stops() as interrupted:
         expected = estimate_time(exp, configs=configs, seeds=args.seeds, **overrides)
-        print(_header(exp.title, len(runs.configs), len(runs.seeds), runs.workers) + f", expected {expected.label}",
-              file=sys.stderr, flush=True)
+        workers = runs.workers if executor.kind == "local" else 0
+        print(_header(exp.title, len(runs.configs), len(runs.seeds), workers)
+              + (f", expected {expected.label}" if workers else ""), file=sys.stderr, flush=True)
         recorder = LabRecorder(run_keeper(args))  # every run kept as each of its epochs ends
         printer = _progress_printer()
 
@@ -69,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             printer(partial)
             recorder.update(partial)
 
-        result = run_experiment(runs, on_update=on_update, on_end=recorder.finish, should_stop=interrupted.is_set)
+        result = run_experiment(runs, on_update=on_update, on_end=recorder.finish, should_stop=interrupted.is_set,
+                                executor=executor)
     if args.json:
         if result.cancelled:  # the JSON has it too (`stop_message`); said here for the terminal
             print(result.stop_message(cause=STOPPED), file=sys.stderr, flush=True)

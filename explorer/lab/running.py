@@ -19,6 +19,7 @@ from explorer.errors import ConfigError
 from explorer.lab.experiments import Experiment, PreparedRuns, prepare_runs
 from explorer.lab.records import EpochRecord, RunResult
 from explorer.lab.results import LabResult, LabStatus
+from explorer.lab.ray_runs import Executor, run_on_ray
 from explorer.lab.training import RunHooks, StopFn, train
 from explorer.lab.workers import run_in_workers
 
@@ -102,6 +103,7 @@ def run_experiment(
     on_end: UpdateFn | None = None,
     should_stop: StopFn | None = None,
     time_limit_s: float | None = None,
+    executor: Executor | None = None,
     **request: Any,
 ) -> LabResult:
     """Train every config of an experiment at each seed, with the same settings.
@@ -127,6 +129,9 @@ def run_experiment(
         should_stop: polled before every batch (in a worker, relayed by this process at least
             every 0.05 s); True ends the experiment, keeping what finished and the partial runs.
         time_limit_s: wall-time bound; past it the experiment ends as if stopped (`timed_out`).
+        executor: where the runs train (default local: this process, or worker processes for
+            several seeds); `Executor("ray", address)` makes each run a task on a Ray cluster
+            (`explorer.lab.ray_runs`), heard of through the same callbacks.
 
     Raises:
         ConfigError: unknown experiment, no configs, an invalid config or setting, or a
@@ -141,7 +146,10 @@ def run_experiment(
         runs = prepare_runs(experiment, **request)
     state = ExperimentProgress(runs, should_stop, time_limit_s, progress, on_update)
     try:
-        (_train_here if runs.workers == 1 else _train_in_workers)(state)
+        if executor is not None and executor.kind == "ray":
+            _train_in_workers(state, executor)
+        else:
+            (_train_here if runs.workers == 1 else _train_in_workers)(state)
     except BaseException:  # a rerun of the app, Ctrl-C: what finished stays, the runs cut short say so
         state.broken_off()
         raise
@@ -170,15 +178,18 @@ def _train_here(state: ExperimentProgress) -> None:
     state.status = "complete"
 
 
-def _train_in_workers(state: ExperimentProgress) -> None:
-    """The runs on the worker processes, heard of in this thread."""
+def _train_in_workers(state: ExperimentProgress, executor: Executor | None = None) -> None:
+    """The runs on the worker processes (or Ray's, with a ray `executor`), heard of in this thread."""
     def finish(index: int, run: RunResult) -> None:
         state.ended(index, run)
         state.notify(len(run.history), run.name)
 
-    stopped = run_in_workers(state.tasks, state.runs.workers, should_stop=state.should_stop,
-                             on_start=state.started, on_epoch=state.epoch, on_finish=finish,
-                             on_abandoned=state.place)
+    callbacks = dict(should_stop=state.should_stop, on_start=state.started, on_epoch=state.epoch,
+                     on_finish=finish, on_abandoned=state.place)
+    if executor is not None:
+        stopped = run_on_ray(state.tasks, executor, **callbacks)
+    else:
+        stopped = run_in_workers(state.tasks, state.runs.workers, **callbacks)
     if stopped:
         state.stopped()
     else:
