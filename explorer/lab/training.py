@@ -1,4 +1,14 @@
-"""One Lab run: train a config on the digits, recording history and gradient norms."""
+"""One Lab run: train a config on the Lab's data (the digits or CIFAR), recording history and
+gradient norms.
+
+A run diverged when its training or validation loss is not finite, or its validation loss
+exceeds DIVERGED_FACTOR x ln(classes): an untrained classifier's loss is about ln(classes) (2.3
+for 10 classes), so a loss a thousand times that (2,303 for 10) means logits in the thousands,
+confidently wrong, not a run still learning. It stops there and says so.
+
+On a CUDA GPU (`TrainSettings.device`) the steps run in bf16 autocast with channels_last
+memory (fp32 weights and optimiser); on the CPU in fp32.
+"""
 from __future__ import annotations
 
 import math
@@ -17,7 +27,7 @@ from explorer.arch.builder import build_model
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError
 from explorer.facts.limits import check_limits
-from explorer.lab.data import Digits, lab_config, load_digits
+from explorer.lab.data import lab_config, load_data
 from explorer.lab.gradients import measure_grad_norms
 from explorer.lab.records import EpochRecord, GradNorm, RunResult, RunStatus
 from explorer.lab.settings import TrainSettings
@@ -30,6 +40,7 @@ from explorer.timing.gate import begin_training_step, end_training_step
 # are in flight and restores the process's own before any latency measurement starts.
 TRAIN_THREADS = 1
 EVAL_BATCH = 512
+DIVERGED_FACTOR = 1e3   # see the module's docstring
 
 StopFn = Callable[[], bool]
 
@@ -68,11 +79,22 @@ class LiveRun:
         self.history: list[EpochRecord] = []
         self.status: RunStatus = "running"
         self.epoch_fraction = 0.0
+        self.steps = 0     # optimiser steps taken
+        self.lr = first.settings.resolved_lr  # of the latest step
+
+    def lr_of(self, epoch: int) -> float:
+        """The learning rate of the next step: by epoch, or by step where `iterations` is set."""
+        s = self.first.settings
+        return s.lr_at(epoch) if s.iterations is None else s.lr_at_step(self.steps + 1, self.first.depth)
+
+    def out_of_steps(self) -> bool:
+        iterations = self.first.settings.iterations
+        return iterations is not None and self.steps >= iterations
 
     def add_epoch(self, epoch: int, train: tuple[float, float], val: tuple[float, float],
                   t0: float) -> EpochRecord:
         now, s = time.perf_counter(), self.first.settings
-        record = EpochRecord(self.first.name, s.seed, epoch, s.lr_at(epoch), train[0], train[1], val[0], val[1],
+        record = EpochRecord(self.first.name, s.seed, epoch, self.lr, train[0], train[1], val[0], val[1],
                              seconds=round(now - t0, 4), elapsed=round(now - self.start, 4))
         self.history.append(record)
         self.epoch_fraction = 0.0
@@ -105,18 +127,21 @@ def train(cfg: ArchConfig, settings: TrainSettings | None = None, hooks: RunHook
         losses (fixed seeds, fixed batch order); the thread count is never changed here.
 
     Raises:
-        ConfigError: for an invalid config or setting, a config that cannot take 8x8 input,
-            or one over the server's size limits (`explorer.facts.limits`).
+        ConfigError: for an invalid config or setting, a config that cannot take the data's
+            input, one over the server's size limits (`explorer.facts.limits`), or CIFAR data
+            missing from `settings.data_dir`.
     """
     settings = TrainSettings() if settings is None else settings
     if not isinstance(settings, TrainSettings):
         raise ConfigError("settings", settings, "a TrainSettings")
     hooks = hooks or RunHooks()
-    cfg = lab_config(cfg)
+    cfg = lab_config(cfg, settings.dataset)
     size = check_limits(cfg)  # before anything is built
-    data = load_digits()
+    device = train_device(settings)
+    data = load_data(settings.dataset, settings.data_dir)
     if settings.max_train is not None:
         data = replace(data, x_train=data.x_train[: settings.max_train], y_train=data.y_train[: settings.max_train])
+    settings = settings.for_data(len(data.x_train))  # the passes an iteration budget takes
     start = time.perf_counter()
     with flush_denormals(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
@@ -127,7 +152,7 @@ def train(cfg: ArchConfig, settings: TrainSettings | None = None, hooks: RunHook
         try:
             if hooks.on_start is not None:
                 hooks.on_start(run.snapshot())
-            _fit(model, run, data, hooks)
+            _fit(_placed(model, device), run, data, hooks)
         except BaseException:  # a rerun of the app, Ctrl-C: the caller hears the true numbers
             run.end_by_exception()
             raise
@@ -138,24 +163,64 @@ def train(cfg: ArchConfig, settings: TrainSettings | None = None, hooks: RunHook
     return final
 
 
-def _grad_norms(model: nn.Module, data: Digits, settings: TrainSettings, name: str) -> tuple[GradNorm, ...]:
+def train_device(settings: TrainSettings) -> torch.device:
+    """Where a run of `settings` trains (see `explorer.lab.settings.Device`)."""
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "cuda", "cpu or auto: this machine has no CUDA GPU")
+    gpu = settings.device == "cuda" or (settings.device == "auto" and settings.dataset != "digits"
+                                        and torch.cuda.is_available())
+    return torch.device("cuda" if gpu else "cpu")
+
+
+def _placed(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model on `device`: channels_last on a GPU (faster convolutions under autocast)."""
+    return model if device.type == "cpu" else model.to(device, memory_format=torch.channels_last)
+
+
+def _on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch moved to the model's device (its images channels_last on a GPU)."""
+    device = next(model.parameters()).device
+    if device.type == "cpu":
+        return x, y
+    return (x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+            y.to(device, non_blocking=True))
+
+
+def _autocast(model: nn.Module):
+    """bf16 autocast on a GPU; nothing on the CPU (fp32)."""
+    device = next(model.parameters()).device
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nothing()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _grad_norms(model: nn.Module, data, settings: TrainSettings, name: str) -> tuple[GradNorm, ...]:
     """Gradient norms per residual unit on the first training batch, at initialisation."""
-    probe = slice(0, min(settings.batch_size, len(data.x_train)))
-    rows = measure_grad_norms(model, data.x_train[probe], data.y_train[probe])
+    x, y = data.probe_batch(min(settings.batch_size, len(data.x_train)))
+    rows = measure_grad_norms(model, x, y)
     return tuple(GradNorm(run=name, seed=settings.seed, **row) for row in rows)
 
 
-def _fit(model: nn.Module, run: LiveRun, data: Digits, hooks: RunHooks) -> None:
-    """The epochs of `run`, until the last, a stop or a diverged loss (its `status` says which)."""
+def diverged(train_loss: float, val_loss: float, num_classes: int) -> bool:
+    """The rule of the module's docstring: a loss not finite, or a validation loss above
+    DIVERGED_FACTOR x ln(classes)."""
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        return True
+    return val_loss > DIVERGED_FACTOR * math.log(max(num_classes, 2))
+
+
+def _fit(model: nn.Module, run: LiveRun, data, hooks: RunHooks) -> None:
+    """The epochs of `run`, until the last (or its last step), a stop or a diverged loss (its
+    `status` says which)."""
     settings = run.first.settings
     opt = make_optimizer(model, settings)
-    order = torch.Generator().manual_seed(settings.seed)
+    order = torch.Generator().manual_seed(settings.seed)  # batch order, then augmentation
     for epoch in range(1, settings.epochs + 1):
         t0 = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = settings.lr_at(epoch)
-        stats = _train_epoch(model, opt, data, settings.batch_size, order, hooks,
-                             on_batch=lambda f: setattr(run, "epoch_fraction", f))
+        stats = _train_epoch(model, opt, data, run, epoch, order, hooks)
         if stats is None:
             run.status = "cancelled"
             return
@@ -164,15 +229,17 @@ def _fit(model: nn.Module, run: LiveRun, data: Digits, hooks: RunHooks) -> None:
             run.status = "cancelled"
             return
         try:
-            val = evaluate(model, data.x_val, data.y_val)
+            val = evaluate_data(model, data)
         finally:
             leave()
         record = run.add_epoch(epoch, stats, val, t0)
         if hooks.on_epoch is not None:
             hooks.on_epoch(record)
-        if not math.isfinite(stats[0]):
+        if diverged(stats[0], val[0], run.first.config.num_classes):
             run.status = "diverged"
             return
+        if run.out_of_steps():
+            break
     run.status = "complete"
 
 
@@ -183,33 +250,40 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
                            weight_decay=s.weight_decay)
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: Digits, batch_size: int,
-                 gen: torch.Generator, hooks: RunHooks,
-                 on_batch: Callable[[float], None]) -> tuple[float, float] | None:
-    """One pass in a seeded random order: (mean loss, accuracy), or None when stopped.
-    `on_batch` hears the share of the pass done after each batch."""
-    should_stop = hooks.should_stop
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data, run: LiveRun, epoch: int,
+                 gen: torch.Generator, hooks: RunHooks) -> tuple[float, float] | None:
+    """One pass in a seeded random order (augmented where the data is), ending early at the
+    run's last step: (mean loss, accuracy), or None when stopped. The run's `epoch_fraction`
+    follows the share of the pass done."""
+    should_stop, batch_size = hooks.should_stop, run.first.settings.batch_size
     enter, leave = _gate_of(hooks)
-    x, y = data.x_train, data.y_train
+    n = len(data.x_train)
     model.train()
-    perm = torch.randperm(len(x), generator=gen)
+    perm = torch.randperm(n, generator=gen)
     loss_sum, correct, seen = 0.0, 0, 0
-    for begin in range(0, len(x), batch_size):
+    for begin in range(0, n, batch_size):
         if should_stop is not None and should_stop():
             return None
         idx = perm[begin: begin + batch_size]
-        if len(idx) < 2:  # BatchNorm cannot normalise a batch of one
+        if len(idx) < 2 or run.out_of_steps():  # BatchNorm cannot normalise a batch of one
             continue
+        x, y = data.train_batch(idx, gen)
+        x, y = _on(model, x, y)
+        run.lr = run.lr_of(epoch)
+        for group in opt.param_groups:
+            group["lr"] = run.lr
         if not enter(should_stop):  # waits while a latency measurement runs
             return None
         try:
-            logits, loss = train_step(model, opt, x[idx], y[idx])
+            with _autocast(model):
+                logits, loss = train_step(model, opt, x, y)
         finally:
             leave()
+        run.steps += 1
         loss_sum += loss.item() * len(idx)
-        correct += int((logits.argmax(1) == y[idx]).sum())
+        correct += int((logits.argmax(1) == y).sum())
         seen += len(idx)
-        on_batch(min(begin + batch_size, len(x)) / len(x))
+        run.epoch_fraction = min(begin + batch_size, n) / n
         if not math.isfinite(loss_sum):
             break  # diverged: the caller records it and stops
     return loss_sum / max(seen, 1), correct / max(seen, 1)
@@ -232,6 +306,21 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
     loss.backward()
     opt.step()
     return logits, loss
+
+
+@torch.no_grad()
+def evaluate_data(model: nn.Module, data) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over the data's validation split, in eval mode."""
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for x, y in data.val_batches(EVAL_BATCH):
+        x, y = _on(model, x, y)
+        with _autocast(model):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        correct += int((logits.argmax(1) == y).sum())
+        n += len(y)
+    return loss_sum / max(n, 1), correct / max(n, 1)
 
 
 @torch.no_grad()
