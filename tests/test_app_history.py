@@ -47,7 +47,7 @@ def test_history_lists_kept_runs_and_filters_them(store):
     at.text_input(key="hist_device").input("h100").run()
     assert list(at.dataframe[0].value["device"]) == [b.device]
     at.text_input(key="hist_device").input("").run()
-    at.multiselect(key="hist_kinds").set_value(["latency"]).run()
+    at.button_group(key="hist_kinds").set_value(["latency"]).run()
     assert list(at.dataframe[0].value["kind"]) == ["latency"]
 
 

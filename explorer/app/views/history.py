@@ -19,8 +19,8 @@ def _rows(records: list[RunRecord]) -> list[dict]:
 
 
 def _filters(cfg: ArchConfig) -> tuple[list[str], bool, str]:
-    c1, c2, c3 = st.columns([2, 1, 2])
-    kinds = c1.multiselect("Kinds", RUN_KINDS, default=list(RUN_KINDS), key="hist_kinds")
+    c1, c2, c3 = st.columns([3, 1, 2])  # the kinds box holds all five chips at 1024 px
+    kinds = c1.pills("Kinds", RUN_KINDS, default=list(RUN_KINDS), selection_mode="multi", key="hist_kinds")
     this_net = c2.checkbox("This network only", key="hist_this", help=f"Only runs of the network shown now "
                            "(whatever it was called when it was measured)")
     device = c3.text_input("Device contains", key="hist_device", max_chars=80, placeholder="e.g. CUDA, Xeon, 1 thread")
@@ -51,7 +51,7 @@ def _show(record: RunRecord) -> None:
 
 
 def _import_export(records: list[RunRecord]) -> None:
-    st.download_button(f"Export the {len(records)} runs listed (JSONL)",
+    st.download_button(f"Export the {len(records)} run{'s' * (len(records) != 1)} listed (JSONL)",
                        "".join(r.to_json() + "\n" for r in records), file_name="runs.jsonl",
                        mime="application/jsonl", key="hist_export", disabled=not records)
     upload = st.file_uploader("Import runs (a JSONL file exported here or by `runs export`)", type=["jsonl"],
