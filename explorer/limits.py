@@ -41,6 +41,7 @@ MAX_SEEDS = 20              # Lab seeds per variant
 MAX_CONFIG_BYTES = 64 * 1024  # a config file or upload
 MAX_SAMPLES = 100_000       # most timed passes one latency measurement may ask for
 MAX_WARMUP = 50             # most untimed passes before timing, however short they are
+MAX_PASS_BUDGETS = 3.0      # a pass longer than this many budgets (estimated, or the first) is refused
 MAX_RESULTS = 20            # latency / Lab results one app session keeps in memory
 MAX_PATH = 200              # characters of a module path typed into the diagram's Find box
 MAX_IMPORT_BYTES = 256 * 1024 * 1024  # a JSONL file of runs to import

@@ -355,3 +355,36 @@ def test_app_upload_is_size_limited_and_validated():
     assert not at.exception and not at.error
     assert at.text_input(key="cfg_name").value == "uploaded_net"
     assert unescape(main_title(at)) == "uploaded_net"
+
+
+# The link fuzzer's payloads and integers longer than Python converts, as an uploaded file: the
+# whole file, a raw JSON value, a quoted one, a list item; each is a config or one ConfigError.
+UPLOAD_PAYLOADS = [*HOSTILE_TEXT, "9" * 4301, "-" + "9" * 5000, "1" + "0" * 10_000, "1e" + "9" * 5000]
+
+
+def upload_documents(text: str) -> list[bytes]:
+    docs = [text, '{"skip_span": %s}' % text, json.dumps({"skip_span": text}), '{"depths": [%s, 1]}' % text,
+            '{"input_size": %s, "name": %s}' % (text, json.dumps(text))]
+    return [d.encode("utf-8", "surrogatepass") for d in docs]
+
+
+def test_upload_of_link_payloads_is_config_or_one_config_error():
+    from explorer.app.inputs import config_from_upload
+
+    for text in UPLOAD_PAYLOADS:
+        for data in upload_documents(text):
+            try:
+                cfg = config_from_upload("fuzz.json", len(data), data)
+            except ConfigError as exc:
+                assert str(exc) and "\n" not in str(exc)
+                continue
+            check_built(cfg)
+
+
+def test_app_upload_of_huge_numbers_and_hostile_payloads_never_raises():
+    at = run_app({"preset": "resnet20"})
+    for text in ("9" * 5000, "-" + "9" * 5000, "1e" + "9" * 5000, DEEP, "NaN", "<script>alert(1)</script>"):
+        at = upload(at, "fuzz.json", upload_documents(text)[1])
+        assert not at.exception, text[:20]
+        assert at.error and "is invalid" in at.error[0].value
+        assert unescape(main_title(at)) == "resnet20"

@@ -4,11 +4,11 @@ raising ConfigError with the key to show it under.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 import explorer
 from explorer import ArchConfig, ConfigError, lessons
+from explorer.arch.config_file import config_from_bytes
 from explorer.arch.config import choices, field_names, format_int_list, parse_int_list
 from explorer.arch.plan import block_length, effective_span
 from explorer.arch.presets import (CHANGES_SHOWN, describe_changes, display_name,  # noqa: F401 (re-exported)
@@ -86,44 +86,62 @@ def distinct_name(cfg: ArchConfig, taken: set[str]) -> str:
                 if f"{cfg.name[:MAX_NAME - 8]} #{n}" not in taken)
 
 
-def config_from_link(params: Mapping[str, str]) -> tuple[str, ArchConfig, str | None]:
+def config_from_link(params: Mapping[str, str], repeated: Mapping[str, int] | None = None,
+                     ) -> tuple[str, ArchConfig, str | None]:
     """(preset box value, config, error) for a page address's query parameters.
 
     `?preset=NAME` starts from a preset and any config key overrides it. When the link is
-    invalid, its preset (if that one is valid) or the default preset, and the message. The preset
-    box shows the preset the config is, or "custom" (a changed resnet34 is not resnet34).
+    invalid, its preset (if that one is valid) or the default preset, and a message that names
+    each bad parameter: every key given more than once (`repeated`: key -> times), every value
+    that is invalid on its own, else the combination's one error. The preset box shows the preset
+    the config is, or "custom" (a changed resnet34 is not resnet34).
     """
     params = dict(params)
+    problems = [f"{key} is given {n} times: give it once" for key, n in (repeated or {}).items()]
     base = explorer.preset(DEFAULT_PRESET)
-    try:
-        if "preset" in params:
+    if "preset" in params:
+        try:
             base = explorer.preset(params.pop("preset"))
-        cfg = ArchConfig.from_query(params, base=base) if params else base
-        check_limits(cfg)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    problems += [str(exc) for exc in link_errors(params, base)]
+    if problems:
+        return preset_choice(base), base, "The link's settings were not used: " + "\n".join(problems)
+    cfg = ArchConfig.from_query(params, base=base) if params else base
+    return preset_choice(cfg), cfg, None
+
+
+def link_errors(params: Mapping[str, str], base: ArchConfig) -> list[ConfigError]:
+    """The errors of a link's config parameters over `base`, none when they make a valid config.
+
+    Each parameter invalid on its own is named, unless the link's other settings make it valid
+    (groups=32 on a basic preset, with block=bottleneck); then the error of the rest, if any."""
+    whole = query_error(params, base)
+    if whole is None:
+        return []
+    alone = {key: query_error({key: text}, base) for key, text in params.items()}
+    rest = {key: text for key, text in params.items() if alone[key] is None}
+    bad = [exc for key, exc in alone.items() if exc is not None and query_error({**rest, key: params[key]}, base)]
+    rest_error = query_error(rest, base)
+    errors = bad + ([rest_error] if rest_error is not None else [])
+    return errors or [whole]
+
+
+def query_error(params: Mapping[str, str], base: ArchConfig) -> ConfigError | None:
+    """The ConfigError of query parameters over `base` (size limits included), or None."""
+    try:
+        check_limits(ArchConfig.from_query(params, base=base) if params else base)
     except ConfigError as exc:
-        cfg, error = base, f"The link's settings were not used: {exc}"
-    else:
-        error = None
-    return preset_choice(cfg), cfg, error
+        return exc
+    return None
 
 
 def config_from_upload(name: str, size: int, data: bytes) -> ArchConfig:
-    """A config from an uploaded JSON file, at most MAX_CONFIG_BYTES; a file that is not JSON is
-    reported by line and column of its text."""
-    if size > MAX_CONFIG_BYTES or len(data) > MAX_CONFIG_BYTES:
+    """A config from an uploaded JSON file, at most MAX_CONFIG_BYTES, read as the command line reads
+    its FILE.json (config_file.py): every failure is one ConfigError naming the file."""
+    if size > MAX_CONFIG_BYTES:
         raise ConfigError("file", name, f"a JSON config of at most {MAX_CONFIG_BYTES // 1024} KiB")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("file", name, "a JSON config in UTF-8 text", f"Byte {exc.start} is not UTF-8") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError("file", name, "a JSON config",
-                          f"Line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise ConfigError("file", name, "a JSON config", "It is nested too deeply") from None
-    cfg = ArchConfig.from_dict(doc)
+    cfg = config_from_bytes("file", name, data)
     check_limits(cfg)
     return cfg
 

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer.app.cache import summary_of
 from explorer.app.sidebar import config_io, settings_sidebar
 from explorer.app.state import current_config, init_state
-from explorer.app.text import headline, plain_text, title
+from explorer.app.text import headline, plain_lines, plain_text, title
 from explorer.app.views import VIEWS
 
 
@@ -22,7 +22,7 @@ def main() -> None:
         st.error(f"**{error.key}**: {plain_text(str(error))}  \nShowing the last valid configuration, "
                  f"{plain_text(cfg.name)}, until the setting is fixed.", icon="⚠️")
     if st.session_state.get("url_error"):
-        st.warning(st.session_state.url_error)
+        st.warning(plain_lines(st.session_state.url_error))
     summary = summary_of(cfg)
     st.subheader(plain_text(title(cfg)), anchor=False)
     st.caption(headline(summary))

@@ -8,7 +8,7 @@ from explorer import ArchConfig, lessons
 from explorer.app.cache import summary_of
 from explorer.app.inputs import CUSTOM, WIDGET_PREFIX as W
 from explorer.app.state import apply_uploaded, on_preset, on_setting, on_unit_variant
-from explorer.app.text import safe_name
+from explorer.app.text import plain_lines, safe_name
 from explorer.arch.config import INT_BOUNDS, choices
 from explorer.arch.presets import named_for_changes
 from explorer.limits import MAX_NAME, MAX_SPAN
@@ -134,5 +134,5 @@ def config_io(cfg: ArchConfig) -> None:
         st.file_uploader("Load a config JSON", type=["json"],
                          key="upload_config", on_change=apply_uploaded, max_upload_size=UPLOAD_MB)
         if st.session_state.get("upload_error"):
-            st.error(st.session_state.upload_error)
+            st.error(plain_lines(st.session_state.upload_error))
         st.caption("The page address holds the settings: copy it to share this view.")

@@ -16,6 +16,7 @@ from explorer import ArchConfig, ConfigError, lessons
 from explorer.app.inputs import (CUSTOM, DEFAULT_PRESET, WIDGET_PREFIX as W, config_from_link, config_from_upload,
                                  config_from_widgets, follow_block, lesson_config, preset_choice, unit_variant_key,
                                  widget_values)
+from explorer.app.text import plain_lines
 from explorer.app.inspector import NODE_PARAM, selection_from_query, selection_query
 from explorer.app.views import DEFAULT_VIEW, VIEWS
 from explorer.diagram.graph import DETAILS
@@ -110,12 +111,18 @@ def show_address(params: dict[str, str]) -> None:
     """Put everything a page address holds into the widgets (before they are drawn)."""
     st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
     st.session_state.view, st.session_state[DETAIL_KEY] = page_params(params)
-    preset, cfg, error = config_from_link({k: v for k, v in params.items() if k not in PAGE_PARAMS})
+    preset, cfg, error = config_from_link({k: v for k, v in params.items() if k not in PAGE_PARAMS}, repeated_params())
     st.session_state.url_error = error
     st.session_state.last_good = cfg
     st.session_state[CHANGED] = None
     to_widgets(cfg)
     st.session_state.preset = preset
+
+
+def repeated_params() -> dict[str, int]:
+    """The page address's keys given more than once, with how many times (the last one would win)."""
+    counts = {key: len(st.query_params.get_all(key)) for key in st.query_params}
+    return {key: n for key, n in counts.items() if n > 1}
 
 
 def history_navigation() -> bool:
@@ -167,7 +174,7 @@ def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
         cfg = from_widgets()
     except ConfigError as exc:
         where = slots.get(exc.key, slots["config"])
-        where.error(str(exc), icon="⚠️")
+        where.error(plain_lines(str(exc)), icon="⚠️")
         return st.session_state.last_good, exc
     st.session_state.last_good = cfg
     params, url = address(cfg), st.query_params.to_dict()

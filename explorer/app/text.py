@@ -11,6 +11,12 @@ from explorer.labels import escape_markdown, fmt_count
 plain_text = escape_markdown  # user text shown through Markdown: one line, its specials escaped
 
 
+def plain_lines(text: str) -> str:
+    """A message holding user text (an error naming a value, a link's problems) shown through
+    Markdown: each of its lines as plain text, kept as a line."""
+    return "  \n".join(plain_text(line) for line in str(text).splitlines() if line.strip())
+
+
 def safe_name(cfg: ArchConfig) -> str:
     """The file name stem of the config's display name: "resnet50", "resnet50_skip_span-1" for a
     changed preset."""

@@ -16,6 +16,9 @@ server. Ctrl-C reaches the whole process group: workers ignore it and the parent
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.forkserver as mp_forkserver
+import multiprocessing.resource_tracker as mp_resource_tracker
+import multiprocessing.util as mp_util
 import os
 import queue
 import signal
@@ -72,11 +75,36 @@ def server_running() -> bool:
 
 
 def context() -> mp.context.BaseContext:
+    _reap_helpers_at_exit()
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)  # no effect once the server runs
         return ctx
     return mp.get_context("spawn")
+
+
+_reaping = threading.Event()  # set once the helpers' stop is registered for this process's exit
+
+
+def _reap_helpers_at_exit() -> None:
+    """Stop and reap multiprocessing's helper processes (the fork server, the resource tracker)
+    when this process exits. Left alone they outlive it and, adopted by an init that does not
+    reap, stay behind as defunct processes once they end. Runs after multiprocessing's own exit
+    finalizers (priority 0 unlinks the semaphores through the tracker)."""
+    if not _reaping.is_set():
+        _reaping.set()
+        mp_util.Finalize(None, _stop_helpers, exitpriority=-100)
+
+
+def _stop_helpers() -> None:
+    """Close each helper's "alive" pipe and wait for it (the stdlib's own stop, as its tests use)."""
+    for helper in (getattr(mp_forkserver, "_forkserver", None), getattr(mp_resource_tracker, "_resource_tracker", None)):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            try:
+                stop()
+            except (OSError, ChildProcessError):  # already gone
+                pass
 
 
 class SharedGate:

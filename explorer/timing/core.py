@@ -24,6 +24,7 @@ from explorer.errors import ConfigError, LatencyError
 from explorer.facts.costs import check_batch
 from explorer.facts.limits import check_limits
 from explorer.limits import LATENCY_BUDGET_S, MAX_BUDGET_S, MAX_SAMPLES
+from explorer.timing.bounds import check_pass_budget
 from explorer.timing.devices import DTYPES, check_dtype, default_threads, device_label, resolve_device
 from explorer.timing.gate import GateWait, exclusive_measurement
 from explorer.timing.memory import check_cpu_memory
@@ -133,9 +134,10 @@ def check_run(model_or_cfg: Any, s: TimingSettings) -> Run:
         raise ConfigError("model", type(model_or_cfg).__name__, "an ArchConfig or a torch.nn.Module")
     if isinstance(model_or_cfg, ArchConfig):
         check_limits(model_or_cfg)
-    return Run(name=model_name(model_or_cfg), dev=dev, dtype=s.dtype, channels_last=s.channels_last,
-               compile=s.compile, budget_s=float(s.budget_s), warmup=warmup, min_samples=s.min_samples,
-               max_samples=s.max_samples, threads=threads, shape=input_shape_of(model_or_cfg, s.input_shape))
+    run = Run(name=model_name(model_or_cfg), dev=dev, dtype=s.dtype, channels_last=s.channels_last,
+              compile=s.compile, budget_s=float(s.budget_s), warmup=warmup, min_samples=s.min_samples,
+              max_samples=s.max_samples, threads=threads, shape=input_shape_of(model_or_cfg, s.input_shape))
+    return run
 
 
 def config_of(model_or_cfg: Any) -> ArchConfig | None:
@@ -183,11 +185,13 @@ def prepare_copy(model_or_cfg: ArchConfig | nn.Module, run: Run, batch: int) -> 
     """The private device copy a run times, once it is known to fit.
 
     A config at its own input size is checked against free CPU memory before any weight exists;
-    anything else once its private copy does. Call while holding `exclusive_measurement()`.
+    anything else once its private copy does. A pass whose multiply-adds put it far over the
+    budget is refused before the copy is made (bounds.py). Call while holding `exclusive_measurement()`.
     """
     planned = isinstance(model_or_cfg, ArchConfig) and run.shape == input_shape_of(model_or_cfg, None)
     if run.dev.type == "cpu" and planned:
         check_cpu_memory(model_or_cfg, run.name, run.shape, batch, run.dtype, run.dev)
+    check_pass_budget(run, config_of(model_or_cfg), batch)  # one pass far over the budget: before a weight exists
     try:
         model = _copy_on_device(model_or_cfg, run)
     except OOM_ERRORS:

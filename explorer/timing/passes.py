@@ -18,11 +18,14 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from explorer.limits import MAX_WARMUP
+from explorer.timing.bounds import refuse_over_budget
 
 Progress = Callable[[float], Any]   # called with the fraction done; False stops the measurement
 
 WARMUP = {"cpu": 2, "cuda": 5}      # least untimed passes per device type
 NOISY_IQR = 0.20                    # IQR / median above which samples are flagged noisy
+WARMUP_SHARE = 0.5                  # the least warm-up count is cut short past this share of the budget
+OVERRUN = 1.5                       # the least sample count is cut short past this many budgets
 
 
 class MeasurementCancelled(Exception):
@@ -68,20 +71,43 @@ class Spread:
 
 
 class Clock:
-    """Wall-clock budget, sample bounds, progress reporting and cancellation for one measurement."""
+    """Wall-clock budget, sample bounds, progress reporting and cancellation for one measurement.
+
+    The measurement stays near its budget: each decision to run another pass looks at how long
+    the last one took (`lap`), so neither the least warm-up count nor the least sample count
+    carries it past OVERRUN budgets, and a first pass over MAX_PASS_BUDGETS budgets stops it."""
 
     def __init__(self, budget_s: float, min_samples: int, max_samples: int, progress: Progress | None) -> None:
         self.budget_s, self.min_samples, self.max_samples = budget_s, min_samples, max_samples
         self.progress = progress
         self.start = time.perf_counter()
         self._last_report = -1.0
+        self._lap_start: float | None = None
+        self.pass_s = 0.0           # how long the last lap (one pass, or one round of passes) took
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
+    def lap(self) -> float:
+        """Note that a lap ends here (and the next begins); returns the seconds elapsed."""
+        now = self.elapsed()
+        if self._lap_start is not None:
+            self.pass_s = now - self._lap_start
+        self._lap_start = now
+        return now
+
+    def fits(self, share: float) -> bool:
+        """Whether one more lap like the last ends within `share` budgets (always, for a budget of
+        0 s: a measurement of the least counts only)."""
+        return self.budget_s <= 0 or self.elapsed() + self.pass_s <= share * self.budget_s
+
     def more(self, n: int) -> bool:
-        """Whether to time another pass after `n`: below the minimum, or within budget and maximum."""
-        return n < self.max_samples and (n < self.min_samples or self.elapsed() < self.budget_s)
+        """Whether to time another pass after `n`: the first always; then within budget and maximum,
+        or below the minimum while one more pass ends within OVERRUN budgets."""
+        self.lap()
+        if n >= self.max_samples:
+            return False
+        return n == 0 or self.elapsed() < self.budget_s or (n < self.min_samples and self.fits(OVERRUN))
 
     def report(self, fraction: float, force: bool = False) -> None:
         """Tell the callback how far along we are (at most every 50 ms); stop if it says so."""
@@ -127,13 +153,21 @@ def sync(dev: torch.device) -> None:
 
 
 def warm_up(run: Callable, x: torch.Tensor, dev: torch.device, clock: Clock, least: int) -> int:
-    """Untimed passes: at least `least`, more while they take under a tenth of the budget (CUDA
-    lazy init and cudnn autotuning, CPU caches), never more than MAX_WARMUP. Returns how many ran."""
+    """Untimed passes: one (two on CUDA), then up to `least` while they end within WARMUP_SHARE of the budget,
+    and more while they take under a tenth of it (CUDA lazy init and cudnn autotuning, CPU
+    caches), never more than MAX_WARMUP. A first pass over MAX_PASS_BUDGETS budgets ends the
+    measurement with LatencyError, saying how long it took. Returns how many ran."""
+    first = 2 if dev.type == "cuda" else 1  # CUDA's first pass is its lazy start and cudnn's autotuning
     n = 0
-    while n < least or (clock.elapsed() < 0.1 * clock.budget_s and n < MAX_WARMUP):
+    clock.lap()
+    while n < first or (n < least and clock.fits(WARMUP_SHARE)) or (clock.elapsed() < 0.1 * clock.budget_s
+                                                                    and n < MAX_WARMUP):
         run(x)
         sync(dev)
         n += 1
+        clock.lap()
+        if n == first:
+            refuse_over_budget("", clock.pass_s, clock.budget_s, "(as measured) ")
         clock.report(0.1 * min(1.0, clock.elapsed() / max(clock.budget_s, 1e-9)))
     return n
 

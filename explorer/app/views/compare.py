@@ -16,7 +16,7 @@ from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_
 from explorer.app.inputs import distinct_name
 from explorer.app.display import show_svg, svg_width_px, wrapped_caption
 from explorer.app.measuring import bar_progress, kept_latencies, measure, settings_widgets
-from explorer.app.text import plain_text
+from explorer.app.text import plain_lines, plain_text
 from explorer.labels import distinct_labels, file_stem, fmt_count, fmt_ms, fmt_rate
 from explorer.runs.timing_runs import when_where
 from explorer.limits import LATENCY_BUDGET_S
@@ -105,7 +105,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
     if reused:
         st.info(f"Reused the earlier measurement{'s' * (len(reused) != 1)} of {names(reused)} at these settings.")
     for name, message in failed:
-        st.error(f"{names([name])} was not measured: {message}")
+        st.error(f"{names([name])} was not measured: {plain_lines(message)}")
 
 
 THIS_SESSION = "in this session"
@@ -200,7 +200,7 @@ def side_by_side(figures: list[tuple[str, Callable[[], str]]], height: int | Non
             if isinstance(svg, str):
                 show_svg(svg, height=height, fit=True, widest=widest)
             else:
-                st.error(str(svg))
+                st.error(plain_lines(str(svg)))
 
 
 def units(cfgs: list[ArchConfig]) -> None:
@@ -252,7 +252,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     st.button(f"Add current config ({name})", on_click=on_add, args=(cfg,), type="primary",
               key="compare_add", disabled=len(entries) >= MAX_COMPARE)
     if st.session_state.get("compare_msg"):
-        st.error(st.session_state.compare_msg)
+        st.error(plain_lines(st.session_state.compare_msg))
     if not entries:
         st.info(f"Add up to {MAX_COMPARE} configs to compare them side by side.")
         return

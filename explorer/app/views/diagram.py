@@ -8,7 +8,7 @@ from explorer import ArchConfig, diagram
 from explorer.app.cache import diagram_bytes, diagram_svg
 from explorer.app.component import diagram_frame
 from explorer.app.inspector import node_facts, profile_times, resolve_path
-from explorer.app.text import plain_text, safe_name
+from explorer.app.text import plain_lines, plain_text, safe_name
 from explorer.arch.presets import named_for_changes
 from explorer.labels import fmt_shape
 from explorer.diagram.overlay import COLOR_BY
@@ -84,7 +84,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     try:
         svg = diagram_svg(*options, **overlay)
     except diagram.GraphvizMissing as exc:
-        st.error(str(exc))
+        st.error(plain_lines(str(exc)))
         st.download_button("Download DOT", diagram_bytes(*named, "dot", **overlay),
                            file_name=f"{safe_name(cfg)}_{detail}.dot", key="download_dot", on_click="ignore")
         return
@@ -95,7 +95,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.text_input("Find a node", key="diagram_find", placeholder="layer3.4 or layer3.4.conv2",
                       on_change=on_find, args=(cfg,), help="A module path: press Enter to select and centre it")
         if st.session_state.get("diagram_find_error"):
-            st.warning(st.session_state.diagram_find_error)
+            st.warning(plain_lines(st.session_state.diagram_find_error))
         inspector_panel(tr, selected, dict(times) if times else None)
     with left:
         drawn = diagram.node_id(tr, selected, detail, fold) if selected else ""

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
+from explorer.app.text import plain_lines, plain_text
 from explorer.app.measuring import bar_progress, kept_results, kept_run, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
 from explorer.arch.presets import display_stem
@@ -67,18 +68,35 @@ def show_result(r: LatencyResult, when_where: str | None = None) -> None:
         st.warning(w)
 
 
+CANCEL = "lat_cancel"    # the Cancel button shown while the view measures
+
+
+def cancel_button():
+    """A Cancel button under the running measurement: its click reruns the page, which stops the
+    measurement at its next progress update (kept as cancelled). Returns its slot, to clear."""
+    slot = st.empty()
+    slot.button("Cancel", key=CANCEL, help="Stops the measurement after the pass that is running; "
+                                           "it is kept in History as cancelled.")
+    return slot
+
+
 def draw(cfg: ArchConfig, summary: dict) -> None:
     settings = settings_widgets()
     results = st.session_state.latency_results
+    if st.session_state.get(CANCEL):
+        st.info("The measurement was cancelled.")
     b1, b2, b3 = st.columns(3)
     if b1.button("Measure latency", type="primary", key="lat_run"):
+        cancel = cancel_button()
         bar = st.progress(0.0, text="warming up…")
         try:
             measure(cfg, settings, bar_progress(bar, "timing…"))
         except (ConfigError, timing.LatencyError) as exc:
-            st.error(str(exc))
+            st.error(plain_lines(str(exc)))
         bar.empty()
+        cancel.empty()
     if b2.button("Profile layers", key="lat_profile", help="time every layer of this model, and where the time goes"):
+        cancel = cancel_button()
         bar = st.progress(0.0, text="profiling layers…")
         try:
             profile = kept_run("profile", cfg, settings, PROFILE_BUDGET_S,
@@ -87,9 +105,11 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                                bar_progress(bar, "profiling layers…"))
             remember(results, profile_key(cfg, settings), profile)
         except (ConfigError, timing.LatencyError) as exc:
-            st.error(str(exc))
+            st.error(plain_lines(str(exc)))
         bar.empty()
+        cancel.empty()
     if b3.button("Batch sweep", key="lat_sweep"):
+        cancel = cancel_button()
         bar = st.progress(0.0, text="sweeping batch sizes…")
         try:
             sweep = kept_run("sweep", cfg, settings, SWEEP_BUDGET_S,
@@ -98,8 +118,9 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                              bar_progress(bar))
             remember(results, sweep_key(cfg, settings), sweep)
         except (ConfigError, timing.LatencyError) as exc:
-            st.error(str(exc))
+            st.error(plain_lines(str(exc)))
         bar.empty()
+        cancel.empty()
     show_results(cfg, settings)
 
 
@@ -114,7 +135,7 @@ def show_results(cfg: ArchConfig, settings) -> None:
     r, note = shown["latency"]
     if r is None:
         where = timing.device_label(settings.device, settings.threads)
-        st.info(f"Press **Measure latency** to time `{cfg.name}` on {where}.")
+        st.info(f"Press **Measure latency** to time {plain_text(cfg.name)} on {where}.")
     else:
         show_result(r, note)
         download(cfg, r, "latency")

@@ -7,6 +7,7 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
+from explorer.app.text import plain_lines
 from explorer.facts.results import Summary, UnitCheck
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
@@ -56,7 +57,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
         try:
             show_svg(unit_figure_svg(cfg, unit), height=640, fit=True)
         except diagram.GraphvizMissing as exc:
-            st.error(str(exc))
+            st.error(plain_lines(str(exc)))
     with right:
         st.markdown(
             "**x** is the unit's input feature map (`in_shape`); **F(x)** its stacked weight layers "
