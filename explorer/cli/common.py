@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from explorer.arch.config import ArchConfig, parse_value, with_updates
+from explorer.arch.config_file import config_from_bytes
 from explorer.errors import ConfigError
 from explorer.facts.limits import check_limits
 from explorer.arch.presets import PRESETS
@@ -17,12 +18,7 @@ def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
     if source in PRESETS:
         cfg = PRESETS[source]
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError("config", source, "a preset name (" + ", ".join(PRESETS) + ") or a JSON file")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError("config", source, f"a JSON file of at most {MAX_CONFIG_BYTES // 1024} KiB")
-        cfg = ArchConfig.from_json(path.read_bytes())
+        cfg = config_from_bytes("config", source, read_config_file(source))
     changes: dict[str, Any] = {}
     for item in sets:
         key, sep, text = item.partition("=")
@@ -32,6 +28,22 @@ def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
     cfg = with_updates(cfg, changes) if changes else cfg
     check_limits(cfg)  # the server's size limits apply where work starts, not in the value type
     return cfg
+
+
+def read_config_file(source: str) -> bytes:
+    """The bytes of the config file `source` names; ConfigError naming it when it is no readable
+    file of at most MAX_CONFIG_BYTES (a name too long for the system is no file either)."""
+    valid = "a preset name (" + ", ".join(PRESETS) + ") or a JSON file"
+    try:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError("config", source, valid)
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("config", source, f"a JSON file of at most {MAX_CONFIG_BYTES // 1024} KiB")
+        with path.open("rb") as f:
+            return f.read(MAX_CONFIG_BYTES + 1)
+    except (OSError, ValueError) as exc:  # name too long, not allowed, a NUL in it
+        raise ConfigError("config", source, valid, f"It cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
