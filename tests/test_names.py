@@ -103,9 +103,28 @@ def test_the_cli_keeps_a_changed_preset_s_run_under_its_display_name(tmp_path, c
     store = tmp_path / "runs.sqlite"
     assert main(["latency", str(path), "--device", "cpu", "--threads", "1", "--budget", "0", "--json",
                  "--store", str(store)]) == 0
-    capsys.readouterr()
+    printed = json.loads(capsys.readouterr().out)
     [record] = RunStore(store).list()
-    assert record.name == "resnet20 (skip_span 1)" and record.config["name"] == "resnet20"
+    # the command names the changed preset by its changes everywhere: the output, the record, its config
+    assert printed["name"] == printed["config"]["name"] == "resnet20 (skip_span 1)"
+    assert record.name == record.config["name"] == record.result["name"] == "resnet20 (skip_span 1)"
+
+
+def test_the_cli_names_a_changed_preset_in_every_output(tmp_path, capsys):
+    assert main(["summary", "resnet50", "--set", "skip_span=1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["name"] == doc["config"]["name"] == "resnet50 (skip_span 1)"
+    assert main(["summary", "resnet50"]) == 0 and capsys.readouterr().out.startswith("resnet50: ")
+    out = tmp_path / "code"
+    out.mkdir()
+    import os
+    cwd = os.getcwd()
+    os.chdir(out)
+    try:
+        assert main(["export", "resnet20", "--set", "skip_span=1", "--format", "pytorch"]) == 0
+    finally:
+        os.chdir(cwd)
+    assert [p.name for p in out.iterdir()] == ["resnet20_skip_span-1.py"]
 
 
 def test_compare_diff_names_the_changed_preset(tmp_path, capsys):

@@ -200,9 +200,24 @@ def named_for_changes(cfg: ArchConfig) -> ArchConfig:
 
 def display_stem(cfg: ArchConfig) -> str:
     """The file name stem of a config's display name: "resnet50", "resnet50_skip_span-1",
-    "resnet50_depths-3-4-23-3_shortcut-A"; beyond CHANGES_SHOWN changes, "_and-N-more"."""
-    changes = preset_changes(cfg)
+    "resnet50_depths-3-4-23-3_shortcut-A"; beyond CHANGES_SHOWN changes, "_and-N-more". A config
+    already named by its changes ("resnet50 (skip_span 1)") gets the same stem."""
+    base = _display_base(cfg)
+    if base is None:
+        return file_stem(cfg.name)
+    changes = preset_changes(cfg.replace(name=base))
     parts = [f"{k}-{'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changes[:CHANGES_SHOWN]]
     if len(changes) > CHANGES_SHOWN:
         parts.append(f"and-{len(changes) - CHANGES_SHOWN}-more")
-    return "_".join([file_stem(cfg.name), *(file_stem(p) for p in parts)])
+    return "_".join([file_stem(base), *(file_stem(p) for p in parts)])
+
+
+def _display_base(cfg: ArchConfig) -> str | None:
+    """The preset a config is named after: its own name, or the X of a display name "X (changes)"
+    that `display_name` would give it (a name chosen by a user is left alone)."""
+    if cfg.name in PRESETS:
+        return cfg.name
+    for base in sorted((p for p in PRESETS if cfg.name.startswith(p + " (")), key=len, reverse=True):
+        if display_name(cfg.replace(name=base)) == cfg.name:
+            return base
+    return None

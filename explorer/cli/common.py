@@ -9,12 +9,13 @@ from explorer.arch.config import ArchConfig, parse_value, with_updates
 from explorer.arch.config_file import config_from_bytes
 from explorer.errors import ConfigError
 from explorer.facts.limits import check_limits
-from explorer.arch.presets import PRESETS
+from explorer.arch.presets import PRESETS, named_for_changes
 from explorer.limits import MAX_CONFIG_BYTES
 
 
 def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
-    """A preset name or a JSON file, with `key=value` overrides applied and validated."""
+    """A preset name or a JSON file, with `key=value` overrides applied and validated; a changed
+    preset is named by its changes ("resnet50 (skip_span 1)"), so every output says what it is."""
     if source in PRESETS:
         cfg = PRESETS[source]
     else:
@@ -25,7 +26,7 @@ def load_config(source: str, sets: Sequence[str] = ()) -> ArchConfig:
         if not sep or not key:
             raise ConfigError("--set", item, "key=value, e.g. skip_span=1 or depths=[3,4,6,3]")
         changes[key.strip()] = parse_value(key.strip(), text)
-    cfg = with_updates(cfg, changes) if changes else cfg
+    cfg = named_for_changes(with_updates(cfg, changes) if changes else cfg)
     check_limits(cfg)  # the server's size limits apply where work starts, not in the value type
     return cfg
 

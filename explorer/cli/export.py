@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
+from explorer.arch.presets import display_stem
 from explorer.cli.common import add_config_args, load_config
 from explorer.export import FORMATS, SUFFIXES, ExportError, to_bytes
-from explorer.labels import file_stem
 
 
 def register(sub) -> None:
@@ -29,14 +29,14 @@ def _format(args: argparse.Namespace) -> str:
     return next((fmt for fmt, s in SUFFIXES.items() if s == suffix), "pytorch")
 
 
-def _default_output(name: str, fmt: str) -> str:
-    return file_stem(name) + SUFFIXES[fmt]
+def _default_output(cfg, fmt: str) -> str:
+    return display_stem(cfg) + SUFFIXES[fmt]
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     fmt = _format(args)
-    output = args.output or _default_output(cfg.name, fmt)
+    output = args.output or _default_output(cfg, fmt)
     if output == "-" and fmt == "onnx" and sys.stdout.isatty():
         print("error: ONNX is binary; give -o FILE.onnx or redirect stdout", file=sys.stderr)
         return 1

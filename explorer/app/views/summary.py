@@ -1,12 +1,15 @@
 """Summary tab: counts, published figures, per-stage table, where the parameters are, torchinfo."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 
 import pandas as pd
 import streamlit as st
 
 from explorer import ArchConfig
+from explorer.arch.presets import named_for_changes
 from explorer.app.cache import costs_of, layer_table_of
 from explorer.app.display import metric_row
 from explorer.app.text import published_figure, safe_name
@@ -77,6 +80,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
         st.warning(warning)
     with st.expander("Per-layer table (torchinfo)"):
         st.code(layer_table_of(cfg), language=None)
-    st.download_button("Download summary JSON", json.dumps(s.to_dict(), indent=2),
+    named = replace(s, config=named_for_changes(cfg))  # the file says what network it is: "resnet50 (skip_span 1)"
+    st.download_button("Download summary JSON", json.dumps(named.to_dict(), indent=2),
                        file_name=f"{safe_name(cfg)}_summary.json", mime="application/json",
                        key="download_summary", on_click="ignore")
