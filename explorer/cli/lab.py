@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, get_args
 
 from explorer.cli.common import load_config
 from explorer.cli.runs import add_store_args, run_keeper
@@ -15,6 +15,8 @@ from explorer.labels import fmt_duration, fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
 from explorer.lab.ray_runs import EXECUTORS, Executor
+from explorer.lab.data import DATASETS
+from explorer.lab.settings import Device, Recipe
 from explorer.lab.training import torch_threads
 from explorer.runs.lab_runs import LabRecorder
 
@@ -24,8 +26,8 @@ STOPPED = "Stopped (Ctrl-C)"
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "lab", help="train variants on handwritten digits: " + ", ".join(EXPERIMENTS),
-        description="Train an experiment's networks on scikit-learn's 8x8 digits at several seeds "
+        "lab", help="train variants on handwritten digits or CIFAR: " + ", ".join(EXPERIMENTS),
+        description="Train an experiment's networks on scikit-learn's 8x8 digits (or CIFAR-10/100) at several seeds "
                     "and print the mean and standard deviation of the final loss and accuracies, "
                     "and which differences exceed the spread. Progress goes to stderr; Ctrl-C "
                     "stops and prints what finished.",
@@ -41,6 +43,18 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size")
     p.add_argument("--max-train", type=int, dest="max_train",
                    help="train on the first N training images only")
+    p.add_argument("--dataset", choices=DATASETS,
+                   help="digits (embedded, the default) or cifar10 / cifar100 (from --data-dir)")
+    p.add_argument("--data-dir", dest="data_dir", metavar="DIR",
+                   help="where CIFAR's official python archive (.tar.gz) or its extracted folder lies")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the CIFAR archive into --data-dir when it is not there (MD5 verified)")
+    p.add_argument("--recipe", choices=get_args(Recipe),
+                   help="quick (the default: a few epochs) or paper (He et al. 2015: SGD 0.9, weight "
+                        "decay 1e-4, batch 128, lr 0.1 / 10 at 32k and 48k of 64k iterations)")
+    p.add_argument("--iterations", type=int, help="optimiser steps per run (the paper recipe: 64000)")
+    p.add_argument("--device", choices=get_args(Device),
+                   help="auto (a CUDA GPU for CIFAR when there is one, bf16; the default), cpu or cuda")
     p.add_argument("--config", action="append", default=[], metavar="NAME|FILE.json",
                    help="a config for the custom experiment (repeat for several)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -61,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
     exp = get_experiment(args.experiment)
     configs = [load_config(c, args.set) for c in args.config] or None
     overrides = dict(epochs=args.epochs, seed=args.seed, optimizer=args.optimizer, lr=args.lr,
-                     batch_size=args.batch_size, max_train=args.max_train)
-    # Checks every config and setting (and the size limits) before the header and any training.
-    runs = prepare_runs(exp, configs=configs, seeds=args.seeds, **overrides)
+                     batch_size=args.batch_size, max_train=args.max_train, dataset=args.dataset,
+                     data_dir=args.data_dir, recipe=args.recipe, iterations=args.iterations, device=args.device)
+    # Checks every config and setting (and the size limits) and reads (or fetches) the data
+    # before the header and any training.
+    runs = prepare_runs(exp, configs=configs, seeds=args.seeds, download=args.download, **overrides)
     executor = Executor(args.executor, args.ray_address, on_note=lambda text: print(text, file=sys.stderr, flush=True))
     # The command owns its process (nothing measures here): its runs train at TRAIN_THREADS, as
     # the workers do; on a busy machine one thread per run trains several times faster than two.
@@ -155,8 +171,9 @@ def print_results(result: LabResult, out=None) -> None:
     w = (out or sys.stdout).write
     seeds = ", ".join(map(str, result.seeds))
     w(f"{result.title}\n")
-    w(f"  {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
-      f"{s.epochs} epochs, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {fmt_duration(result.seconds)}"
+    budget = f"{s.iterations} iterations ({s.epochs} epochs)" if s.iterations is not None else f"{s.epochs} epochs"
+    w(f"  {s.dataset}, {s.recipe} recipe: {s.optimizer} lr {s.resolved_lr:g} ({s.schedule}), batch {s.batch_size}, "
+      f"{budget}, seed{'s' if len(result.seeds) > 1 else ''} {seeds}; {fmt_duration(result.seconds)}"
       f"{' on ' + str(result.workers) + ' worker processes' if result.workers > 1 else ''}"
       f"{' (cancelled)' if result.cancelled else ''}\n")
     if result.cancelled:
@@ -168,6 +185,8 @@ def print_results(result: LabResult, out=None) -> None:
       f"  best_val  seconds\n")
     for r in rows:
         note = " diverged" if r["diverged"] else (" cancelled" if r["cancelled"] else "")
+        if r["cancelled"] and r["epochs"]:
+            note += f" (at epoch {r['epochs']})"
         loss = format_spread(result.spread_of(r["run"], "train_loss"), "train_loss")
         acc = format_spread(result.spread_of(r["run"], "val_acc"), "val_acc")
         w(f"  {r['run']:<{width}}  {r['depth']:>5}  {r['skip_span']:>4}  {r['params']:>9,}  {r['seeds']:>5}  "

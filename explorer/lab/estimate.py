@@ -5,8 +5,9 @@ A run's time is modelled from each network's size, read off the layer plan by ar
 every multiply-add of every pass (a training sample costs about 3 forward passes: forward,
 and backward for inputs and weights; a validation sample 1), plus a fixed cost per weight
 layer and optimiser step (per-op overhead, which dominates the Lab's small nets). The two
-rates come from `calibrate()`: a few timed training steps of two small reference networks,
-once per process. When this machine cannot be timed, the reference machine's rates stand in
+rates come from `calibrate()`: a few timed training steps of two small reference networks
+at the data set's input shape (8x8 grey digits, 32x32 colour CIFAR), once per process and shape.
+An iteration budget (the paper recipe) counts its steps, not whole passes. When this machine cannot be timed, the reference machine's rates stand in
 and the estimate says it is a guess.
 
 Seeds: each config trains once per seed. In one process the runs add up; across W worker
@@ -32,7 +33,7 @@ from explorer.arch.builder import build_model
 from explorer.arch.config import ArchConfig
 from explorer.arch.presets import preset
 from explorer.facts.limits import Estimate, check_limits
-from explorer.lab.data import IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, lab_config, load_digits
+from explorer.lab.data import lab_config, load_data
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
 from explorer.lab.training import EVAL_BATCH, TRAIN_THREADS, flush_denormals, torch_threads, train_step
@@ -41,6 +42,7 @@ from explorer.timing.gate import device_lock, exclusive_measurement
 
 PASSES_PER_TRAIN_SAMPLE = 3   # forward, backward to the inputs, backward to the weights
 CALIBRATION_BATCH = 64        # the default batch size
+CALIBRATION_BATCH_CIFAR = 16  # 32x32 images: a few steps still take well under a second
 CALIBRATION_WARMUP = 2        # untimed steps first (allocator, kernel selection)
 CALIBRATION_STEPS = 4         # timed steps per reference network; the median is kept
 CALIBRATION_WAIT_S = 1.0      # longest wait for a latency measurement to finish before giving up
@@ -120,8 +122,10 @@ def estimate_time(
         ConfigError: as `run_experiment` (every config is checked against the size limits).
     """
     runs = prepare_runs(experiment, configs=configs, settings=settings, **overrides)
-    cal = calibrate(TRAIN_THREADS)  # workers and runs in this process alike train their steps at it
-    data = load_digits()
+    dataset = runs.settings.dataset
+    # workers and runs in this process alike train their steps at TRAIN_THREADS
+    cal = calibrate(TRAIN_THREADS) if dataset == "digits" else calibrate(TRAIN_THREADS, dataset)
+    data = load_data(dataset, runs.settings.data_dir)  # read already by prepare_runs
     n_train = len(data.x_train)
     if runs.settings.max_train is not None:
         n_train = min(runs.settings.max_train, n_train)
@@ -162,48 +166,56 @@ def estimate_seconds(
 
 def run_seconds(size: Estimate, settings: TrainSettings, n_train: int, n_val: int,
                 cal: Calibration) -> float:
-    """Modelled wall time of one run of a network of `size` (layers and multiply-adds)."""
-    batch = min(settings.batch_size, n_train)
-    steps = math.ceil(n_train / settings.batch_size)
+    """Modelled wall time of one run of a network of `size` (layers and multiply-adds): its
+    training steps (every epoch's, or an iteration budget's) and a validation pass per epoch."""
+    s = settings.for_data(n_train)
+    batch = min(s.batch_size, n_train)
+    if s.iterations is None:
+        steps, images = s.epochs * math.ceil(n_train / s.batch_size), s.epochs * n_train
+    else:
+        steps, images = s.iterations, s.iterations * batch
     eval_passes = math.ceil(n_val / EVAL_BATCH)
     step = cal.seconds_per_mac * size.macs * PASSES_PER_TRAIN_SAMPLE * batch \
         + cal.seconds_per_layer_step * size.weight_layers
-    per_epoch = (cal.seconds_per_mac * size.macs * (PASSES_PER_TRAIN_SAMPLE * n_train + n_val)
-                 + cal.seconds_per_layer_step * size.weight_layers
-                 * (steps + eval_passes / PASSES_PER_TRAIN_SAMPLE))
+    training = (cal.seconds_per_mac * size.macs * PASSES_PER_TRAIN_SAMPLE * images
+                + cal.seconds_per_layer_step * size.weight_layers * steps)
+    validation = s.epochs * (cal.seconds_per_mac * size.macs * n_val
+                             + cal.seconds_per_layer_step * size.weight_layers * eval_passes / PASSES_PER_TRAIN_SAMPLE)
     # Once a run: build, the gradient-norm probe (about a step) and the first, slower step.
     per_run = cal.seconds_per_layer_build * size.weight_layers + 2 * step
-    return per_run + settings.epochs * per_epoch
+    return per_run + training + validation
 
 
 _CALIBRATION_LOCK = threading.Lock()
 # per torch thread count: the one measured on a quiet machine, once there is one
-_calibration: dict[int, Calibration] = {}
-_busy: dict[int, tuple[Calibration, float]] = {}  # per thread count: the latest measured on a busy one, and when
+# (the digits' key is the thread count alone; another data set's, (threads, data set))
+_calibration: dict[Any, Calibration] = {}
+_busy: dict[Any, tuple[Calibration, float]] = {}  # per key: the latest measured on a busy machine, and when
 
 
-def calibrate(threads: int = TRAIN_THREADS) -> Calibration:
-    """This machine's training rates at `threads` torch threads, measured once per process (a
-    fraction of a second); REFERENCE (`measured` False) while it cannot be measured. Rates
-    measured while the machine is busy (`busy`) hold for RECALIBRATE_S seconds only, so a busy
-    spell is not remembered."""
+def calibrate(threads: int = TRAIN_THREADS, dataset: str = "digits") -> Calibration:
+    """This machine's training rates at `threads` torch threads for `dataset`'s input shape,
+    measured once per process (a fraction of a second); REFERENCE (`measured` False) while it
+    cannot be measured. Rates measured while the machine is busy (`busy`) hold for RECALIBRATE_S
+    seconds only, so a busy spell is not remembered."""
+    key: Any = threads if dataset == "digits" else (threads, dataset)
     with _CALIBRATION_LOCK:  # one at a time: two calibrations would slow each other down
-        if threads in _calibration:
-            return _calibration[threads]
-        if threads in _busy and time.monotonic() - _busy[threads][1] < RECALIBRATE_S:
-            return _busy[threads][0]
-        cal = measure_calibration(threads)
+        if key in _calibration:
+            return _calibration[key]
+        if key in _busy and time.monotonic() - _busy[key][1] < RECALIBRATE_S:
+            return _busy[key][0]
+        cal = measure_calibration(threads, dataset)
         if cal is None:
             return REFERENCE  # not cached: the next estimate tries again
-        _busy.pop(threads, None)
+        _busy.pop(key, None)
         if cal.busy:
-            _busy[threads] = (cal, time.monotonic())
+            _busy[key] = (cal, time.monotonic())
         else:
-            _calibration[threads] = cal
+            _calibration[key] = cal
         return cal
 
 
-def measure_calibration(threads: int = TRAIN_THREADS) -> Calibration | None:
+def measure_calibration(threads: int = TRAIN_THREADS, dataset: str = "digits") -> Calibration | None:
     """Time training steps of two reference networks and solve for the two rates; None when
     a latency measurement holds the machine for longer than CALIBRATION_WAIT_S.
 
@@ -218,7 +230,7 @@ def measure_calibration(threads: int = TRAIN_THREADS) -> Calibration | None:
         with exclusive_measurement(), torch_threads(threads), flush_denormals(), \
                 torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            rows = [_time_steps(cfg) for cfg in _reference_configs()]
+            rows = [_time_steps(cfg) for cfg in _reference_configs(dataset)]
     finally:
         lock.release()
     (w_o, l_o, t_o, b_o, share_o), (w_c, l_c, t_c, b_c, share_c) = rows
@@ -232,12 +244,13 @@ def measure_calibration(threads: int = TRAIN_THREADS) -> Calibration | None:
                        seconds=time.perf_counter() - start, cpu_share=min(share_o, share_c))
 
 
-def _reference_configs() -> tuple[ArchConfig, ArchConfig]:
-    """A narrow 20-layer net (per-op overhead) and a wide 8-layer one (multiply-adds)."""
+def _reference_configs(dataset: str = "digits") -> tuple[ArchConfig, ArchConfig]:
+    """A narrow 20-layer net (per-op overhead) and a wide 8-layer one (multiply-adds), at the
+    input shape of `dataset`."""
     base = preset("resnet20")
     narrow = base.replace(name="calibration narrow", widths=[4, 4, 4], stem_width=4)
     wide = base.replace(name="calibration wide", depths=[1, 1, 1], widths=[32, 64, 128], stem_width=32)
-    return lab_config(narrow), lab_config(wide)
+    return lab_config(narrow, dataset), lab_config(wide, dataset)
 
 
 def _time_steps(cfg: ArchConfig) -> tuple[float, int, float, float, float]:
@@ -249,8 +262,9 @@ def _time_steps(cfg: ArchConfig) -> tuple[float, int, float, float, float]:
     model = build_model(cfg)
     build_s = time.perf_counter() - t0
     opt = _CalibrationSGD(model, TrainSettings())
-    x = torch.randn(CALIBRATION_BATCH, IN_CHANNELS, INPUT_SIZE, INPUT_SIZE)  # (B, 1, 8, 8)
-    y = torch.randint(0, NUM_CLASSES, (CALIBRATION_BATCH,))
+    batch = CALIBRATION_BATCH if cfg.input_size <= 8 else CALIBRATION_BATCH_CIFAR
+    x = torch.randn(batch, cfg.in_channels, cfg.input_size, cfg.input_size)  # (B, C, H, W)
+    y = torch.randint(0, cfg.num_classes, (batch,))
     times, cpu = [], []
     for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -259,7 +273,7 @@ def _time_steps(cfg: ArchConfig) -> tuple[float, int, float, float, float]:
         cpu.append(time.thread_time() - c0)
     step_s = statistics.median(times[CALIBRATION_WARMUP:])
     share = sum(cpu[CALIBRATION_WARMUP:]) / sum(times[CALIBRATION_WARMUP:])
-    return size.macs * PASSES_PER_TRAIN_SAMPLE * CALIBRATION_BATCH, size.weight_layers, step_s, build_s, share
+    return size.macs * PASSES_PER_TRAIN_SAMPLE * batch, size.weight_layers, step_s, build_s, share
 
 
 class _CalibrationSGD:

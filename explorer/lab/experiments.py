@@ -12,7 +12,7 @@ from explorer.arch.presets import preset
 from explorer.labels import distinct_labels
 from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
-from explorer.lab.data import lab_config
+from explorer.lab.data import lab_config, load_data
 from explorer.lab.settings import TrainSettings, check_seeds
 from explorer.lab.workers import Task, workers_for
 from explorer.lessons import UNIT_VARIANTS
@@ -69,16 +69,20 @@ def prepare_runs(
     configs: Sequence[ArchConfig] | None = None,
     settings: TrainSettings | None = None,
     seeds: int | None = None,
+    download: bool = False,
     **overrides: Any,
 ) -> PreparedRuns:
     """The runs `run_experiment` would make: the settings (the experiment's, with `overrides`
-    such as epochs=, seed=, lr=, optimizer=, batch_size=, max_train= applied; or `settings`
-    whole), the seeds and workers, and every config adapted to the data and checked against the
-    server's limits.
+    such as epochs=, seed=, lr=, optimizer=, batch_size=, max_train=, dataset=, data_dir=,
+    recipe=, iterations= applied; or `settings` whole), the seeds and workers, and every config
+    adapted to the data and checked against the server's limits. CIFAR is read here (fetched
+    first when `download`), so missing data is said before anything trains; with an iteration
+    budget, `epochs` becomes the passes it takes.
 
     Raises:
         ConfigError: as `run_experiment`, before anything is built; also when both `settings`
-            and an override are given (one of them would be ignored).
+            and an override are given (one of them would be ignored), or `epochs` beside an
+            iteration budget (the recipe counts iterations).
     """
     exp = get_experiment(experiment)
     if configs is not None:
@@ -87,14 +91,21 @@ def prepare_runs(
         raise ConfigError("configs", [], f"at least one config for the {exp.name!r} experiment")
     if settings is None:
         settings = exp.settings.with_overrides(**overrides)
+        if overrides.get("epochs") is not None and settings.iterations is not None:
+            raise ConfigError("epochs", overrides["epochs"], f"no epochs beside the {settings.recipe} recipe's "
+                              f"{settings.iterations} iterations (set iterations instead)")
     elif not isinstance(settings, TrainSettings):
         raise ConfigError("settings", settings, "a TrainSettings")
     elif any(v is not None for v in overrides.values()):
         key = next(k for k, v in overrides.items() if v is not None)
         raise ConfigError(key, overrides[key], "no value beside settings= (set it in the TrainSettings)")
     n_seeds = check_seeds(seeds)
-    cfgs = _unique_names([lab_config(c) for c in exp.configs])
+    cfgs = _unique_names([lab_config(c, settings.dataset) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
+    if settings.dataset != "digits" or settings.iterations is not None:
+        data = load_data(settings.dataset, settings.data_dir, download)
+        n_train = len(data.x_train) if settings.max_train is None else min(settings.max_train, len(data.x_train))
+        settings = settings.for_data(n_train)
     all_seeds = tuple(settings.seed + k for k in range(n_seeds))
     return PreparedRuns(exp, settings.resolved(), tuple(cfgs), sizes, all_seeds, workers_for(n_seeds))
 

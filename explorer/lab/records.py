@@ -14,8 +14,9 @@ from explorer.arch.plan import effective_span
 from explorer.errors import ConfigError, check_choice
 from explorer.lab.settings import TrainSettings
 
-# How a run ended: all its epochs ("complete"), stopped ("cancelled"), its loss became
-# inf / NaN ("diverged"), still training ("running"), or, for a planned run, never started.
+# How a run ended: all its epochs ("complete"), stopped ("cancelled"), its loss blew up
+# ("diverged": not finite, or a validation loss over 1000 x ln(classes), see
+# explorer.lab.training), still training ("running"), or, for a planned run, never started.
 RunStatus = Literal["running", "complete", "cancelled", "diverged", "not run"]
 
 
@@ -113,7 +114,8 @@ class RunResult:
 
     @property
     def diverged(self) -> bool:
-        """The training loss became inf / NaN (training stopped there)."""
+        """A loss became inf / NaN or the validation loss exceeded 1000 x ln(classes) (training
+        stopped there; `explorer.lab.training.diverged`)."""
         return self.status == "diverged"
 
     @property

@@ -22,7 +22,7 @@ from typing import Any, Literal, Mapping, Sequence, get_args
 
 from explorer.errors import ConfigError, check_choice
 from explorer.labels import fmt_duration, fmt_num
-from explorer.lab.data import DATASET
+from explorer.lab.data import SHAPES
 from explorer.lab.records import RunResult, RunStatus
 from explorer.lab.settings import TrainSettings
 from explorer.lab.spread import METRICS, RULE, Spread, Verdict, judge, spread
@@ -93,21 +93,34 @@ class LabResult:
         with_epochs = [r for r in self.runs_of(variant) if r.final is not None]
         return [r for r in with_epochs if not r.cancelled] or with_epochs
 
+    def common_epoch(self, variant: str) -> int:
+        """The epoch a variant's summary is read at: the last one every counted seed finished
+        (a diverged seed, which stopped early, counts with its last epoch wherever that was).
+        Seeds cut short at different epochs are so compared epoch for epoch, never epoch 2 of
+        one with epoch 1 of another."""
+        runs = self.counted_runs(variant)
+        alive = [r for r in runs if not r.diverged] or runs
+        return min((len(r.history) for r in alive), default=0)
+
     def spread_of(self, variant: str, key: str) -> Spread:
-        """`key` of the final epoch (or best_val_acc) across the counted seeds of `variant`."""
-        return spread([r.summary_row()[key] for r in self.counted_runs(variant)])
+        """`key` at the common epoch (or best_val_acc up to it) across the counted seeds of
+        `variant`; a diverged seed gives its last epoch's."""
+        epoch = self.common_epoch(variant)
+        return spread([_value_at(r, key, len(r.history) if r.diverged else epoch)
+                       for r in self.counted_runs(variant)])
 
     # -- tables -----------------------------------------------------------------------------
     def to_rows(self) -> list[dict[str, Any]]:
         """The results table: one row per variant, mean (`train_loss`) and standard deviation
-        (`train_loss_std`, None below two seeds) over its seeds."""
+        (`train_loss_std`, None below two seeds) over its seeds, all read at the epoch `epochs`
+        (`common_epoch`: the last one each counted seed finished)."""
         rows = []
         for name in self.variants():
             runs, counted = self.runs_of(name), self.counted_runs(name)
             first = runs[0].summary_row()
             row = {k: first[k] for k in ("run", "depth", "skip_span", "bn_position", "relu_position", "params")}
             row["seeds"] = len(counted)
-            row["epochs"] = min((len(r.history) for r in counted), default=0)
+            row["epochs"] = self.common_epoch(name)  # the epoch every number of the row is read at
             for key in SUMMARY_KEYS:
                 s = self.spread_of(name, key)
                 row[key] = s.mean
@@ -212,7 +225,7 @@ class LabResult:
         what is derived from them for a reader: the summary table (`results`), per variant its
         mean and std, the stop message, the runs that did not run and the conclusions."""
         return {
-            "experiment": self.experiment, "title": self.title, "dataset": DATASET,
+            "experiment": self.experiment, "title": self.title, "dataset": SHAPES[self.settings.dataset].title,
             "settings": self.settings.to_dict(), "seeds": list(self.seeds), "workers": self.workers,
             "total_runs": self.total_runs, "seconds": self.seconds, "status": self.status,
             "cancelled": self.cancelled, "timed_out": self.timed_out, "stop_message": self.stop_message(),
@@ -268,6 +281,17 @@ class LabResult:
         if table not in rows:
             raise ConfigError("table", table, "one of " + ", ".join(rows))
         return _csv_bytes(rows[table]())
+
+
+def _value_at(run: RunResult, key: str, epoch: int) -> float | None:
+    """`key` of `run` at 1-based `epoch` (best_val_acc: the best up to it); None before any."""
+    if epoch <= 0 or not run.history:
+        return None
+    history = run.history[:epoch]
+    if key == "best_val_acc":
+        vals = [r.val_acc for r in history if r.val_acc is not None and math.isfinite(r.val_acc)]
+        return max(vals) if vals else None
+    return getattr(history[-1], key)
 
 
 def _where(run: RunResult) -> str:
