@@ -19,6 +19,7 @@ Ray is imported only here, and only when a run goes to Ray.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Sequence
@@ -34,6 +35,9 @@ RAY_PIN = "ray==2.60.0"  # the version requirements.txt pins
 EVENT_WAIT_S = 0.05      # the longest wait for a task's message between looks at stop
 STOP_GRACE_S = 10.0      # a cancelled task still running after this is killed
 NoteFn = Callable[[str], None]
+# The cluster the app's Lab sends runs to: set by whoever runs the server, never typed in a
+# browser (a shared server connects to no address a visitor chooses); unset, a local cluster.
+ADDRESS_ENV = "RESNET_EXPLORER_RAY_ADDRESS"
 _joined: dict[str, str | None] = {}  # the address this process's Ray is joined to (None: local)
 
 
@@ -56,6 +60,11 @@ class Executor:
     def note(self, text: str) -> None:
         if self.on_note is not None:
             self.on_note(text)
+
+
+def server_address() -> str | None:
+    """The Ray cluster the app sends its runs to (ADDRESS_ENV; None: a local cluster)."""
+    return os.environ.get(ADDRESS_ENV, "").strip() or None
 
 
 def import_ray() -> Any:

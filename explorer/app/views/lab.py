@@ -18,6 +18,7 @@ from explorer import ArchConfig, ConfigError, lab
 from explorer.app.kept import keeper, store_notice
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.app.text import plain_text
+from explorer.lab.ray_runs import EXECUTORS, Executor, server_address
 from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
 from explorer.limits import MAX_EPOCHS, server_limits
 from explorer.runs.lab_runs import LabRecorder, latest_lab_result
@@ -110,7 +111,7 @@ def curves(res: lab.LabResult, keyed: bool) -> None:
 
 
 def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
-        limit: float) -> None:
+        limit: float, where: str = "local") -> None:
     """Train with a progress bar, live curves and a Cancel button; keep the result under `key`.
 
     A click on Cancel reruns the page: Streamlit stops this script at its next element update,
@@ -124,7 +125,7 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
         st.warning("The previous run is still stopping: start again in a moment.")
         return
     try:
-        _train(exp_name, epochs, seed, seeds, custom, key, limit)
+        _train(exp_name, epochs, seed, seeds, custom, key, limit, where)
     finally:
         lock.release()  # once run_experiment has recorded how the run ended, even when stopped
 
@@ -171,8 +172,11 @@ class LiveView:
 
 
 def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
-           limit: float) -> None:
+           limit: float, where: str) -> None:
     results = st.session_state.lab_results
+    notes = st.container()  # what Ray says: where the runs go, a worker lost (stays drawn)
+    executor = Executor(where, server_address() if where == "ray" else None,
+                        on_note=lambda text: notes.warning(text) if "lost" in text else notes.caption(text))
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
     view = LiveView(epochs, lab.workers_for(seeds))
@@ -190,7 +194,7 @@ def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchC
         # on_end keeps the result however the run ends: a Cancel reruns the page from a callback
         lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
                            progress=view.progress, on_update=on_update, should_stop=view.tick,
-                           on_end=on_end, time_limit_s=limit)
+                           on_end=on_end, time_limit_s=limit, executor=executor)
     except ConfigError as exc:
         st.error(str(exc))
     view.clear()
@@ -272,6 +276,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     seeds = int(c3.selectbox("Seeds", SEED_CHOICES, index=SEED_CHOICES.index(lab.DEFAULT_SEEDS), key="lab_seeds",
                              help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
                                   "parallel processes, one per core. Results show mean ± std.", **keep))
+    where = _executor_choice(keep)
     expected = lab.estimate_time(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
     limit = server_limits().max_lab_seconds
     workers = lab.workers_for(seeds)
@@ -287,13 +292,25 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if not wait_for_stopping_run():
         st.info("The last run is still stopping; its results show on the next change of this page.")
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
-        run(exp_name, epochs, seed, seeds, custom, key, limit)
+        run(exp_name, epochs, seed, seeds, custom, key, limit, where)
     res = st.session_state.lab_results.get(key)
     if res is None:
         res = _kept_result(exp_name)
     store_notice()
     if res is not None:
         show_result(res, exp_name)
+
+
+def _executor_choice(keep: dict) -> str:
+    """Where the runs train: this server's worker processes, or Ray tasks."""
+    address = server_address()
+    cluster = f"the Ray cluster at {address}" if address else "a Ray cluster started on this server"
+    return st.radio("Runs train on", EXECUTORS, key="lab_executor", horizontal=True,
+                    format_func=lambda k: "this machine" if k == "local" else "Ray",
+                    help="This machine: worker processes, one per core. Ray: each variant × seed is a "
+                         f"task on {cluster} (one GPU each where it has GPUs, else one CPU); the "
+                         "numbers are the same. The server sets the cluster (RESNET_EXPLORER_RAY_ADDRESS).",
+                    **keep)
 
 
 def _kept_result(exp_name: str) -> lab.LabResult | None:
