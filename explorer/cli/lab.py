@@ -15,7 +15,7 @@ from explorer.labels import fmt_duration, fmt_num, fmt_share
 from explorer.lab import (DEFAULT_SEEDS, EXPERIMENTS, RULE, TRAIN_THREADS, EpochRecord, LabResult, RunResult,
                           estimate_time, format_spread, get_experiment, prepare_runs, run_experiment)
 from explorer.lab.ray_runs import EXECUTORS, Executor
-from explorer.lab.data import DATASETS
+from explorer.lab.data import DATA_DIR_VAR, DATASETS
 from explorer.lab.settings import Device, Recipe
 from explorer.lab.training import torch_threads
 from explorer.runs.lab_runs import LabRecorder
@@ -46,7 +46,8 @@ def register(sub) -> None:
     p.add_argument("--dataset", choices=DATASETS,
                    help="digits (embedded, the default) or cifar10 / cifar100 (from --data-dir)")
     p.add_argument("--data-dir", dest="data_dir", metavar="DIR",
-                   help="where CIFAR's official python archive (.tar.gz) or its extracted folder lies")
+                   help="where CIFAR's official python archive (.tar.gz) or its extracted folder lies "
+                        f"(default: ${DATA_DIR_VAR}, else $XDG_DATA_HOME/resnet-explorer/data)")
     p.add_argument("--download", action="store_true",
                    help="fetch the CIFAR archive into --data-dir when it is not there (MD5 verified)")
     p.add_argument("--recipe", choices=get_args(Recipe),

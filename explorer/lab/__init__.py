@@ -1,6 +1,7 @@
 """The Lab: train variants on a small real data set and test the papers' claims.
 
-    data         the digits, their fixed split, `lab_config` (a config sized for them)
+    data         the digits, their fixed split, `lab_config` (a config sized for a data set)
+    cifar        CIFAR-10/100 from the official python archives, the papers' augmentation
     settings     TrainSettings: how a run trains
     records      RunResult (one run), EpochRecord, GradNorm: frozen, JSON at the edge only
     training     one run (`train`, its RunHooks), evaluation, the training step
@@ -14,8 +15,9 @@
 
 Importing the Lab loads neither the data (nor scikit-learn) nor anything of torch._dynamo.
 """
-from explorer.lab.data import (DATASET, IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, SPLIT_SEED,
-                               VAL_FRACTION, Digits, lab_config, load_digits)
+from explorer.lab.data import (DATA_DIR_VAR, DATASET, DATASETS, IN_CHANNELS, INPUT_SIZE, NUM_CLASSES, SHAPES,
+                               SPLIT_SEED, VAL_FRACTION, Dataset, Digits, default_data_dir, lab_config,
+                               load_data, load_digits)
 from explorer.lab.estimate import (REFERENCE, Calibration, TimeEstimate, calibrate,
                                    estimate_seconds, estimate_time)
 from explorer.lab.experiments import EXPERIMENTS, Experiment, PreparedRuns, get_experiment, prepare_runs
@@ -23,15 +25,16 @@ from explorer.lab.gradients import measure_grad_norms
 from explorer.lab.records import EpochRecord, GradNorm, RunResult, RunStatus
 from explorer.lab.results import ExperimentResult, LabResult, LabStatus
 from explorer.lab.running import ProgressFn, run_experiment
-from explorer.lab.settings import (DEFAULT_LR, DEFAULT_SEEDS, MAX_EPOCHS, MAX_SEEDS, Optimizer,
-                                   Schedule, TrainSettings)
+from explorer.lab.settings import (DEFAULT_LR, DEFAULT_SEEDS, MAX_EPOCHS, MAX_SEEDS, PAPER, RECIPES, Device,
+                                   Optimizer, Recipe, Schedule, TrainSettings)
 from explorer.lab.spread import NO_DIFFERENCE, RULE, Spread, Verdict, format_spread, judge, spread
 from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, RunHooks, StepGate, StopFn, evaluate,
                                    train, train_step)
 from explorer.lab.workers import workers_for
 
 __all__ = [
-    "Calibration", "DATASET", "DEFAULT_LR", "DEFAULT_SEEDS", "Digits", "EVAL_BATCH", "EXPERIMENTS",
+    "Calibration", "DATASET", "DATASETS", "DATA_DIR_VAR", "Dataset", "Device", "PAPER", "RECIPES", "Recipe",
+    "SHAPES", "default_data_dir", "load_data", "DEFAULT_LR", "DEFAULT_SEEDS", "Digits", "EVAL_BATCH", "EXPERIMENTS",
     "EpochRecord", "Experiment", "ExperimentResult", "GradNorm", "IN_CHANNELS", "INPUT_SIZE",
     "LabResult", "LabStatus", "MAX_EPOCHS", "MAX_SEEDS",
     "NO_DIFFERENCE", "NUM_CLASSES", "Optimizer", "PreparedRuns", "ProgressFn", "REFERENCE", "RULE",

@@ -11,6 +11,7 @@ batch, augmented where the set is), `val_batches(n)` and `probe_batch(n)`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, Literal, NamedTuple, get_args
@@ -26,6 +27,10 @@ INPUT_SIZE = 8          # 8x8 pixels
 NUM_CLASSES = 10        # the digits 0-9
 VAL_FRACTION = 0.2      # share of each class held out for validation
 SPLIT_SEED = 0          # the split never changes with the training seed: runs stay comparable
+
+# Where CIFAR is looked for (and fetched to) when no directory is given: this variable, else
+# $XDG_DATA_HOME/resnet-explorer/data (~/.local/share/...). The app reads it from there only.
+DATA_DIR_VAR = "RESNET_EXPLORER_DATA_DIR"
 
 Dataset = Literal["digits", "cifar10", "cifar100"]
 DATASETS: tuple[str, ...] = get_args(Dataset)
@@ -115,15 +120,24 @@ def load_digits() -> Digits:
     return data
 
 
+def default_data_dir() -> str:
+    """DATA_DIR_VAR, else the data directory under $XDG_DATA_HOME (~/.local/share)."""
+    if os.environ.get(DATA_DIR_VAR):
+        return os.environ[DATA_DIR_VAR]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "resnet-explorer", "data")
+
+
 def load_data(dataset: str = "digits", data_dir: str | None = None, download: bool = False):
-    """The data set a run trains on: the digits, or CIFAR from `data_dir` (see
-    `explorer.lab.cifar.load_cifar`, which raises ConfigError where the data is missing)."""
+    """The data set a run trains on: the digits, or CIFAR from `data_dir` (None: the default
+    directory; see `explorer.lab.cifar.load_cifar`, which raises ConfigError where the data is
+    missing)."""
     check_dataset(dataset)
     if dataset == "digits":
         return load_digits()
     from explorer.lab.cifar import load_cifar
 
-    return load_cifar(dataset, data_dir, download)
+    return load_cifar(dataset, data_dir or default_data_dir(), download)
 
 
 def check_dataset(dataset: str) -> DataShape:

@@ -12,7 +12,7 @@ from explorer.arch.presets import preset
 from explorer.labels import distinct_labels
 from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
-from explorer.lab.data import lab_config, load_data
+from explorer.lab.data import default_data_dir, lab_config, load_data
 from explorer.lab.settings import TrainSettings, check_seeds
 from explorer.lab.workers import Task, workers_for
 from explorer.lessons import UNIT_VARIANTS
@@ -102,6 +102,8 @@ def prepare_runs(
     n_seeds = check_seeds(seeds)
     cfgs = _unique_names([lab_config(c, settings.dataset) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
+    if settings.dataset != "digits" and settings.data_dir is None:  # every run reads the same place
+        settings = replace(settings, data_dir=default_data_dir())
     if settings.dataset != "digits" or settings.iterations is not None:
         data = load_data(settings.dataset, settings.data_dir, download)
         n_train = len(data.x_train) if settings.max_train is None else min(settings.max_train, len(data.x_train))

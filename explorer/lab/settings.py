@@ -14,6 +14,7 @@ Schedule = Literal["step", "constant"]
 # quick: the Lab's live demonstration (epochs, lr / 10 at 50% and 75% of them); paper: He et al.
 # 2015, Sec. 4.2 (iterations, the same milestones: 32k and 48k of 64k).
 Recipe = Literal["quick", "paper"]
+RECIPES: tuple[str, ...] = get_args(Recipe)
 # Where a run trains. auto: a CUDA GPU for CIFAR when there is one (bf16 autocast, channels_last),
 # else the CPU in fp32; the digits always train on the CPU, where their tiny steps are fastest.
 Device = Literal["auto", "cpu", "cuda"]

@@ -1,10 +1,13 @@
 """One Lab run: train a config on the Lab's data (the digits or CIFAR), recording history and
 gradient norms.
 
-A run diverged when its training or validation loss is not finite, or its validation loss
-exceeds DIVERGED_FACTOR x ln(classes): an untrained classifier's loss is about ln(classes) (2.3
-for 10 classes), so a loss a thousand times that (2,303 for 10) means logits in the thousands,
-confidently wrong, not a run still learning. It stops there and says so.
+A run diverged when its training or validation loss is not finite, or a loss exceeds
+DIVERGED_FACTOR x ln(classes): an untrained classifier's loss is about ln(classes) (2.3 for 10
+classes), so a loss a thousand times that (2,303 for 10) means logits in the thousands, confidently
+wrong, not a run still learning. The validation loss is held to it only after DIVERGED_MIN_STEPS
+optimiser steps: it is measured in eval mode, with BatchNorm's running statistics (momentum 0.1),
+which in a deep net's first few steps can still be far enough off to give a loss in the thousands
+that training then brings down. The run stops there and says so.
 
 On a CUDA GPU (`TrainSettings.device`) the steps run in bf16 autocast with channels_last
 memory (fp32 weights and optimiser); on the CPU in fp32.
@@ -40,7 +43,8 @@ from explorer.timing.gate import begin_training_step, end_training_step
 # are in flight and restores the process's own before any latency measurement starts.
 TRAIN_THREADS = 1
 EVAL_BATCH = 512
-DIVERGED_FACTOR = 1e3   # see the module's docstring
+DIVERGED_FACTOR = 1e3     # see the module's docstring
+DIVERGED_MIN_STEPS = 100  # steps before the validation loss is held to DIVERGED_FACTOR
 
 StopFn = Callable[[], bool]
 
@@ -204,12 +208,13 @@ def _grad_norms(model: nn.Module, data, settings: TrainSettings, name: str) -> t
     return tuple(GradNorm(run=name, seed=settings.seed, **row) for row in rows)
 
 
-def diverged(train_loss: float, val_loss: float, num_classes: int) -> bool:
-    """The rule of the module's docstring: a loss not finite, or a validation loss above
-    DIVERGED_FACTOR x ln(classes)."""
+def diverged(train_loss: float, val_loss: float, num_classes: int, steps: int) -> bool:
+    """The rule of the module's docstring: a loss not finite, or above DIVERGED_FACTOR x
+    ln(classes) (the validation loss once `steps` reach DIVERGED_MIN_STEPS)."""
     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
         return True
-    return val_loss > DIVERGED_FACTOR * math.log(max(num_classes, 2))
+    bound = DIVERGED_FACTOR * math.log(max(num_classes, 2))
+    return train_loss > bound or (steps >= DIVERGED_MIN_STEPS and val_loss > bound)
 
 
 def _fit(model: nn.Module, run: LiveRun, data, hooks: RunHooks) -> None:
@@ -235,7 +240,7 @@ def _fit(model: nn.Module, run: LiveRun, data, hooks: RunHooks) -> None:
         record = run.add_epoch(epoch, stats, val, t0)
         if hooks.on_epoch is not None:
             hooks.on_epoch(record)
-        if diverged(stats[0], val[0], run.first.config.num_classes):
+        if diverged(stats[0], val[0], run.first.config.num_classes, run.steps):
             run.status = "diverged"
             return
         if run.out_of_steps():

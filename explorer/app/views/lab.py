@@ -110,9 +110,10 @@ def curves(res: lab.LabResult, keyed: bool) -> None:
                + (" (one seed: no band)." if n == 1 else "."))
 
 
-def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
+def run(exp_name: str, train: dict, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
         limit: float, where: str = "local") -> None:
     """Train with a progress bar, live curves and a Cancel button; keep the result under `key`.
+    `train` holds the epochs, data set and recipe (`_data_choice`).
 
     A click on Cancel reruns the page: Streamlit stops this script at its next element update,
     inside a callback of the run, and the run keeps what it did (see `lab.run_experiment`).
@@ -125,7 +126,7 @@ def run(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConf
         st.warning("The previous run is still stopping: start again in a moment.")
         return
     try:
-        _train(exp_name, epochs, seed, seeds, custom, key, limit, where)
+        _train(exp_name, train, seed, seeds, custom, key, limit, where)
     finally:
         lock.release()  # once run_experiment has recorded how the run ended, even when stopped
 
@@ -144,7 +145,8 @@ class LiveView:
         self.drawn_rows, self.drawn_at = 0, 0.0
 
     def progress(self, done: int, total: int, epoch: int, run_name: str) -> None:
-        self.text = f"{done}/{total} runs finished · {run_name}: epoch {epoch}/{self.epochs}"
+        of = f"/{self.epochs}" if self.epochs else ""  # an iteration budget: the epochs follow from it
+        self.text = f"{done}/{total} runs finished · {run_name}: epoch {epoch}{of}"
 
     def move_bar(self) -> None:
         self.ticked = time.monotonic()
@@ -171,7 +173,7 @@ class LiveView:
         self.curves.empty()
 
 
-def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
+def _train(exp_name: str, train: dict, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
            limit: float, where: str) -> None:
     results = st.session_state.lab_results
     notes = st.container()  # what Ray says: where the runs go, a worker lost (stays drawn)
@@ -179,7 +181,7 @@ def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchC
                         on_note=lambda text: notes.warning(text) if "lost" in text else notes.caption(text))
     cancel = st.empty()
     cancel.button("Cancel", key="lab_cancel", help="Stops the run; the epochs finished so far are kept.")
-    view = LiveView(epochs, lab.workers_for(seeds))
+    view = LiveView(train.get("epochs") or 0, lab.workers_for(seeds))
     recorder = LabRecorder(keeper())  # every run kept in the run store as each of its epochs ends
 
     def on_update(partial: lab.LabResult) -> None:
@@ -192,7 +194,7 @@ def _train(exp_name: str, epochs: int, seed: int, seeds: int, custom: list[ArchC
 
     try:
         # on_end keeps the result however the run ends: a Cancel reruns the page from a callback
-        lab.run_experiment(exp_name, epochs=epochs, seed=seed, seeds=seeds, configs=custom,
+        lab.run_experiment(exp_name, **train, seed=seed, seeds=seeds, configs=custom,
                            progress=view.progress, on_update=on_update, should_stop=view.tick,
                            on_end=on_end, time_limit_s=limit, executor=executor)
     except ConfigError as exc:
@@ -268,16 +270,25 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if exp_name == "custom" and not custom:
         st.info("The custom experiment trains the configs of the Compare tab: add some there first.")
         return
+    train = _data_choice(keep)
     c1, c2, c3 = st.columns(3)
     epochs = int(c1.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=exp.settings.epochs,
-                                 key="lab_epochs", **keep))
+                                 key="lab_epochs", disabled=train["recipe"] == "paper",
+                                 help="The paper recipe counts iterations (64,000) instead.", **keep))
+    train["epochs"] = None if train["recipe"] == "paper" else epochs
     seed = int(c2.number_input("First seed", min_value=0, max_value=2**31 - 1, value=exp.settings.seed,
                                key="lab_seed", **keep))
     seeds = int(c3.selectbox("Seeds", SEED_CHOICES, index=SEED_CHOICES.index(lab.DEFAULT_SEEDS), key="lab_seeds",
                              help="Each variant trains once per seed (first seed, +1, …); the seeds run in "
                                   "parallel processes, one per core. Results show mean ± std.", **keep))
     where = _executor_choice(keep)
-    expected = lab.estimate_time(exp_name, configs=custom, epochs=epochs, seed=seed, seeds=seeds)
+    try:
+        expected = lab.estimate_time(exp_name, configs=custom, seed=seed, seeds=seeds, **train)
+    except ConfigError as exc:  # CIFAR not on this server, an iteration budget too long for the data
+        hint = (f". The server reads CIFAR from ${lab.DATA_DIR_VAR}; fetch it there with `python -m explorer "
+                "lab degradation --dataset cifar10 --download --data-dir DIR`") if exc.key == "data_dir" else ""
+        st.info(plain_text(str(exc)) + hint)
+        return
     limit = server_limits().max_lab_seconds
     workers = lab.workers_for(seeds)
     st.caption(f"Expected to take {expected.label} on this machine"
@@ -288,11 +299,11 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.error(f"This run would take about {expected.seconds:.0f} s, over the {limit} s limit of this server "
                  "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks"
                  + (", or try again when the machine is less busy." if expected.busy else "."))
-    key = lab_key(exp_name, epochs, seed, custom, seeds)
+    key = lab_key(exp_name, epochs, seed, custom, seeds) + (train["dataset"], train["recipe"])
     if not wait_for_stopping_run():
         st.info("The last run is still stopping; its results show on the next change of this page.")
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
-        run(exp_name, epochs, seed, seeds, custom, key, limit, where)
+        run(exp_name, train, seed, seeds, custom, key, limit, where)
     res = st.session_state.lab_results.get(key)
     if res is None:
         res = _kept_result(exp_name)
@@ -311,6 +322,21 @@ def _executor_choice(keep: dict) -> str:
                          f"task on {cluster} (one GPU each where it has GPUs, else one CPU); the "
                          "numbers are the same. The server sets the cluster (RESNET_EXPLORER_RAY_ADDRESS).",
                     **keep)
+
+
+def _data_choice(keep: dict) -> dict:
+    """The data set and the recipe a run trains with (CIFAR from the server's data directory)."""
+    d1, d2 = st.columns(2)
+    dataset = d1.selectbox("Data", lab.DATASETS, key="lab_dataset", format_func=lambda d: lab.SHAPES[d].title,
+                           help="The digits are embedded; CIFAR-10/100 are read from the server's data "
+                                f"directory (${lab.DATA_DIR_VAR}), the test split validates.", **keep)
+    recipe = d2.selectbox("Recipe", lab.RECIPES, key="lab_recipe",
+                          format_func=lambda r: "quick (a few epochs)" if r == "quick" else
+                          "paper (He et al. 2015: 64k iterations, batch 128)",
+                          help="paper: SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided by 10 at "
+                               "32k and 48k iterations, 64k in all (lr 0.01 for the first 400 past 100 layers).",
+                          **keep)
+    return {"dataset": dataset, "recipe": recipe}
 
 
 def _kept_result(exp_name: str) -> lab.LabResult | None:
