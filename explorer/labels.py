@@ -4,12 +4,17 @@ Markdown and for file names."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Sequence
 
 from explorer.vocab import IO_KINDS, SHORTCUT_TEXT
 
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
 MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"  # Markdown's and HTML's own characters
+WORD_JOINER = "\u2060"
+# Where GitHub-flavoured Markdown starts an autolink: "scheme:" of a web or mail address, "www.",
+# the "@" of an e-mail address; the word joiner goes before the last character matched.
+AUTOLINK = re.compile(r"(?i)(?:\b(?:https?|ftp|mailto|xmpp):)|(?:\bwww\.)|(?:[\w.+-]@)")
 
 
 def fmt_shape(shape: Iterable[int]) -> str:
@@ -36,8 +41,11 @@ def square(v: Any) -> Any:
 
 # -- user text -------------------------------------------------------------------------------------
 def escape_markdown(text: str) -> str:
-    """User text shown through Markdown: one line, every Markdown/HTML character escaped."""
-    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in " ".join(text.split()))
+    """User text shown through Markdown: one line, every Markdown/HTML character escaped, and no
+    web address or e-mail address that the renderer would turn into a link (escapes do not stop
+    its autolinks; an invisible word joiner does)."""
+    line = AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], " ".join(text.split()))
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in line)
 
 
 def file_stem(name: str) -> str:

@@ -182,3 +182,74 @@ def test_lab_worker_processes_leave_nothing_behind_after_exit():
                        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]", f"processes left behind (pid state): {p.stdout}"
+
+
+# -- 3: bounded work ------------------------------------------------------------------------------
+def test_a_pass_far_over_the_budget_is_refused_before_anything_is_built():
+    from explorer import timing
+
+    big = explorer.preset("resnet50").replace(input_size=4096)
+    for run in (lambda: timing.measure_latency(big, device="cpu", threads=1),
+                lambda: timing.profile_latency(big, device="cpu", threads=1),
+                lambda: timing.batch_sweep(big, device="cpu", threads=1)):
+        with pytest.raises(timing.LatencyError, match=r"GMACs\) takes about \d+ s or more, far over"):
+            run()
+
+
+def slow_pass(x) -> None:
+    """A pass of at least 0.2 s (a plain callable: the clock's decisions, not torch, are tested)."""
+    import time
+
+    time.sleep(0.2)
+
+
+def test_least_warm_up_and_sample_counts_give_way_to_the_budget():
+    import torch
+
+    from explorer.timing.passes import Clock, time_passes
+
+    clock = Clock(budget_s=0.25, min_samples=5, max_samples=100, progress=None)
+    times, warm = time_passes(slow_pass, None, torch.device("cpu"), clock, warmup=2)
+    assert (warm, len(times)) == (1, 1)  # not 2 warm-up passes and 5 samples: 1.4 s against 0.25 s
+
+
+def test_a_first_pass_far_over_the_budget_ends_the_measurement():
+    import torch
+
+    from explorer import timing
+    from explorer.timing.passes import Clock, time_passes
+
+    clock = Clock(budget_s=0.05, min_samples=5, max_samples=100, progress=None)
+    with pytest.raises(timing.LatencyError, match="as measured"):
+        time_passes(slow_pass, None, torch.device("cpu"), clock, warmup=2)
+
+
+def test_a_long_onnx_export_is_prepared_in_a_child_process_then_offered():
+    import onnx
+
+    from explorer.app.sidebar import ONNX_FILE
+    from explorer.export.background import is_quick
+
+    deep = {"preset": "resnet20", "depths": "[43,43,43]", "widths": "[4,4,4]", "stem_width": "4"}
+    assert not is_quick(explorer.ArchConfig.from_query({k: v for k, v in deep.items() if k != "preset"},
+                                                        base=explorer.preset("resnet20")), "onnx")
+    at = app(deep)
+    assert not at.exception
+    assert "Download ONNX" not in [b.label for b in at.get("download_button")]
+    at.button(key="prepare_onnx").click().run(timeout=180)
+    assert not at.exception and not at.error
+    assert "Download ONNX" in [b.label for b in at.get("download_button")]
+    assert onnx.load_from_string(at.session_state[ONNX_FILE][1]).graph.input[0].name == "input"
+
+
+def test_an_export_in_a_child_process_ends_with_whoever_stops_waiting():
+    import multiprocessing
+
+    from explorer.export.background import export_in_child
+
+    def stop(fraction):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export_in_child(explorer.preset("resnet20"), "onnx", stop)
+    assert multiprocessing.active_children() == []

@@ -118,11 +118,51 @@ def export_buttons(cfg: ArchConfig) -> None:
     if problem:
         st.caption(problem)
         return
-    st.download_button("Download ONNX", data=lambda: export_bytes(cfg, "onnx"),
-                       file_name=f"{safe_name(cfg)}.onnx", mime="application/octet-stream", key="download_onnx",
-                       on_click="ignore",
-                       help="Opens in Netron, runs in ONNX Runtime: input (B, C, H, W) at this input size, "
-                            "fresh weights, inference mode. Takes a few seconds for ResNet-50.")
+    onnx_download(cfg)
+
+
+ONNX_HELP = ("Opens in Netron, runs in ONNX Runtime: input (B, C, H, W) at this input size, fresh weights, "
+             "inference mode. Takes a few seconds for ResNet-50.")
+ONNX_FILE = "onnx_file"     # session key: (config, bytes) of the ONNX file prepared in this session
+
+
+def onnx_download(cfg: ArchConfig) -> None:
+    """The ONNX download: made on click where the export is quick; else prepared first in a child
+    process, with progress and Cancel (a closed page stops it too), then offered."""
+    from explorer.export.background import expected_export_s, is_quick
+
+    named = named_for_changes(cfg)
+    ready = st.session_state.get(ONNX_FILE)
+    if is_quick(named, "onnx") or (ready is not None and ready[0] == named):
+        data = ready[1] if ready is not None and ready[0] == named else (lambda: export_bytes(cfg, "onnx"))
+        st.download_button("Download ONNX", data=data, file_name=f"{safe_name(cfg)}.onnx",
+                           mime="application/octet-stream", key="download_onnx", on_click="ignore", help=ONNX_HELP)
+        return
+    expected = expected_export_s(named, "onnx")
+    if st.button(f"Prepare ONNX (about {expected:.0f} s)", key="prepare_onnx",
+                 help=ONNX_HELP.replace("a few seconds for ResNet-50", f"about {expected:.0f} s for this network")):
+        prepare_onnx(cfg)
+
+
+def prepare_onnx(cfg: ArchConfig) -> None:
+    """Export in a child process under a progress bar and a Cancel button (whose click reruns the
+    page, which ends the child), then offer the file."""
+    from explorer.app.measuring import bar_progress
+    from explorer.export import ExportError
+    from explorer.export.background import export_in_child
+
+    named = named_for_changes(cfg)
+    cancel = st.empty()
+    cancel.button("Cancel", key="onnx_cancel", help="Stops the export.")
+    bar = st.progress(0.0, text="exporting to ONNX…")
+    try:
+        st.session_state[ONNX_FILE] = (named, export_in_child(named, "onnx", bar_progress(bar, "exporting to ONNX…")))
+    except ExportError as exc:
+        st.error(plain_lines(str(exc)))
+    bar.empty()
+    cancel.empty()
+    if ONNX_FILE in st.session_state and st.session_state[ONNX_FILE][0] == named:
+        st.rerun()  # drawn again with the file ready to download
 
 
 def config_io(cfg: ArchConfig) -> None:

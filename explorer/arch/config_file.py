@@ -16,7 +16,7 @@ from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError
 from explorer.limits import MAX_CONFIG_BYTES
 
-WHAT = "valid JSON holding a config"
+WHAT = "a JSON config"
 
 
 def config_from_bytes(key: str, source: str, data: bytes) -> ArchConfig:
@@ -28,7 +28,7 @@ def config_from_bytes(key: str, source: str, data: bytes) -> ArchConfig:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(key, source, f"{WHAT}, in UTF-8 text", f"Byte {exc.start} is not UTF-8") from None
+        raise ConfigError(key, source, f"{WHAT} in UTF-8 text", f"Byte {exc.start} is not UTF-8") from None
     return ArchConfig.from_dict(config_in(key, source, parse_json(key, source, text)))
 
 
@@ -37,7 +37,8 @@ def parse_json(key: str, source: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(key, source, WHAT, f"Line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        where = f"Line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise ConfigError(key, source, WHAT, f"{where}; this is not valid JSON") from None
     except RecursionError:
         raise ConfigError(key, source, WHAT, "It is nested too deeply") from None
     except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
