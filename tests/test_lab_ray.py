@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from explorer.errors import ConfigError
+from explorer.lab import TrainSettings
+from explorer.lab.ray_runs import Executor, resources
 from explorer.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +41,8 @@ try:
 except ImportError:
     HAVE_RAY = False
 
-pytestmark = pytest.mark.skipif(not (HAVE_RAY and _can_isolate()),
-                                reason="needs ray and a loopback-only network namespace (unshare -n)")
+needs_ray = pytest.mark.skipif(not (HAVE_RAY and _can_isolate()),
+                               reason="needs ray and a loopback-only network namespace (unshare -n)")
 
 
 @pytest.fixture
@@ -67,6 +70,7 @@ def _per_seed(result: dict) -> dict:
             for r in result["runs"] for s in r["per_seed"]}
 
 
+@needs_ray
 def test_ray_gives_the_local_numbers_and_keeps_every_run(ray_env, tmp_path):
     """2 variants x 2 seeds as Ray tasks: the same losses and accuracies, to the last bit, as the
     local worker processes, streamed epoch by epoch and kept in the run store."""
@@ -78,7 +82,7 @@ def test_ray_gives_the_local_numbers_and_keeps_every_run(ray_env, tmp_path):
     on_ray = subprocess.run(_isolated(_lab(*small, "--executor", "ray", "--store", str(store))),
                             capture_output=True, text=True, cwd=ROOT, env=ray_env, timeout=180)
     assert on_ray.returncode == 0, on_ray.stderr
-    assert "on a local Ray cluster" in on_ray.stderr
+    assert "on a local Ray cluster (0 GPUs, " in on_ray.stderr and "one CPU per run" in on_ray.stderr
     assert on_ray.stderr.count(" epoch ") == 8  # every epoch of the 4 runs was heard as it ended
     mine, theirs = json.loads(on_ray.stdout), json.loads(local.stdout)
     assert mine["status"] == "complete" and len(_per_seed(mine)) == 4
@@ -87,10 +91,10 @@ def test_ray_gives_the_local_numbers_and_keeps_every_run(ray_env, tmp_path):
                                for row, mine_row in zip(theirs["results"], mine["results"])]
     kept = RunStore(store).list(kind="lab")
     assert sorted((r.result["config"]["name"], r.result["settings"]["seed"], r.status, len(r.result["history"]))
-                  for r in kept) == [("plain20", 0, "complete", 2), ("plain20", 1, "complete", 2),
-                                     ("resnet20", 0, "complete", 2), ("resnet20", 1, "complete", 2)]
+                  for r in kept) == sorted((name, seed, "complete", 2) for name, seed in _per_seed(theirs))
 
 
+@needs_ray
 def test_ctrl_c_cancels_every_task_and_keeps_the_finished_epochs(ray_env):
     proc = subprocess.Popen(_isolated(_lab("--epochs", "30", "--no-store", "--executor", "ray")),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ray_env)
@@ -128,8 +132,8 @@ from explorer.lab.ray_runs import Executor
 netns, killed, notes = os.readlink("/proc/self/ns/net"), [], []
 
 def kill_one_worker(partial):
-    # after the first finished epoch, kill one process running a Lab task in this namespace
-    if killed or not any(r.history for r in partial.runs):
+    # once both runs have finished an epoch, kill one process running a Lab task in this namespace
+    if killed or sum(1 for r in partial.runs if r.history) < 2:
         return
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -147,6 +151,7 @@ print("RESULT", json.dumps([len(killed), [(r.seed, len(r.history), r.status) for
 """
 
 
+@needs_ray
 def test_a_lost_worker_is_said_and_its_finished_epochs_kept(ray_env):
     out = subprocess.run(_isolated([sys.executable, "-c", LOSE_A_WORKER]), capture_output=True, text=True,
                          cwd=ROOT, env=ray_env, timeout=180)
@@ -168,3 +173,28 @@ def test_ray_is_imported_only_for_the_ray_executor():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_each_task_asks_for_a_gpu_only_where_its_run_trains_on_one():
+    digits, cifar = TrainSettings(), TrainSettings(dataset="cifar10")
+    assert resources(cifar, gpus=4) == {"num_gpus": 1}
+    assert resources(TrainSettings(device="cuda"), gpus=1) == {"num_gpus": 1}
+    assert resources(digits, gpus=4) == {"num_cpus": 1}  # auto trains the digits on the CPU
+    assert resources(TrainSettings(dataset="cifar10", device="cpu"), gpus=4) == {"num_cpus": 1}
+    assert resources(cifar, gpus=0) == {"num_cpus": 1}
+    with pytest.raises(ConfigError, match="the Ray cluster has no GPU"):
+        resources(TrainSettings(device="cuda"), gpus=0)
+
+
+def test_the_executor_is_checked():
+    assert Executor().kind == "local" and Executor("ray", "10.0.0.5:6379").address == "10.0.0.5:6379"
+    with pytest.raises(ConfigError, match="executor"):
+        Executor("dask")
+    with pytest.raises(ConfigError, match="ray_address"):
+        Executor("local", "10.0.0.5:6379")
+
+
+def test_cli_refuses_an_address_without_ray():
+    out = subprocess.run([sys.executable, "-m", "explorer", "lab", "degradation", "--ray-address", "h:6379"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "ray_address='h:6379' is invalid: only with the ray executor" in out.stderr

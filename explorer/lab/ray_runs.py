@@ -26,6 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from explorer.errors import ConfigError
 from explorer.lab.records import EpochRecord, RunResult
+from explorer.lab.settings import TrainSettings
 from explorer.lab.training import TRAIN_THREADS, RunHooks, StopFn, train
 from explorer.lab.workers import Task
 
@@ -76,9 +77,9 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(executor: Executor) -> tuple[Any, dict[str, float], str]:
+def connect(executor: Executor) -> tuple[Any, int, str]:
     """Ray, joined to the executor's cluster (started when no address is given; kept for the
-    later runs of this process), the resources one task asks for, and where the runs go."""
+    later runs of this process), the cluster's GPUs, and where the runs go."""
     ray = import_ray()
     wanted = executor.address or None
     if ray.is_initialized() and _joined.get("address") != wanted:
@@ -93,9 +94,17 @@ def connect(executor: Executor) -> tuple[Any, dict[str, float], str]:
         _joined["address"] = wanted
     total = ray.cluster_resources()
     gpus, cpus = int(total.get("GPU", 0)), int(total.get("CPU", 0))
-    ask = {"num_gpus": 1} if gpus else {"num_cpus": 1}
     where = f"the Ray cluster at {wanted}" if wanted else "a local Ray cluster"
-    return ray, ask, f"{where}: {gpus} GPUs, one per run" if gpus else f"{where}: {cpus} CPUs, one per run"
+    return ray, gpus, f"{where} ({gpus} GPUs, {cpus} CPUs)"
+
+
+def resources(settings: TrainSettings, gpus: int) -> dict[str, int]:
+    """What one run's task asks for: a GPU where the cluster has GPUs and the run trains on one
+    (`explorer.lab.training.train_device`: cuda, or auto beyond the digits), else a CPU."""
+    on_gpu = settings.device == "cuda" or (settings.device == "auto" and settings.dataset != "digits")
+    if settings.device == "cuda" and not gpus:
+        raise ConfigError("device", "cuda", "cpu or auto: the Ray cluster has no GPU")
+    return {"num_gpus": 1} if on_gpu and gpus else {"num_cpus": 1}
 
 
 class Heard:
@@ -135,15 +144,17 @@ def run_on_ray(
     thread ends it, every task is cancelled and each run that had started, as far as it was
     heard of, goes to `on_abandoned`. A lost worker's run goes to `on_finish` with its finished
     epochs, and the executor's note says so."""
-    ray, ask, where = connect(executor)
+    ray, gpus, where = connect(executor)
+    asks = [resources(t.settings, gpus) for t in tasks]  # a refusal before any task is sent
     from ray.util.queue import Queue
-    executor.note(f"Training {len(tasks)} run{'s' * (len(tasks) != 1)} on {where}")
+    per_run = "one GPU per run" if any("num_gpus" in a for a in asks) else "one CPU per run"
+    executor.note(f"Training {len(tasks)} run{'s' * (len(tasks) != 1)} on {where}, {per_run}")
     events, heard = Queue(), Heard()
-    remote = ray.remote(max_retries=0)(train_task).options(**ask)
+    remote = ray.remote(max_retries=0)(train_task)
     pending: dict[Any, int] = {}
     stopped_at: float | None = None
     try:
-        pending = {remote.remote(t, events): t.index for t in tasks}
+        pending = {remote.options(**ask).remote(t, events): t.index for t, ask in zip(tasks, asks)}
         while pending:
             if stopped_at is None and should_stop():
                 stopped_at = time.monotonic()
