@@ -8,6 +8,7 @@ temporary folder.
 """
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -94,18 +95,38 @@ def test_ray_gives_the_local_numbers_and_keeps_every_run(ray_env, tmp_path):
                   for r in kept) == sorted((name, seed, "complete", 2) for name, seed in _per_seed(theirs))
 
 
+def _ray_task_processes(netns: str) -> list[int]:
+    """Processes running a Lab task in the network namespace `netns` (the test's own cluster)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            if name.startswith(b"ray::train_task") and os.readlink(f"/proc/{pid}/ns/net") == netns:
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
 @needs_ray
-def test_ctrl_c_cancels_every_task_and_keeps_the_finished_epochs(ray_env):
-    proc = subprocess.Popen(_isolated(_lab("--epochs", "30", "--no-store", "--executor", "ray")),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ray_env)
-    seen = []
+def test_a_lost_worker_is_said_and_ctrl_c_cancels_the_rest_keeping_finished_epochs(ray_env):
+    """One Ray start for both: once both runs have finished an epoch one task's worker is killed
+    (its run is said lost, its epochs kept, the other goes on); then Ctrl-C cancels the other."""
+    command = [sys.executable, "-m", "explorer", "lab", "custom", "--config", "resnet20", "--set", "depths=[1,1,1]",
+               "--batch-size", "30", "--seeds", "2", "--epochs", "40", "--json", "--no-store", "--executor", "ray"]
+    proc = subprocess.Popen(_isolated(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ray_env)
+    lines, killed = [], []
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             line = proc.stderr.readline()
-            assert line, "the command ended before an epoch finished"
-            if " epoch " in line:
-                seen.append(line)
+            assert line, "the command ended early:\n" + "".join(lines)
+            lines.append(line)
+            if not killed and len({l.split(" epoch ")[0] for l in lines if " epoch " in l}) == 2:
+                killed = _ray_task_processes(os.readlink(f"/proc/{proc.pid}/ns/net"))[:1]
+                assert killed, "no Lab task process found"
+                os.kill(killed[0], signal.SIGKILL)  # a process of this test's own cluster
+            if "worker lost" in line:
                 break
         proc.send_signal(signal.SIGINT)  # exec'd by the shell: the command itself
         out, err = proc.communicate(timeout=60)
@@ -113,59 +134,15 @@ def test_ctrl_c_cancels_every_task_and_keeps_the_finished_epochs(ray_env):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    result = json.loads(out)
+    result, said = json.loads(out), [line for line in lines if "worker lost" in line]
     runs = _per_seed(result)
     assert result["status"] == "cancelled" and "Stopped (Ctrl-C)" in err
-    assert runs, "the runs that had started are kept"
-    assert all(status in ("cancelled", "complete") for _, _, status in runs.values())
-    assert any(status == "cancelled" for _, _, status in runs.values())
-    assert all(len(history) < 30 for history, _, _ in runs.values())  # every task was cancelled
-    assert sum(len(history) for history, _, _ in runs.values()) >= len(seen)  # what was printed is kept
-
-
-LOSE_A_WORKER = """
-import json, os, signal
-from explorer import lab
-from explorer.arch.presets import preset
-from explorer.lab.ray_runs import Executor
-
-netns, killed, notes = os.readlink("/proc/self/ns/net"), [], []
-
-def kill_one_worker(partial):
-    # once both runs have finished an epoch, kill one process running a Lab task in this namespace
-    if killed or sum(1 for r in partial.runs if r.history) < 2:
-        return
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            name = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")[0]
-            if name.startswith(b"ray::train_task") and os.readlink(f"/proc/{pid}/ns/net") == netns:
-                os.kill(int(pid), signal.SIGKILL)
-                killed.append(pid)
-                return
-        except OSError:
-            continue
-
-res = lab.run_experiment("custom", configs=[preset("resnet20").replace(depths=[1, 1, 1])], seeds=2, epochs=6, max_train=300,
-                         batch_size=30, on_update=kill_one_worker, executor=Executor("ray", on_note=notes.append))
-print("RESULT", json.dumps([len(killed), [(r.seed, len(r.history), r.status) for r in res.runs], res.status, notes]))
-"""
-
-
-@needs_ray
-def test_a_lost_worker_is_said_and_its_finished_epochs_kept(ray_env):
-    out = subprocess.run(_isolated([sys.executable, "-c", LOSE_A_WORKER]), capture_output=True, text=True,
-                         cwd=ROOT, env=ray_env, timeout=180)
-    assert out.returncode == 0, out.stderr
-    line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
-    killed, runs, status, notes = json.loads(line[len("RESULT "):])  # runs: [seed, epochs, status]
-    assert killed == 1
-    lost = [r for r in runs if r[2] == "cancelled"]
-    assert len(lost) == 1 and 1 <= lost[0][1] < 6, runs
-    assert [r for r in runs if r[2] == "complete" and r[1] == 6], runs  # the other run went on
-    said = [n for n in notes if "worker lost" in n]
-    assert len(said) == 1 and said[0].startswith(f"run resnet20 seed {lost[0][0]}: worker lost after epoch "
-                                                 f"{lost[0][1]} ("), notes
-    assert status == "complete"
+    assert len(runs) == 2 and all(status == "cancelled" for _, _, status in runs.values())
+    assert all(1 <= len(history) < 40 for history, _, _ in runs.values())  # every task was cancelled or lost
+    (name, seed), = [key for key in runs if f"run {key[0]} seed {key[1]}: worker lost" in said[0]]
+    assert f"worker lost after epoch {len(runs[name, seed][0])} (" in said[0]  # its finished epochs kept
+    printed = sum(1 for line in lines + err.splitlines() if re.match(r"\[\d+/\d+\] .* epoch \d+/40: ", line))
+    assert sum(len(history) for history, _, _ in runs.values()) >= printed >= 2  # every epoch printed is kept
 
 
 def test_ray_is_imported_only_for_the_ray_executor():
@@ -198,3 +175,45 @@ def test_cli_refuses_an_address_without_ray():
     out = subprocess.run([sys.executable, "-m", "explorer", "lab", "degradation", "--ray-address", "h:6379"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "ray_address='h:6379' is invalid: only with the ray executor" in out.stderr
+
+
+APP_ON_RAY = """
+import json, sys
+sys.path.insert(0, "tests")
+from test_app import fresh, show
+from explorer.runs import RunStore
+
+at = show(fresh({"preset": "resnet20"}), "Compare")
+at.button(key="compare_add").click().run()
+at = show(at, "Lab")
+at.selectbox(key="lab_experiment").select("custom").run()
+at.number_input(key="lab_epochs").set_value(1).run()
+at.selectbox(key="lab_seeds").select(2).run()
+at.radio(key="lab_executor").set_value("ray").run()
+at.button(key="lab_run").click().run()
+kept = RunStore(sys.argv[1]).list(kind="lab")
+print("RESULT", json.dumps({"exception": [str(e.value) for e in at.exception], "captions": [c.value for c in at.caption],
+                            "kept": sorted((r.result["settings"]["seed"], r.status, len(r.result["history"])) for r in kept)}))
+"""
+
+
+@needs_ray
+def test_the_app_trains_on_ray_when_asked(ray_env, tmp_path):
+    store = tmp_path / "runs.sqlite"
+    env = dict(ray_env, RESNET_EXPLORER_STORE=str(store))
+    out = subprocess.run(_isolated([sys.executable, "-c", APP_ON_RAY, str(store)]), capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["exception"] == []
+    assert any("on a local Ray cluster" in c for c in result["captions"]), result["captions"]
+    assert result["kept"] == [[0, "complete", 1], [1, "complete", 1]]
+
+
+def test_the_app_offers_the_choice_and_trains_here_by_default():
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_app import fresh, show
+
+    at = show(fresh(), "Lab")
+    choice = at.radio(key="lab_executor")
+    assert choice.value == "local" and list(choice.options) == ["this machine", "Ray"]

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Any, Iterator, get_args
 
 from explorer.cli.common import load_config
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     executor = Executor(args.executor, args.ray_address, on_note=lambda text: print(text, file=sys.stderr, flush=True))
     # The command owns its process (nothing measures here): its runs train at TRAIN_THREADS, as
     # the workers do; on a busy machine one thread per run trains several times faster than two.
-    with torch_threads(TRAIN_THREADS), _ctrl_c_stops() as interrupted:
+    # stdout carries only the results: what Ray prints there (a worker lost) goes to stderr
+    with torch_threads(TRAIN_THREADS), _ctrl_c_stops() as interrupted, redirect_stdout(sys.stderr):
         expected = estimate_time(exp, configs=configs, seeds=args.seeds, **overrides)
         workers = runs.workers if executor.kind == "local" else 0
         print(_header(exp.title, len(runs.configs), len(runs.seeds), workers)
