@@ -341,3 +341,30 @@ def test_app_lab_trains_on_cifar_from_the_servers_data_directory(cifar_dirs, tmp
     assert list(results["run"]) == ["resnet20"] and list(results["epochs"]) == [1]
     assert at.selectbox(key="lab_recipe").options == ["quick (a few epochs)",
                                                       "paper (He et al. 2015: 64k iterations, batch 128)"]
+
+
+def test_an_app_lab_run_in_worker_processes_logs_no_missing_context(monkeypatch):
+    """While a two-seed Lab run trains in the app (worker processes, a relay thread, callbacks
+    in the script's thread), this process logs no 'missing ScriptRunContext' warning."""
+    import logging
+
+    from test_app import fresh, show, table_with
+
+    monkeypatch.setenv("RESNET_EXPLORER_STORE", "off")
+    at = show(fresh({"preset": "resnet20"}), "Compare")
+    at.button(key="compare_add").click().run()
+    at = show(at, "Lab")
+    at.selectbox(key="lab_experiment").select("custom").run()
+    at.number_input(key="lab_epochs").set_value(1).run()
+    at.selectbox(key="lab_seeds").select(2).run()
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    logger.addHandler(handler)
+    try:
+        at.button(key="lab_run").click().run()
+    finally:
+        logger.removeHandler(handler)
+    assert not at.exception and list(table_with(at, "val_acc")["seeds"]) == [2]
+    assert not [m for m in seen if "missing ScriptRunContext" in m]

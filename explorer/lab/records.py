@@ -15,8 +15,8 @@ from explorer.errors import ConfigError, check_choice
 from explorer.lab.settings import TrainSettings
 
 # How a run ended: all its epochs ("complete"), stopped ("cancelled"), its loss blew up
-# ("diverged": not finite, or a validation loss over 1000 x ln(classes), see
-# explorer.lab.training), still training ("running"), or, for a planned run, never started.
+# ("diverged": not finite, or over 1000 x ln(classes); the rule is explorer.lab.training's),
+# still training ("running"), or, for a planned run, never started.
 RunStatus = Literal["running", "complete", "cancelled", "diverged", "not run"]
 
 
@@ -114,8 +114,8 @@ class RunResult:
 
     @property
     def diverged(self) -> bool:
-        """A loss became inf / NaN or the validation loss exceeded 1000 x ln(classes) (training
-        stopped there; `explorer.lab.training.diverged`)."""
+        """A loss became inf / NaN or exceeded 1000 x ln(classes) (training stopped there; the
+        rule: `explorer.lab.training.diverged`)."""
         return self.status == "diverged"
 
     @property
