@@ -200,6 +200,7 @@ def test_degradation_experiment_on_cifar_trains_the_papers_four_networks(cifar_d
     assert all((c.in_channels, c.input_size, c.num_classes) == (3, 32, 10) for c in runs.configs)
     assert [s.weight_layers for s in runs.sizes] == [20, 20, 56, 56]
     assert runs.settings.iterations == 10 and runs.settings.epochs == 5  # 2 steps a pass over 200 images
+    assert runs.settings.data_dir == str(cifar_dirs[1].resolve())  # the same place for every worker
     with pytest.raises(ConfigError) as info:
         lab.prepare_runs("degradation", dataset="cifar10", data_dir=str(cifar_dirs[1]), recipe="paper", epochs=3)
     assert info.value.key == "epochs"

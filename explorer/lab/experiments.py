@@ -5,6 +5,7 @@ and `prepare_runs`, which turns a request into the validated runs `run_experimen
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from explorer.arch.config import ArchConfig
@@ -102,8 +103,9 @@ def prepare_runs(
     n_seeds = check_seeds(seeds)
     cfgs = _unique_names([lab_config(c, settings.dataset) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
-    if settings.dataset != "digits" and settings.data_dir is None:  # every run reads the same place
-        settings = replace(settings, data_dir=default_data_dir())
+    if settings.dataset != "digits":  # every run (a worker, a Ray task) reads the same place
+        where = Path(settings.data_dir or default_data_dir()).expanduser().resolve()
+        settings = replace(settings, data_dir=str(where))
     if settings.dataset != "digits" or settings.iterations is not None:
         data = load_data(settings.dataset, settings.data_dir, download)
         n_train = len(data.x_train) if settings.max_train is None else min(settings.max_train, len(data.x_train))
