@@ -242,6 +242,7 @@ def test_estimate_calibrates_at_the_data_sets_input_and_counts_iterations(cifar_
     narrow, wide = estimate._reference_configs("cifar10")
     assert (wide.in_channels, wide.input_size) == (3, 32)
     monkeypatch.setattr(estimate, "calibrate", lambda threads=1, dataset="digits": lab.REFERENCE)
+    monkeypatch.setitem(sys.modules, "torch._dynamo", sys.modules.get("torch._dynamo", object()))  # no first-optimizer cost
     args = dict(dataset="cifar10", data_dir=str(cifar_dirs[1]), recipe="paper", seeds=1)
     short, long = (lab.estimate_seconds([TINY], iterations=n, **args) for n in (20, 200))
     assert 5 < long / short < 11  # ten times the steps (and passes), the build once
@@ -249,6 +250,7 @@ def test_estimate_calibrates_at_the_data_sets_input_and_counts_iterations(cifar_
     digits = lab.estimate_seconds([TINY], epochs=1, max_train=256, batch_size=128, seeds=1)
     cifar10 = lab.estimate_seconds([TINY], iterations=2, **args)
     assert cifar10 > 2 * digits
+    assert not lab.estimate_time([TINY], iterations=2, **{**args, "device": "cpu"}).gpu
 
 
 # -- bugs ----------------------------------------------------------------------------------------

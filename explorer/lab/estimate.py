@@ -36,7 +36,8 @@ from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import lab_config, load_data
 from explorer.lab.experiments import Experiment, prepare_runs
 from explorer.lab.settings import TrainSettings
-from explorer.lab.training import EVAL_BATCH, TRAIN_THREADS, flush_denormals, torch_threads, train_step
+from explorer.lab.training import (EVAL_BATCH, TRAIN_THREADS, flush_denormals, torch_threads, train_device,
+                                   train_step)
 from explorer.lab.workers import server_running
 from explorer.timing.gate import device_lock, exclusive_measurement
 
@@ -92,11 +93,14 @@ class TimeEstimate:
     seconds: float
     calibrated: bool               # False: from the reference machine's rates, a guess here
     busy: bool = False             # calibrated while other work had much of the machine
+    gpu: bool = False              # the runs train on a GPU: the CPU's rates overstate their time
 
     @property
     def label(self) -> str:
         """The figure as a person should read it, e.g. 'about 42 s'."""
         text = f"about {self.seconds:.2g} s" if self.seconds < 10 else f"about {self.seconds:.0f} s"
+        if self.gpu:
+            return text + " at this machine's CPU rates (the runs train on its GPU: less)"
         if not self.calibrated:
             return text + " (a guess: this machine could not be timed)"
         return text + " (the machine is busy now; less once it is not)" if self.busy else text
@@ -139,7 +143,7 @@ def estimate_time(
     else:
         total = (WORKER_START_S + (0 if server_running() else SERVER_START_S)) * scale \
             + PARALLEL_SLOWDOWN * schedule_seconds(per_run, runs.workers)
-    return TimeEstimate(total, cal.measured, cal.busy)
+    return TimeEstimate(total, cal.measured, cal.busy, gpu=train_device(runs.settings).type == "cuda")
 
 
 def schedule_seconds(durations: Sequence[float], workers: int) -> float:
