@@ -371,3 +371,12 @@ def test_an_app_lab_run_in_worker_processes_logs_no_missing_context(monkeypatch)
         logger.removeHandler(handler)
     assert not at.exception and list(table_with(at, "val_acc")["seeds"]) == [2]
     assert not [m for m in seen if "missing ScriptRunContext" in m]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a CUDA GPU")
+def test_asking_for_a_gpu_that_is_not_there_is_said_before_training():
+    with pytest.raises(ConfigError) as info:
+        lab.prepare_runs([TINY], device="cuda")
+    assert info.value.key == "device" and "no CUDA GPU" in str(info.value)
+    assert lab.prepare_runs([TINY], device="auto").settings.device == "auto"
+    assert training.train_device(lab.TrainSettings(dataset="cifar10")).type == "cpu"

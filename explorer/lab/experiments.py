@@ -15,6 +15,7 @@ from explorer.errors import ConfigError
 from explorer.facts.limits import Estimate, check_limits
 from explorer.lab.data import default_data_dir, lab_config, load_data
 from explorer.lab.settings import TrainSettings, check_seeds
+from explorer.lab.training import train_device
 from explorer.lab.workers import Task, workers_for
 from explorer.lessons import UNIT_VARIANTS
 
@@ -101,6 +102,7 @@ def prepare_runs(
         key = next(k for k, v in overrides.items() if v is not None)
         raise ConfigError(key, overrides[key], "no value beside settings= (set it in the TrainSettings)")
     n_seeds = check_seeds(seeds)
+    train_device(settings)  # device="cuda" on a machine without one: said before anything trains
     cfgs = _unique_names([lab_config(c, settings.dataset) for c in exp.configs])
     sizes = tuple(check_limits(c) for c in cfgs)
     if settings.dataset != "digits":  # every run (a worker, a Ray task) reads the same place
