@@ -11,6 +11,7 @@
     results      LabResult: per-seed results, mean and std per variant, export
     spread       mean and std across seeds, and the rule that calls a variant better
     workers      seeds trained in parallel worker processes, cancellable, yielding to measurements
+    ray_runs     the runs as tasks on a Ray cluster (`Executor`); Ray is imported only there
     estimate     how long an experiment will take on this machine
 
 Importing the Lab loads neither the data (nor scikit-learn) nor anything of torch._dynamo.
