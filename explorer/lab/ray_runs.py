@@ -107,6 +107,14 @@ def resources(settings: TrainSettings, gpus: int) -> dict[str, int]:
     return {"num_gpus": 1} if on_gpu and gpus else {"num_cpus": 1}
 
 
+def ray_workers(executor: Executor, tasks: Sequence[Task]) -> int:
+    """How many of `tasks` the executor's cluster trains at once (joining it if need be)."""
+    ray, gpus, _ = connect(executor)
+    asks = [resources(t.settings, gpus) for t in tasks]
+    slots = gpus if any("num_gpus" in a for a in asks) else int(ray.cluster_resources().get("CPU", 0))
+    return max(1, min(len(tasks), slots))
+
+
 class Heard:
     """What this process has heard of each run: its start, its epochs, its end."""
 

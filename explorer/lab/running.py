@@ -19,7 +19,7 @@ from explorer.errors import ConfigError
 from explorer.lab.experiments import Experiment, PreparedRuns, prepare_runs
 from explorer.lab.records import EpochRecord, RunResult
 from explorer.lab.results import LabResult, LabStatus
-from explorer.lab.ray_runs import Executor, run_on_ray
+from explorer.lab.ray_runs import Executor, ray_workers, run_on_ray
 from explorer.lab.training import RunHooks, StopFn, train
 from explorer.lab.workers import run_in_workers
 
@@ -147,6 +147,7 @@ def run_experiment(
     state = ExperimentProgress(runs, should_stop, time_limit_s, progress, on_update)
     try:
         if executor is not None and executor.kind == "ray":
+            state.runs = replace(runs, workers=ray_workers(executor, state.tasks))
             _train_in_workers(state, executor)
         else:
             (_train_here if runs.workers == 1 else _train_in_workers)(state)
