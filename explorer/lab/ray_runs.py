@@ -69,7 +69,9 @@ def server_address() -> str | None:
 
 
 def import_ray() -> Any:
-    """The ray module; ConfigError naming the install when it is missing."""
+    """The ray module; ConfigError naming the install when it is missing. A cluster it starts
+    sends no usage statistics unless RAY_USAGE_STATS_ENABLED says otherwise."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
