@@ -324,7 +324,7 @@ def test_fixture_has_the_official_file_names():
 def test_app_lab_trains_on_cifar_from_the_servers_data_directory(cifar_dirs, tmp_path, monkeypatch):
     from test_app import fresh, show, table_with
 
-    monkeypatch.setenv("RESNET_EXPLORER_STORE", "off")
+    monkeypatch.setenv("RESNET_EXPLORER_STORE", str(tmp_path / "runs.sqlite"))
     monkeypatch.setenv(lab.DATA_DIR_VAR, str(tmp_path / "empty"))
     at = show(fresh({"preset": "resnet20"}), "Compare")
     at.button(key="compare_add").click().run()
@@ -344,6 +344,14 @@ def test_app_lab_trains_on_cifar_from_the_servers_data_directory(cifar_dirs, tmp
     assert list(results["run"]) == ["resnet20"] and list(results["epochs"]) == [1]
     assert at.selectbox(key="lab_recipe").options == ["quick (a few epochs)",
                                                       "paper (He et al. 2015: 64k iterations, batch 128)"]
+    # a reload: the kept CIFAR result shows under CIFAR, not under the digits
+    again = show(fresh({"preset": "resnet20"}), "Compare")
+    again.button(key="compare_add").click().run()
+    again = show(again, "Lab")
+    again.selectbox(key="lab_experiment").select("custom").run()
+    assert not any("Kept from an earlier run" in i.value for i in again.info)
+    again.selectbox(key="lab_dataset").select("cifar10").run()
+    assert any("Kept from an earlier run" in i.value for i in again.info)
 
 
 def test_an_app_lab_run_in_worker_processes_logs_no_missing_context(monkeypatch):

@@ -306,7 +306,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         run(exp_name, train, seed, seeds, custom, key, limit, where)
     res = st.session_state.lab_results.get(key)
     if res is None:
-        res = _kept_result(exp_name)
+        res = _kept_result(exp_name, train["dataset"])
     store_notice()
     if res is not None:
         show_result(res, exp_name)
@@ -339,11 +339,11 @@ def _data_choice(keep: dict) -> dict:
     return {"dataset": dataset, "recipe": recipe}
 
 
-def _kept_result(exp_name: str) -> lab.LabResult | None:
+def _kept_result(exp_name: str, dataset: str) -> lab.LabResult | None:
     """This experiment's newest result kept in the run store (from an earlier session, the
-    command line or another machine), said to be so."""
+    command line or another machine), said to be so; none when it trained on other data."""
     kept = latest_lab_result(keeper(), exp_name)
-    if kept is None:
+    if kept is None or kept[0].settings.dataset != dataset:
         return None
     res, record = kept
     s = res.settings
