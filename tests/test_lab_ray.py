@@ -217,3 +217,11 @@ def test_the_app_offers_the_choice_and_trains_here_by_default():
     at = show(fresh(), "Lab")
     choice = at.radio(key="lab_executor")
     assert choice.value == "local" and list(choice.options) == ["this machine", "Ray"]
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="needs ray")
+def test_an_address_where_nothing_answers_is_refused_at_once():
+    from explorer.lab.ray_runs import connect
+
+    with pytest.raises(ConfigError, match="nothing answers there"):  # Ray itself would try for minutes
+        connect(Executor("ray", "127.0.0.1:1"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Sequence
@@ -35,6 +36,7 @@ EXECUTORS: tuple[ExecutorKind, ...] = ("local", "ray")
 RAY_PIN = "ray==2.60.0"  # the version requirements.txt pins
 EVENT_WAIT_S = 0.05      # the longest wait for a task's message between looks at stop
 STOP_GRACE_S = 10.0      # a cancelled task still running after this is killed
+PROBE_S = 5.0            # the longest wait for a cluster's head to answer before Ray is asked to join it
 NoteFn = Callable[[str], None]
 # The cluster the app's Lab sends runs to: set by whoever runs the server, never typed in a
 # browser (a shared server connects to no address a visitor chooses); unset, a local cluster.
@@ -87,6 +89,7 @@ def connect(executor: Executor) -> tuple[Any, int, str]:
     if ray.is_initialized() and _joined.get("address") != wanted:
         ray.shutdown()
     if not ray.is_initialized():
+        _check_answers(wanted)
         try:
             ray.init(address=wanted, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING, configure_logging=True)
@@ -98,6 +101,19 @@ def connect(executor: Executor) -> tuple[Any, int, str]:
     gpus, cpus = int(total.get("GPU", 0)), int(total.get("CPU", 0))
     where = f"the Ray cluster at {wanted}" if wanted else "a local Ray cluster"
     return ray, gpus, f"{where} ({gpus} GPUs, {cpus} CPUs)"
+
+
+def _check_answers(address: str | None) -> None:
+    """A HOST:PORT address whose head does not answer within PROBE_S is refused at once (Ray
+    itself would keep trying to join for minutes)."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # a local cluster, "auto", or a ray:// client address: Ray decides
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_S).close()
+    except OSError as exc:
+        raise ConfigError("ray_address", address, "the address of a running Ray cluster's head (ray start "
+                          f"--head): nothing answers there ({exc.strerror or exc})") from None
 
 
 def resources(settings: TrainSettings, gpus: int) -> dict[str, int]:
