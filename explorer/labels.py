@@ -11,6 +11,9 @@ from explorer.vocab import IO_KINDS, SHORTCUT_TEXT
 
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
 MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"  # Markdown's and HTML's own characters
+# The characters that can start a link, an image, HTML, code or emphasis: enough for text read
+# off a machine (device names, host names, versions), which keeps its parentheses and dashes.
+INLINE_SPECIALS = "\\`*_[]<>!~|$"
 WORD_JOINER = "\u2060"
 # Where GitHub-flavoured Markdown starts an autolink: "scheme:" of a web or mail address, "www.",
 # the "@" of an e-mail address; the word joiner goes before the last character matched.
@@ -40,12 +43,12 @@ def square(v: Any) -> Any:
 
 
 # -- user text -------------------------------------------------------------------------------------
-def escape_markdown(text: str) -> str:
+def escape_markdown(text: str, specials: str = MARKDOWN_SPECIALS) -> str:
     """User text shown through Markdown: one line, every Markdown/HTML character escaped, and no
     web address or e-mail address that the renderer would turn into a link (escapes do not stop
     its autolinks; an invisible word joiner does)."""
     line = AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], " ".join(text.split()))
-    return "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in line)
+    return "".join("\\" + ch if ch in specials else ch for ch in line)
 
 
 def file_stem(name: str) -> str:

@@ -6,9 +6,15 @@ from typing import Any
 from explorer import ArchConfig
 from explorer.arch.presets import describe_changes, display_stem, preset_changes
 from explorer.facts.results import Summary
-from explorer.labels import escape_markdown, fmt_count
+from explorer.labels import INLINE_SPECIALS, escape_markdown, fmt_count
 
 plain_text = escape_markdown  # user text shown through Markdown: one line, its specials escaped
+
+
+def inline_text(text: str) -> str:
+    """Text read off a machine or an imported run (a device or host name, a version) shown inside
+    Markdown: what could start a link, an image, HTML or emphasis escaped, the rest as written."""
+    return escape_markdown(str(text), INLINE_SPECIALS)
 
 
 def plain_lines(text: str) -> str:

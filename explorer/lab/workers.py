@@ -98,7 +98,8 @@ def _reap_helpers_at_exit() -> None:
 
 def _stop_helpers() -> None:
     """Close each helper's "alive" pipe and wait for it (the stdlib's own stop, as its tests use)."""
-    for helper in (getattr(mp_forkserver, "_forkserver", None), getattr(mp_resource_tracker, "_resource_tracker", None)):
+    helpers = (getattr(mp_forkserver, "_forkserver", None), getattr(mp_resource_tracker, "_resource_tracker", None))
+    for helper in helpers:
         stop = getattr(helper, "_stop", None)
         if stop is not None:
             try:

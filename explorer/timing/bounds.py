@@ -37,11 +37,16 @@ def least_pass_s(macs: int, dev: torch.device, dtype: str, threads: int) -> floa
     return macs / rate
 
 
+class OverBudget(LatencyError):
+    """One pass alone would take (or took) far longer than the measurement's budget."""
+
+
 def refuse_over_budget(name: str, least_s: float, budget_s: float, what: str = "") -> None:
-    """LatencyError when one pass alone (at least `least_s`) would take over MAX_PASS_BUDGETS budgets."""
+    """OverBudget when one pass alone (at least `least_s`) would take over MAX_PASS_BUDGETS budgets."""
     if budget_s > 0 and least_s > MAX_PASS_BUDGETS * budget_s:
-        raise LatencyError(
-            (f"{name}: " if name else "") + f"one forward pass {what}takes about {fmt_s(least_s)} or more, far over this "
+        raise OverBudget(
+            (f"{name}: " if name else "")
+            + f"one forward pass {what}takes about {fmt_s(least_s)} or more, far over this "
             f"measurement's {budget_s:g} s budget; lower the input size or the batch, or give it a "
             "larger budget where one can be given")
 

@@ -12,6 +12,7 @@ from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, LatencyError
 from explorer.facts.costs import check_batch
 from explorer.limits import MAX_BUDGET_S, SWEEP_BUDGET_S
+from explorer.timing.bounds import OverBudget
 from explorer.timing.core import TimingSettings, check_device, check_number, settings_of
 from explorer.timing.devices import device_label
 from explorer.timing.gate import exclusive_measurement
@@ -101,6 +102,10 @@ def _measure_size(model_or_cfg: Any, step: TimingSettings, done: _Progressing, p
         if exc.key != "batch" or not done.rows:
             raise
         return "memory"
+    except OverBudget:  # one pass at this batch would far outlast what is left of the budget
+        if not done.rows:
+            raise
+        return "time"
     except LatencyError:
         if not done.rows:
             raise

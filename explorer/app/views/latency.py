@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
-from explorer.app.text import plain_lines, plain_text
+from explorer.app.text import inline_text, plain_lines, plain_text
 from explorer.app.measuring import bar_progress, kept_results, kept_run, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
 from explorer.arch.presets import display_stem
@@ -19,7 +19,8 @@ from explorer.timing import NOISY_IQR, PROFILE_TOP, LatencyResult, ProfileResult
 def result_caption(r: LatencyResult) -> str:
     """Where and how a measurement ran; the CPU label already gives the thread count."""
     threads = "" if r.device == "cpu" else f" · {r.threads} CPU thread{'s' * (r.threads != 1)}"
-    return (f"Measured on **{r.device_name}** · torch {r.torch_version}{threads} · {r.samples} samples "
+    return (f"Measured on **{inline_text(r.device_name)}** · torch {inline_text(r.torch_version)}{threads} · "
+            f"{r.samples} samples "
             f"· input {fmt_shape(r.input_shape)} · {r.dtype}")
 
 
@@ -45,7 +46,7 @@ def noisy_message(r: LatencyResult) -> str:
 def kept_note(when_where: str | None) -> None:
     """Say that a result shown was read back from the run store, and when and where it was measured."""
     if when_where:
-        st.caption(f"Kept from an earlier session: {when_where}.")
+        st.caption(f"Kept from an earlier session: {inline_text(when_where)}.")
 
 
 def download(cfg: ArchConfig, result: LatencyResult | SweepResult | ProfileResult, kind: str) -> None:
@@ -165,7 +166,7 @@ def show_profile(p: ProfileResult, compiled: bool, when_where: str | None = None
 
     st.subheader("Where the time goes")
     kept_note(when_where)
-    st.caption(f"Per-layer profile on **{p.device_name}** · {p.method} · {p.passes} profiled passes "
+    st.caption(f"Per-layer profile on **{inline_text(p.device_name)}** · {p.method} · {p.passes} profiled passes "
                f"between as many plain ones · input {fmt_shape(p.input_shape)} · {p.dtype}"
                + (" · without torch.compile (hooks need the eager model)" if compiled else ""))
     st.dataframe([{"module": r.module, "kind": r.kind, "stage": r.stage, "time": fmt_ms(r.ms),
