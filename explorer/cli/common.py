@@ -44,7 +44,8 @@ def read_config_file(source: str) -> bytes:
         with path.open("rb") as f:
             return f.read(MAX_CONFIG_BYTES + 1)
     except (OSError, ValueError) as exc:  # name too long, not allowed, a NUL in it
-        raise ConfigError("config", source, valid, f"It cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        why = getattr(exc, "strerror", None) or exc
+        raise ConfigError("config", source, valid, f"It cannot be read: {why}") from None
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
