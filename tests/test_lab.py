@@ -655,7 +655,7 @@ def test_cli_json_and_progress(capsys):
                         "seconds", "cancelled", "timed_out", "stop_message", "not_run", "results", "runs",
                         "rule", "conclusions"}
     assert lab.LabResult.from_dict(doc).runs[0].history[0].epoch == 1
-    assert "[1/1] resnet20 epoch 1/1" in err
+    assert "[1/1] resnet20 (depths [1, 1, 1]) epoch 1/1" in err  # a changed preset is named by its changes
     assert err.startswith(f"{lab.EXPERIMENTS['custom'].title}: 1 run, expected about ")
 
 
@@ -665,7 +665,7 @@ def test_cli_table(capsys):
     out, _ = capsys.readouterr()
     assert rc == 0
     assert "val_acc" in out and "resnet20" in out
-    assert "resnet20 vs plain20 — training loss: no difference at this budget (one seed" in out
+    assert "resnet20 (depths [1, 1, 1]) vs plain20 (depths [1, 1, 1]) — training loss: no difference at this budget (one seed" in out
 
 
 @pytest.mark.parametrize("argv", [["lab", "nope"], ["lab", "custom"], ["lab", "units", "--epochs", "0"],
@@ -997,7 +997,7 @@ def test_cli_seeds_json_shape(capsys):
     assert rc == 0
     doc = json.loads(out)
     assert doc["seeds"] == [0, 1] and doc["total_runs"] == 4 and not doc["cancelled"]
-    assert [r["run"] for r in doc["runs"]] == ["resnet20", "plain20"]
+    assert [r["run"] for r in doc["runs"]] == ["resnet20 (depths [1, 1, 1])", "plain20 (depths [1, 1, 1])"]
     for variant, row in zip(doc["runs"], doc["results"]):
         assert variant["seeds"] == [0, 1] and [p["seed"] for p in variant["per_seed"]] == [0, 1]
         finals = [p["final"]["train_loss"] for p in variant["per_seed"]]
@@ -1005,7 +1005,7 @@ def test_cli_seeds_json_shape(capsys):
         assert variant["std"]["train_loss"] == pytest.approx(statistics.stdev(finals)) == row["train_loss_std"]
         assert set(variant["mean"]) == set(variant["std"]) >= {"train_loss", "val_acc"}
         assert all(p["history"] and p["grad_norms"] for p in variant["per_seed"])
-    assert doc["rule"] == lab.RULE and doc["conclusions"][0].startswith("resnet20 vs plain20 — training loss: ")
+    assert doc["rule"] == lab.RULE and doc["conclusions"][0].startswith("resnet20 (depths [1, 1, 1]) vs plain20 (depths [1, 1, 1]) — training loss: ")
     assert "seed 1 epoch 1/1" in err and " x 2 seeds" in err
 
 

@@ -25,13 +25,20 @@ _STATUS: dict[str, RunStatus] = {"running": "running", "complete": "complete", "
                                  "cancelled": "cancelled"}
 
 
-def lab_device() -> str:
-    """Where the Lab trains: this machine's CPU at the training thread count, as timing labels it."""
+def lab_device(settings: TrainSettings) -> str:
+    """Where a run of `settings` trains, as timing labels it: this machine's GPU, or its CPU at
+    the training thread count; a GPU asked of a cluster from a machine without one is said so."""
     import torch
 
+    from explorer.errors import ConfigError
+    from explorer.lab.training import train_device
     from explorer.timing.devices import device_label
 
-    return device_label(torch.device("cpu"), TRAIN_THREADS)
+    try:
+        device = train_device(settings)
+    except ConfigError:
+        return "CUDA (a GPU of the cluster)"
+    return device_label(device, TRAIN_THREADS) if device.type == "cpu" else device_label(device)
 
 
 class LabRecorder:
@@ -67,7 +74,7 @@ class LabRecorder:
     def _write(self, result: LabResult, run: RunResult, status: RunStatus, ended: bool = False) -> None:
         key = (run.name, run.seed)
         if self._device is None:
-            self._device = lab_device()
+            self._device = lab_device(run.settings)
         message = _message(run, result if ended else None)
         earlier = self._records.get(key)
         record = make_record("lab", run.config, _settings(result, run, self.experiment_run, ended), self._device,
