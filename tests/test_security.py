@@ -16,11 +16,21 @@ FORBIDDEN = [r"(?<![.\w])eval\(", r"(?<![.\w])exec\(", r"\bpickle\b", r"torch\.l
              r"unsafe_allow_html\s*=\s*True", r"unsafe_allow_javascript\s*=\s*True"]
 
 
+# The one exception, and why: CIFAR's official archives are pickles. explorer/lab/cifar.py reads
+# them through an Unpickler whose find_class admits numpy's array classes only (a pickle that asks
+# for anything else is refused: tests/test_lab_cifar.py plants one that would run a command).
+ALLOWED = {(ROOT / "explorer" / "lab" / "cifar.py", r"\bpickle\b")}
+
+
 def test_no_dangerous_calls_in_product_code():
     for path in SOURCES:
         text = path.read_text()
         for pattern in FORBIDDEN:
+            if (path, pattern) in ALLOWED:
+                continue
             assert not re.search(pattern, text), f"{pattern} in {path.relative_to(ROOT)}"
+    cifar = (ROOT / "explorer" / "lab" / "cifar.py").read_text()
+    assert "def find_class" in cifar and "pickle.load(" not in cifar and "pickle.loads(" not in cifar
 
 
 def test_xsrf_protection_stays_on_and_uploads_are_small():
