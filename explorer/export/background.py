@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from explorer.arch.config import ArchConfig
 from explorer.export.limits import ExportError
-from explorer.facts.limits import check_limits
+from explorer.arch.plan import make_plan
+from explorer.facts.limits import estimate
 
 EXPORT_S_PER_LAYER = {"onnx": 0.02, "pytorch": 0.0005}  # seconds per weight layer, a mid-range CPU
 QUICK_EXPORT_S = 5.0        # estimated seconds under which an export is made on the spot
@@ -21,8 +22,9 @@ POLL_S = 0.2                # how often the parent looks at the child and report
 
 
 def expected_export_s(cfg: ArchConfig, fmt: str) -> float:
-    """Rough seconds the export of `cfg` takes (it grows with the traced layers)."""
-    return check_limits(cfg).weight_layers * EXPORT_S_PER_LAYER.get(fmt, 0.02)
+    """Rough seconds the export of `cfg` takes (it grows with the traced layers). An estimate
+    only: the size limits are checked where the export starts, not here."""
+    return estimate(cfg, make_plan(cfg)).weight_layers * EXPORT_S_PER_LAYER.get(fmt, 0.02)
 
 
 def is_quick(cfg: ArchConfig, fmt: str) -> bool:
