@@ -38,6 +38,18 @@ def show(at, view):
     return at.run()
 
 
+def custom_lab(epochs: int, seeds: int, preset: str = "resnet20"):
+    """The Lab tab set to train the custom experiment (the Compare set: `preset`) at `epochs` and
+    `seeds`, ready for a click on Start training."""
+    at = show(fresh({"preset": preset}), "Compare")
+    at.button(key="compare_add").click().run()
+    at = show(at, "Lab")
+    at.selectbox(key="lab_experiment").select("custom").run()
+    at.number_input(key="lab_epochs").set_value(epochs).run()
+    at.selectbox(key="lab_seeds").select(seeds).run()
+    return at
+
+
 def table_with(at, column):
     """The first table (st.dataframe or st.table) that has `column`, with its index as a column."""
     for df in [*at.dataframe, *at.table]:
@@ -442,12 +454,7 @@ def test_lab_runs_a_custom_experiment_from_the_compare_set():
 def test_lab_results_tables_read_in_rounded_units():
     """No raw float in the results tables (loss "1.27", accuracy "98.3 %"), and the downloads
     deliver their file without a rerun."""
-    at = show(fresh({"preset": "resnet20"}), "Compare")
-    at.button(key="compare_add").click().run()
-    at = show(at, "Lab")
-    at.selectbox(key="lab_experiment").select("custom").run()
-    at.number_input(key="lab_epochs").set_value(1).run()
-    at.selectbox(key="lab_seeds").select(2).run()
+    at = custom_lab(epochs=1, seeds=2)
     at.button(key="lab_run").click().run()
     assert not at.exception
     tables = [table_with(at, "val_acc"), table_with(at, "seed")]

@@ -359,15 +359,10 @@ def test_an_app_lab_run_in_worker_processes_logs_no_missing_context(monkeypatch)
     in the script's thread), this process logs no 'missing ScriptRunContext' warning."""
     import logging
 
-    from test_app import fresh, show, table_with
+    from test_app import custom_lab, table_with
 
     monkeypatch.setenv("RESNET_EXPLORER_STORE", "off")
-    at = show(fresh({"preset": "resnet20"}), "Compare")
-    at.button(key="compare_add").click().run()
-    at = show(at, "Lab")
-    at.selectbox(key="lab_experiment").select("custom").run()
-    at.number_input(key="lab_epochs").set_value(1).run()
-    at.selectbox(key="lab_seeds").select(2).run()
+    at = custom_lab(epochs=1, seeds=2)
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())

@@ -180,15 +180,10 @@ def test_cli_refuses_an_address_without_ray():
 APP_ON_RAY = """
 import json, sys
 sys.path.insert(0, "tests")
-from test_app import fresh, show
+from test_app import custom_lab
 from explorer.runs import RunStore
 
-at = show(fresh({"preset": "resnet20"}), "Compare")
-at.button(key="compare_add").click().run()
-at = show(at, "Lab")
-at.selectbox(key="lab_experiment").select("custom").run()
-at.number_input(key="lab_epochs").set_value(1).run()
-at.selectbox(key="lab_seeds").select(2).run()
+at = custom_lab(epochs=1, seeds=2)
 at.radio(key="lab_executor").set_value("ray").run()
 at.button(key="lab_run").click().run()
 kept = RunStore(sys.argv[1]).list(kind="lab")

@@ -5,13 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
 
 from explorer.lab import LabResult
 from explorer.runs import Keeper, RunStore
 from explorer.runs.lab_runs import LabRecorder, lab_result_of, latest_lab_result
 
-from test_app import APP, fresh, show
+from test_app import custom_lab, fresh, show
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,12 +76,7 @@ def test_a_cancelled_experiment_is_kept_as_cancelled(tmp_path):
 
 def test_app_lab_is_kept_and_shown_after_a_reload(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNET_EXPLORER_STORE", str(tmp_path / "runs.sqlite"))
-    at = show(fresh({"preset": "resnet20"}), "Compare")
-    at.button(key="compare_add").click().run()
-    at = show(at, "Lab")
-    at.selectbox(key="lab_experiment").select("custom").run()
-    at.number_input(key="lab_epochs").set_value(1).run()
-    at.selectbox(key="lab_seeds").select(1).run()
+    at = custom_lab(epochs=1, seeds=1)
     at.button(key="lab_run").click().run()
     assert not at.exception
     records = RunStore(tmp_path / "runs.sqlite").list(kind="lab")
