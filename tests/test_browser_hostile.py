@@ -74,3 +74,27 @@ def test_a_measurement_can_be_cancelled(new_page, app_url):
     settle(pg)
     assert pg.locator(EXCEPTION).count() == 0
     assert pg.locator('[data-testid="stMetricValue"]').count() == 0  # no result: it was stopped
+
+
+def test_closing_the_page_stops_its_measurement(new_page, app_url, tmp_path_factory):
+    """A batch sweep (a 20 s budget) of a page that goes away is stopped within seconds and kept
+    as cancelled in the server's run store."""
+    import time
+
+    from explorer.runs import RunStore
+
+    folder = next(tmp_path_factory.getbasetemp().glob("app_server*"))  # the shared server's store
+    pg = page_at(new_page, app_url + "?preset=resnet152&view=Latency")
+    pg.locator(f"{key_css('lat_sweep')} button").click()
+    pg.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
+    time.sleep(1.0)  # under way
+    closed = time.monotonic()
+    pg.close()
+    sweeps = []
+    while time.monotonic() - closed < 12:
+        sweeps = [r for r in RunStore(folder / "runs.sqlite").list(kind="sweep") if r.name == "resnet152"]
+        if sweeps:
+            break
+        time.sleep(0.25)
+    assert sweeps and sweeps[0].status == "cancelled", [(r.status, r.message) for r in sweeps]
+    assert time.monotonic() - closed < 12  # long before the sweep's own 20 s budget ran out
