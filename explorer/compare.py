@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from explorer.facts.summary import measure_summary
 from explorer.arch.config import ArchConfig, field_names
 from explorer.arch.plan import effective_span
+from explorer.charts import log_axis, measured_axis
 from explorer.facts.costs import measure_costs
 from explorer.errors import ConfigError
 from explorer.labels import distinct_labels, fmt_num
@@ -315,6 +316,7 @@ def sweep_figure(sweep_rows: Sequence[Any]):
     """Latency (left) and throughput (right) against batch size, one line per model name (rows:
     a sweep's SweepRows, or mappings with their keys)."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     rows = list(sweep_rows)
@@ -322,24 +324,28 @@ def sweep_figure(sweep_rows: Sequence[Any]):
         raise ConfigError("sweep", rows, "at least one measured batch")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("latency per pass", "throughput"))
     names = list(dict.fromkeys(str(value(r, "name", "model")) for r in rows))
-    for name in names:
+    colors = qualitative.Plotly
+    for i, name in enumerate(names):  # one legend entry per line; a model's two lines share a colour
         mine = sorted((r for r in rows if str(value(r, "name", "model")) == name), key=lambda r: value(r, "batch"))
         batches = [value(r, "batch") for r in mine]
         median, p10, p90 = ([value(r, k) for r in mine] for k in ("median_ms", "p10_ms", "p90_ms"))
+        color = colors[i % len(colors)]
         fig.add_trace(go.Scatter(
-            x=batches, y=median, mode="lines+markers", name=name, legendgroup=name,
+            x=batches, y=median, mode="lines+markers", name=f"{name}: latency", line=dict(color=color),
             error_y=dict(type="data", symmetric=False, array=[hi - m for m, hi in zip(median, p90)],
                          arrayminus=[m - lo for m, lo in zip(median, p10)]),
         ), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=batches, y=[value(r, "throughput") for r in mine], mode="lines+markers", name=name,
-            legendgroup=name, showlegend=False,
+            x=batches, y=[value(r, "throughput") for r in mine], mode="lines+markers", name=f"{name}: throughput",
+            line=dict(color=color, dash="dot"), marker=dict(symbol="square"),
         ), row=1, col=2)
-    fig.update_xaxes(type="log", title_text="batch")
-    fig.update_yaxes(type="log", title_text="ms (median, p10-p90)", row=1, col=1)
+    # the measured batch sizes are the x ticks; log ticks read as values
+    fig.update_xaxes(**measured_axis(value(r, "batch") for r in rows), title_text="batch")
+    spread = [value(r, k) for r in rows for k in ("median_ms", "p10_ms", "p90_ms")]
+    fig.update_yaxes(**log_axis(spread), title_text="ms (median, p10-p90)", row=1, col=1)
     fig.update_yaxes(title_text="images / s", row=1, col=2)
     device = value(rows[0], "device_name")
-    fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40),
+    fig.update_layout(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40), legend_title_text="line",
                       title_text=f"measured on {device}" if device else None)
     return fig
 

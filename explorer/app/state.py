@@ -29,11 +29,19 @@ DEFAULT_DETAIL = "units"
 PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM)  # in the address beside the config keys
 
 
+def box_choice(cfg: ArchConfig) -> str:
+    """The preset box's value, which always agrees with the title: the preset the settings are, or
+    "custom" when they are none, or when they carry another preset's name (the title then lists
+    the changes from that preset, and choosing any preset in the box applies it)."""
+    choice = preset_choice(cfg)
+    return CUSTOM if cfg.name in explorer.PRESETS and choice != cfg.name else choice
+
+
 def to_widgets(cfg: ArchConfig) -> None:
     """Put a config into the settings widgets (before they are drawn), and the preset box with it."""
     for key, value in widget_values(cfg).items():
         st.session_state[key] = value
-    st.session_state.preset = preset_choice(cfg)
+    st.session_state.preset = box_choice(cfg)
 
 
 def from_widgets() -> ArchConfig:
@@ -43,11 +51,19 @@ def from_widgets() -> ArchConfig:
 
 
 def sync_preset() -> None:
-    """The preset box follows the settings: the preset they are, or "custom"."""
+    """The preset box follows the settings: the preset they are, or "custom". Settings that become
+    another preset's network exactly take that preset's name too (resnet50 with basic blocks is
+    resnet34), unless the name is the user's own or was the setting just changed."""
     try:
-        st.session_state.preset = preset_choice(from_widgets())
+        cfg = from_widgets()
     except ConfigError:
         st.session_state.preset = CUSTOM
+        return
+    match = preset_choice(cfg)
+    if match != CUSTOM and cfg.name in explorer.PRESETS and st.session_state.get(CHANGED) != "name":
+        st.session_state[W + "name"] = match
+        cfg = cfg.replace(name=match)
+    st.session_state.preset = box_choice(cfg)
 
 
 def on_setting(key: str) -> None:
@@ -63,9 +79,13 @@ def on_setting(key: str) -> None:
 
 
 def on_preset() -> None:
+    """A preset chosen in the box is applied; "custom" chosen by hand changes nothing, so the box
+    goes back to saying what the settings are."""
     if st.session_state.preset != CUSTOM:
         st.session_state[CHANGED] = None
         to_widgets(explorer.preset(st.session_state.preset))
+    else:
+        sync_preset()
 
 
 def on_unit_variant() -> None:
@@ -116,7 +136,7 @@ def show_address(params: dict[str, str]) -> None:
     st.session_state.last_good = cfg
     st.session_state[CHANGED] = None
     to_widgets(cfg)
-    st.session_state.preset = preset
+    st.session_state.preset = preset if preset == CUSTOM else box_choice(cfg)
 
 
 def repeated_params() -> dict[str, int]:

@@ -164,12 +164,13 @@ CHANGES_SHOWN = 3   # differences from a preset named in a name before "+N more"
 def preset_changes(cfg: ArchConfig) -> list[tuple[str, Any]]:
     """(key, value) where `cfg` differs from the preset it is named after, in config key order;
     [] when it is that preset's network or is named after none. The skip span is given as a number
-    (the block's length where the config leaves it to the block)."""
+    (the block's length where the config leaves it to the block), and only where it was set: a span
+    that follows the block in both is no change, whatever the block."""
     if cfg.name not in PRESETS or _ARCH_KEYS[cfg.name] == cfg.arch_key():
         return []
     base, mine = PRESETS[cfg.name].to_dict(), cfg.to_dict()
-    mine["skip_span"] = effective_span(cfg)
-    base["skip_span"] = effective_span(PRESETS[cfg.name])
+    if mine["skip_span"] != base["skip_span"]:
+        mine["skip_span"] = effective_span(cfg)
     return [(k, v) for k, v in mine.items() if k != "name" and v != base[k]]
 
 

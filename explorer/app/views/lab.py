@@ -18,6 +18,7 @@ from explorer import ArchConfig, ConfigError, lab
 from explorer.app.kept import keeper, store_notice
 from explorer.app.store import configs_of, lab_key, remember
 from explorer.app.text import plain_text
+from explorer.charts import log_axis
 from explorer.lab.ray_runs import EXECUTORS, Executor, server_address
 from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
 from explorer.limits import MAX_EPOCHS, server_limits
@@ -63,10 +64,10 @@ def band_figure(rows: pd.DataFrame, x: str, y: str, title: str, pct: bool = Fals
             error_y=dict(array=list(std.fillna(0)), visible=len(g) == 1),
             hovertemplate=f"{run}<br>{x} %{{x}}: %{{y:.4g}} ± %{{customdata[0]:.2g}} "
                           "(%{customdata[1]} seeds)<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y + (" (%)" if pct else ""),
-                      legend_title_text="run")
-    if log_y:
-        fig.update_yaxes(type="log")
+    y_title = y + (" (%)" if pct else "") + (" (log axis)" if log_y else "")
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y_title, legend_title_text="run")
+    if log_y:  # ticks that read as values (0.5, 1, 2, 5), over every line and band
+        fig.update_yaxes(**log_axis(v for t in fig.data for v in t.y))
     if x == "epoch":  # whole epochs only
         fig.update_xaxes(tick0=1, dtick=max(1, round(rows[x].nunique() / 10)))
     return fig
@@ -95,16 +96,22 @@ def readable(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{k: cell(k, v) for k, v in row.items()} for row in rows])
 
 
+def curves_figures(bands: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
+    """Training loss and validation accuracy per epoch. The loss is on a log axis: a diverging
+    run's first epochs (a loss of 15) would otherwise flatten every other curve."""
+    return (band_figure(bands, "epoch", "train_loss", "Training loss", log_y=True),
+            band_figure(bands, "epoch", "val_acc", "Validation accuracy", pct=True))
+
+
 def curves(res: lab.LabResult, keyed: bool) -> None:
     """Training loss and validation accuracy per epoch: mean over seeds with a band."""
     bands = pd.DataFrame(res.history_band_rows())
     if bands.empty:
         return
     a, b = st.columns(2)
-    a.plotly_chart(band_figure(bands, "epoch", "train_loss", "Training loss"),
-                   key="lab_loss" if keyed else None)
-    b.plotly_chart(band_figure(bands, "epoch", "val_acc", "Validation accuracy", pct=True),
-                   key="lab_acc" if keyed else None)
+    loss, acc = curves_figures(bands)
+    a.plotly_chart(loss, key="lab_loss" if keyed else None)
+    b.plotly_chart(acc, key="lab_acc" if keyed else None)
     n = len(res.seeds)
     st.caption(f"Lines: mean over {n} seed{'s' if n != 1 else ''}; shaded band: {BAND}"
                + (" (one seed: no band)." if n == 1 else "."))
