@@ -41,4 +41,5 @@ def log_axis(values: Iterable[float]) -> dict:
 def measured_axis(values: Iterable[float]) -> dict:
     """A log axis whose ticks are the measured values themselves (a sweep's batch sizes)."""
     ticks = sorted(set(values))
-    return dict(type="log", tickvals=ticks, ticktext=[tick_text(t) for t in ticks])
+    exact = [f"{int(t):,}" if float(t).is_integer() else tick_text(t) for t in ticks]  # batch 2,048, not 2,050
+    return dict(type="log", tickvals=ticks, ticktext=exact)

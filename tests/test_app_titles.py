@@ -79,6 +79,9 @@ def test_log_ticks_read_as_values():
     axis = log_axis([0.3, 14.6])
     assert axis["type"] == "log" and axis["ticktext"] == ["0.5", "1", "2", "5", "10"]
     assert log_axis([1e-5, 0.03])["ticktext"] == ["0.00001", "0.0001", "0.001", "0.01"]
+    from explorer.charts import measured_axis
+
+    assert measured_axis([1, 2048, 512])["ticktext"] == ["1", "512", "2,048"]  # measured sizes exactly
     assert log_axis([1, 1e5])["ticktext"][-2:] == ["10,000", "100,000"]
     assert all(len(log_axis([lo, lo * 1.2])["tickvals"]) >= 2 for lo in (0.02, 3.3, 95.0))
 
