@@ -57,7 +57,8 @@ def test_compare_shows_what_differs_at_one_scale_and_measures_all(page):
     pg.wait_for_selector(key_css("compare_chart_latency"), timeout=120_000)
     settle(pg)
     assert pg.locator(EXCEPTION).count() == 0
-    assert pg.get_by_text("Measured resnet50, resnet50 (stride_on first) in").count() == 1
+    # resnet50 with the stride on the first conv is the paper's ResNet-50: added under that preset's name
+    assert pg.get_by_text("Measured resnet50, resnet50_paper in").count() == 1
     assert pg.locator(f"{key_css('compare_measure_cancel')} button").count() == 0
     cut = cut_text(pg, MAIN)
     assert not cut, json.dumps(cut, indent=1, ensure_ascii=False)
