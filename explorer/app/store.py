@@ -87,20 +87,10 @@ def measured_key(results: MutableMapping, cfg: ArchConfig, settings: LatencySett
                  and same_architecture(k[1], cfg)), None)
 
 
-def latency_rows(results: MutableMapping, cfgs: Sequence[ArchConfig]) -> list[LatencyResult]:
-    """The newest latency of each compared config that has been measured, under its current name."""
-    rows = []
-    for cfg in cfgs:
-        r = latest_latency(results, cfg)
-        if r is not None:
-            rows.append(replace(r, name=cfg.name))
-    return rows
-
-
 # -- lab ---------------------------------------------------------------------------------------
 def lab_key(experiment: str, epochs: int, seed: int, configs: Sequence[ArchConfig] | None,
-            seeds: int = 1) -> tuple:
-    return (experiment, int(epochs), int(seed), tuple(configs or ()), int(seeds))
+            seeds: int = 1, dataset: str = "digits", recipe: str = "quick") -> tuple:
+    return (experiment, int(epochs), int(seed), tuple(configs or ()), int(seeds), dataset, recipe)
 
 
 # -- the comparison set (a list of config dicts in the session) --------------------------------

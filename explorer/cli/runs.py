@@ -90,7 +90,7 @@ def _list(store: RunStore, args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':<10}{'kind':<9}{'when (UTC)':<21}{'status':<11}{'network':<28}{'device':<30}result")
     for r in records:
-        print(f"{r.id[:8]:<10}{r.kind:<9}{r.started.replace('T', ' ').rstrip('Z'):<21}{r.status:<11}"
+        print(f"{r.id[:8]:<10}{r.kind:<9}{r.when:<21}{r.status:<11}"
               f"{_clip(r.name, 26):<28}{_clip(r.device, 28):<30}{headline(r)}")
     return 0
 

@@ -6,7 +6,6 @@ work goes on without it: a measurement is never lost to its bookkeeping.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 from explorer.runs.record import RunKind, RunRecord, RunStatus, now_iso
@@ -57,14 +56,6 @@ class Keeper:
         except StoreError as exc:
             self._fail(str(exc))
             return False
-
-    def finish(self, record: RunRecord, result: Mapping[str, Any] | None, status: RunStatus,
-               message: str = "") -> RunRecord:
-        """The final state of a run kept while it went on, written over its running state."""
-        done = replace(record, result=None if result is None else dict(result), status=status,
-                       message=message, ended=now_iso())
-        self.keep(done, replace_existing=True)
-        return done
 
     def records(self, kind: str | None = None, network: str | None = None, device: str | None = None,
                 limit: int | None = None) -> list[RunRecord]:

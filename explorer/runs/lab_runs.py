@@ -28,8 +28,6 @@ _STATUS: dict[str, RunStatus] = {"running": "running", "complete": "complete", "
 def lab_device(settings: TrainSettings) -> str:
     """Where a run of `settings` trains, as timing labels it: this machine's GPU, or its CPU at
     the training thread count; a GPU asked of a cluster from a machine without one is said so."""
-    import torch
-
     from explorer.errors import ConfigError
     from explorer.lab.training import train_device
     from explorer.timing.devices import device_label

@@ -18,6 +18,7 @@ RunKind = Literal["latency", "sweep", "profile", "compare", "lab"]
 RunStatus = Literal["running", "complete", "cancelled", "failed"]
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+LATENCY_KINDS: tuple[RunKind, ...] = ("latency", "compare")  # kinds whose result is a latency (Compare's too)
 
 
 def now_iso() -> str:
@@ -65,6 +66,11 @@ class RunRecord:
         if self.status not in RUN_STATUSES:
             raise ConfigError("status", self.status, "one of " + ", ".join(RUN_STATUSES))
 
+    @property
+    def when(self) -> str:
+        """When it started, as a person reads it (UTC): "2026-12-06 21:45:19"."""
+        return self.started.replace("T", " ").rstrip("Z")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -97,7 +103,7 @@ class RunRecord:
 def headline(record: RunRecord) -> str:
     """The one figure a list shows for a run: median latency, best throughput, final accuracy."""
     r = record.result or {}
-    if record.kind in ("latency", "compare") and "median_ms" in r:
+    if record.kind in LATENCY_KINDS and "median_ms" in r:
         return f"{r['median_ms']:.3g} ms median, batch {r.get('batch', '?')}"
     if record.kind == "sweep" and r.get("points"):
         best = max(r["points"], key=lambda p: p.get("throughput", 0))

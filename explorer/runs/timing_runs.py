@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar, Union
 from explorer.arch.config import ArchConfig
 from explorer.errors import ConfigError, LatencyError
 from explorer.runs.keep import Keeper, make_record
-from explorer.runs.record import RunKind, RunRecord, RunStatus, now_iso
+from explorer.runs.record import LATENCY_KINDS, RunKind, RunRecord, RunStatus, now_iso
 from explorer.timing import (
     LatencyResult, MeasurementCancelled, ProfileResult, SweepResult, TimingSettings, default_threads, device_label,
     resolve_device,
@@ -27,8 +27,6 @@ SETTING_KEYS = ("device", "batch", "dtype", "channels_last", "compile", "threads
 # Settings that must agree for a kept run to stand for a measurement asked for now (the device is
 # matched by its label, the budget only decides how many samples there are).
 MATCHED = ("batch", "dtype", "channels_last", "compile", "threads")
-# Kinds whose result is a LatencyResult: one from the Latency view or `latency`, one from Compare.
-LATENCY_KINDS = ("latency", "compare")
 RESULT_TYPES: dict[str, type] = {"latency": LatencyResult, "compare": LatencyResult, "sweep": SweepResult,
                                  "profile": ProfileResult}
 
@@ -140,5 +138,4 @@ def latest_per_device(records: Iterable[RunRecord]) -> list[tuple[LatencyResult,
 
 def when_where(record: RunRecord) -> str:
     """When and where a kept run was measured: "measured 2026-12-06 21:50 UTC on host lab-1"."""
-    when = record.started.replace("T", " ")[:16]
-    return f"measured {when} UTC on host {record.host or 'unknown'}"
+    return f"measured {record.when[:16]} UTC on host {record.host or 'unknown'}"

@@ -13,7 +13,7 @@ from explorer.runs import RUN_KINDS, RunRecord, headline
 
 
 def _rows(records: list[RunRecord]) -> list[dict]:
-    return [{"when (UTC)": r.started.replace("T", " ").rstrip("Z"), "kind": r.kind, "network": r.name,
+    return [{"when (UTC)": r.when, "kind": r.kind, "network": r.name,
              "device": r.device, "status": r.status, "result": headline(r), "host": r.host}
             for r in records]
 
@@ -21,7 +21,7 @@ def _rows(records: list[RunRecord]) -> list[dict]:
 def _filters(cfg: ArchConfig) -> tuple[list[str], bool, str]:
     c1, c2, c3 = st.columns([3, 1, 2])  # the kinds box holds all five chips at 1024 px
     kinds = c1.pills("Kinds", RUN_KINDS, default=list(RUN_KINDS), selection_mode="multi", key="hist_kinds")
-    this_net = c2.checkbox("This network only", key="hist_this", help=f"Only runs of the network shown now "
+    this_net = c2.checkbox("This network only", key="hist_this", help="Only runs of the network shown now "
                            "(whatever it was called when it was measured)")
     device = c3.text_input("Device contains", key="hist_device", max_chars=80, placeholder="e.g. CUDA, Xeon, 1 thread")
     return kinds, this_net, device.strip()
@@ -29,7 +29,7 @@ def _filters(cfg: ArchConfig) -> tuple[list[str], bool, str]:
 
 def _show(record: RunRecord) -> None:
     st.markdown(f"**{record.kind}** of **{plain_text(record.name)}** on {plain_text(record.device)} · "
-                f"{record.started.replace('T', ' ').rstrip('Z')} UTC · {record.status}")
+                f"{record.when} UTC · {record.status}")
     if record.message:
         st.caption(plain_text(record.message))
     st.caption(f"host {plain_text(record.host)} · torch {plain_text(record.torch_version or '?')} · "

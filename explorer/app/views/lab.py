@@ -306,7 +306,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.error(f"This run would take about {expected.seconds:.0f} s, over the {limit} s limit of this server "
                  "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks"
                  + (", or try again when the machine is less busy." if expected.busy else "."))
-    key = lab_key(exp_name, epochs, seed, custom, seeds) + (train["dataset"], train["recipe"])
+    key = lab_key(exp_name, epochs, seed, custom, seeds, train["dataset"], train["recipe"])
     if not wait_for_stopping_run():
         st.info("The last run is still stopping; its results show on the next change of this page.")
     if st.button("Start training", type="primary", key="lab_run", disabled=too_long):
@@ -354,7 +354,7 @@ def _kept_result(exp_name: str, dataset: str) -> lab.LabResult | None:
         return None
     res, record = kept
     s = res.settings
-    st.info(f"Kept from an earlier run: trained {record.started.replace('T', ' ').rstrip('Z')} UTC on "
+    st.info(f"Kept from an earlier run: trained {record.when} UTC on "
             f"{plain_text(record.host)} ({plain_text(record.device)}), {s.epochs} epoch{'s' * (s.epochs != 1)} × "
             f"{len(res.seeds)} seed{'s' * (len(res.seeds) != 1)}. Start training for a run of your own.",
             icon=":material/history:")
