@@ -17,8 +17,7 @@ import explorer
 from explorer import ConfigError
 from explorer.app import inputs, store, text
 from explorer.labels import fmt_bytes, fmt_count, fmt_ms, fmt_num, fmt_rate, fmt_share
-from explorer.cli.common import MAX_CONFIG_BYTES
-from explorer.facts.costs import MAX_BATCH
+from explorer.limits import MAX_BATCH, MAX_CONFIG_BYTES
 from explorer.facts.summary import measure_summary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ from explorer.app.kept import keeper, store_notice
 from explorer.app.store import LatencySettings, latency_key, remember
 from explorer.limits import LATENCY_BUDGET_S, MAX_BATCH
 from explorer.runs import RunKind, RunRecord
+from explorer.runs.record import LATENCY_KINDS
 from explorer.runs.timing_runs import (
     TimingResult, kept_measurement, latest_per_device, run_settings, stored_result, when_where,
 )
@@ -99,7 +100,7 @@ def kept_results(cfg: ArchConfig, settings: LatencySettings) -> dict[str, tuple[
 
 def kept_latencies(cfg: ArchConfig) -> list[tuple[timing.LatencyResult, RunRecord]]:
     """The newest kept latency of `cfg`'s network on each device (this machine's and imported ones)."""
-    records = [r for kind in ("latency", "compare")
+    records = [r for kind in LATENCY_KINDS
                for r in keeper().records(kind=kind, network=cfg.arch_key(), limit=STORED_LOOKUP)]
     store_notice()
     return latest_per_device(sorted(records, key=lambda r: r.started, reverse=True))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 import streamlit as st
 
@@ -88,41 +89,33 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.info("The measurement was cancelled.")
     b1, b2, b3 = st.columns(3)
     if b1.button("Measure latency", type="primary", key="lat_run"):
-        cancel = cancel_button()
-        bar = st.progress(0.0, text="warming up…")
-        try:
-            measure(cfg, settings, bar_progress(bar, "timing…"))
-        except (ConfigError, timing.LatencyError) as exc:
-            st.error(plain_lines(str(exc)))
-        bar.empty()
-        cancel.empty()
+        running("warming up…", "timing…", lambda p: measure(cfg, settings, p))
     if b2.button("Profile layers", key="lat_profile", help="time every layer of this model, and where the time goes"):
-        cancel = cancel_button()
-        bar = st.progress(0.0, text="profiling layers…")
-        try:
-            profile = kept_run("profile", cfg, settings, PROFILE_BUDGET_S,
-                               lambda p: timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S, progress=p,
-                                                                **settings.profile_kwargs()),
-                               bar_progress(bar, "profiling layers…"))
-            remember(results, profile_key(cfg, settings), profile)
-        except (ConfigError, timing.LatencyError) as exc:
-            st.error(plain_lines(str(exc)))
-        bar.empty()
-        cancel.empty()
+        running("profiling layers…", "profiling layers…", lambda p: remember(
+            results, profile_key(cfg, settings),
+            kept_run("profile", cfg, settings, PROFILE_BUDGET_S,
+                     lambda q: timing.profile_latency(cfg, budget_s=PROFILE_BUDGET_S, progress=q,
+                                                      **settings.profile_kwargs()), p)))
     if b3.button("Batch sweep", key="lat_sweep"):
-        cancel = cancel_button()
-        bar = st.progress(0.0, text="sweeping batch sizes…")
-        try:
-            sweep = kept_run("sweep", cfg, settings, SWEEP_BUDGET_S,
-                             lambda p: timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=p,
-                                                          **settings.sweep_kwargs()),
-                             bar_progress(bar))
-            remember(results, sweep_key(cfg, settings), sweep)
-        except (ConfigError, timing.LatencyError) as exc:
-            st.error(plain_lines(str(exc)))
-        bar.empty()
-        cancel.empty()
+        running("sweeping batch sizes…", None, lambda p: remember(
+            results, sweep_key(cfg, settings),
+            kept_run("sweep", cfg, settings, SWEEP_BUDGET_S,
+                     lambda q: timing.batch_sweep(cfg, budget_s=SWEEP_BUDGET_S, progress=q,
+                                                  **settings.sweep_kwargs()), p)))
     show_results(cfg, settings)
+
+
+def running(text: str, progress_text: str | None, work: Callable[[Callable[[float], None]], None]) -> None:
+    """`work(progress)` under a Cancel button and a progress bar reading `text` (then
+    `progress_text` as it moves); a setting or measurement that fails is said in one message."""
+    cancel = cancel_button()
+    bar = st.progress(0.0, text=text)
+    try:
+        work(bar_progress(bar, progress_text))
+    except (ConfigError, timing.LatencyError) as exc:
+        st.error(plain_lines(str(exc)))
+    bar.empty()
+    cancel.empty()
 
 
 def show_results(cfg: ArchConfig, settings) -> None:
