@@ -220,11 +220,24 @@ def test_pytorch_code_zero_inits_the_last_branch_bn_like_the_builder():
     assert model.training
 
 
+def assert_tidy_for_netron(proto) -> None:
+    """No Identity nodes (each Conv reads its own bias) and a full shape stored on every edge."""
+    assert [n.name for n in proto.graph.node if n.op_type == "Identity"] == []
+    shapes = {v.name: v.type.tensor_type.shape for v in proto.graph.value_info}
+    finals = {o.name for o in proto.graph.output}
+    inner = [name for n in proto.graph.node for name in n.output if name not in finals]
+    assert inner and set(inner) <= set(shapes), set(inner) - set(shapes)
+    for name in inner:
+        dims = shapes[name].dim
+        assert dims and all(d.dim_value > 0 or d.dim_param for d in dims), (name, dims)
+
+
 def onnx_outputs(cfg: ArchConfig):
     model, x, ref = reference(cfg, seed=1)
     data = to_onnx_bytes(cfg, model)
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto)
+    assert_tidy_for_netron(proto)
     meta = {p.key: p.value for p in proto.metadata_props}
     assert ArchConfig.from_json(meta["resnet_explorer_config"]) == cfg
     options = ort.SessionOptions()
@@ -239,6 +252,17 @@ def test_onnx_passes_the_checker_and_onnx_runtime_matches_pytorch(case):
     assert out.shape == ref.shape  # batch 2 through a model traced at batch 1: the batch is dynamic
     assert_close(out, ref, 1e-4)
     assert not model.training  # the caller's model keeps its mode (it was in eval)
+
+
+def test_onnx_resnet50_has_no_identity_nodes_and_a_shape_on_every_edge():
+    proto = onnx.load_from_string(to_onnx_bytes(explorer.preset("resnet50")))
+    assert_tidy_for_netron(proto)
+    shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in proto.graph.value_info}
+    assert ["batch", 2048, 7, 7] in shapes.values() and ["batch", 2048] in shapes.values()
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 53 and all(len(n.input) == 3 for n in convs)  # BN folded: every conv has a bias
+    assert len({n.input[2] for n in convs}) == 53  # each its own, not shared through Identity nodes
 
 
 def test_onnx_export_leaves_a_training_model_in_training_mode():

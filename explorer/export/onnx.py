@@ -3,6 +3,10 @@
 torch.onnx offers two exporters: the torch.export-based one (the default since torch 2.9, which
 needs onnxscript) and the TorchScript tracer (`dynamo=False`). A ResNet is one static graph, so
 the tracer exports it whole, with fewer dependencies and in a few seconds for ResNet-50.
+
+The tracer's graph is tidied for Netron: it shares equal initializers (the zero biases of folded
+BNs) through Identity nodes, which clutter the drawing, so each consumer gets its own copy; and
+shape inference stores every intermediate tensor's shape (value_info), so each edge is labelled.
 """
 from __future__ import annotations
 
@@ -81,10 +85,42 @@ def _with_metadata(data: bytes, cfg: ArchConfig) -> bytes:
         import onnx
     except ImportError as exc:
         raise ExportError("ONNX export needs the onnx package: pip install -r requirements.txt") from exc
-    proto = onnx.load_from_string(data)
+    proto = tidy_graph(onnx.load_from_string(data))
     proto.producer_name = "ResNet Explorer"
     proto.doc_string = f"{cfg.name}: input {INPUT_NAME} (B, {cfg.in_channels}, {cfg.input_size}, " \
                        f"{cfg.input_size}), output {OUTPUT_NAME} (B, {cfg.num_classes})"
     entry = proto.metadata_props.add()
     entry.key, entry.value = "resnet_explorer_config", cfg.to_json(indent=None)
     return proto.SerializeToString()
+
+
+def drop_identities(graph) -> None:
+    """Remove Identity nodes: an initializer they pass on is copied under the output's name, any
+    other input is read by the consumers directly (a graph output keeps its name)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    for node in [n for n in graph.node if n.op_type == "Identity"]:
+        src, dst = node.input[0], node.output[0]
+        if src in inits:
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[src]), dst))
+        elif dst in outputs:
+            continue  # the output's name is the file's interface: keep this one
+        else:
+            for other in graph.node:
+                other.input[:] = [src if name == dst else name for name in other.input]
+        graph.node.remove(node)
+    used = {name for n in graph.node for name in n.input} | outputs
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
+def tidy_graph(proto):
+    """The exported model without Identity nodes and with every intermediate shape stored."""
+    import onnx
+
+    drop_identities(proto.graph)
+    del proto.graph.value_info[:]
+    return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
