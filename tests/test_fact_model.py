@@ -8,6 +8,7 @@ import pytest
 
 import explorer
 from explorer import ArchConfig
+from explorer.arch.config import LATER_KEYS
 from explorer.arch.presets import matching_preset, published
 
 
@@ -24,7 +25,13 @@ def test_arch_key_ignores_the_name_only():
     assert a.replace(name="mine").arch_key() == a.arch_key()
     assert a.replace(skip_span=3).arch_key() == a.arch_key()
     assert a.replace(shortcut="C").arch_key() != a.arch_key()
-    assert json.loads(a.arch_key()) == {k: v for k, v in a.to_dict().items() if k != "name"}
+    assert json.loads(a.arch_key()) == {k: v for k, v in a.to_dict().items() if k != "name" and k not in LATER_KEYS}
+    # Keys added later are left out at their defaults (keys of stored results stay), kept otherwise.
+    assert a.arch_key() == '{"block":"bottleneck","bn_position":"after_conv","depths":[3,4,6,3],"groups":1,' \
+        '"in_channels":3,"input_size":224,"num_classes":1000,"relu_position":"after_add","shortcut":"B",' \
+        '"skip_span":null,"stem":"imagenet","stem_width":64,"stride_on":"3x3","width_per_group":64,' \
+        '"widths":[64,128,256,512],"zero_init_residual":false}'
+    assert json.loads(a.replace(avg_down=True).arch_key())["avg_down"] is True
 
 
 def test_every_preset_is_its_own_match():

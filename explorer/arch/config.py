@@ -17,6 +17,8 @@ ReLUPosition = Literal["after_add", "before_add", "before_conv"]
 Shortcut = Literal["A", "B", "C"]
 StrideOn = Literal["3x3", "first"]
 Stem = Literal["imagenet", "cifar"]
+StemType = Literal["single", "deep", "deep_tiered"]
+Attention = Literal["none", "se", "eca"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ArchConfig:
     num_classes: int = 1000                     # classifier outputs
     input_size: int = 224                       # square input side, pixels
     zero_init_residual: bool = False            # zero the last BN gamma inside each branch
+    stem_type: StemType = "single"              # one conv, or three 3x3 convs (timm's deep stems)
+    avg_down: bool = False                      # ResNet-D: 2x2 average pool before a strided projection
+    attention: Attention = "none"               # channel attention on each branch: SE or ECA
 
     def __post_init__(self) -> None:
         for key in ("depths", "widths"):
@@ -112,6 +117,11 @@ class ArchConfig:
         """
         data = self.to_dict()
         del data["name"]
+        for key, default in LATER_KEYS.items():
+            # Keys added after results were first stored are left out at their defaults, so a
+            # network that existed before them keeps the key its stored results carry.
+            if data[key] == default:
+                del data[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -165,7 +175,10 @@ INT_BOUNDS = {
     "input_size": (1, MAX_INPUT),
 }
 # In field order: with several bad keys, the first is the one named, on every run.
-_CHOICE_KEYS = ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem")
+_CHOICE_KEYS = ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem", "stem_type",
+                "attention")
+# Keys that arch_key() leaves out at these (default) values: see there.
+LATER_KEYS = {"stem_type": "single", "avg_down": False, "attention": "none"}
 _TEXT_KEYS = ("name", *_CHOICE_KEYS)
 
 
@@ -210,14 +223,39 @@ def _validate_fields(cfg: ArchConfig) -> None:
         check_int("skip_span", cfg.skip_span, 0, MAX_SPAN)
     for key, (lo, hi) in INT_BOUNDS.items():
         check_int(key, getattr(cfg, key), lo, hi)
-    if not isinstance(cfg.zero_init_residual, bool):
-        raise ConfigError("zero_init_residual", cfg.zero_init_residual, "true or false")
+    for key in ("zero_init_residual", "avg_down"):
+        if not isinstance(getattr(cfg, key), bool):
+            raise ConfigError(key, getattr(cfg, key), "true or false")
     if cfg.block == "basic" and (cfg.groups != 1 or cfg.width_per_group != 64):
         key = "groups" if cfg.groups != 1 else "width_per_group"
         raise ConfigError(
             key, getattr(cfg, key),
             "basic blocks support only groups=1 and width_per_group=64",
             "Use block=bottleneck for ResNeXt and wide variants",
+        )
+    _validate_timm_keys(cfg)
+
+
+def _validate_timm_keys(cfg: ArchConfig) -> None:
+    """The combinations the deep stem and the average-pool shortcut need."""
+    if cfg.stem_type != "single" and (cfg.stem_width < 8 or cfg.stem_width % 2):
+        raise ConfigError(
+            "stem_width", cfg.stem_width,
+            f"an even number of at least 8 with stem_type={cfg.stem_type} (its 3x3 convs have"
+            " stem_width/2 channels, the tiered stem's first 3*(stem_width/8))",
+            "Use stem_type=single for a narrower or odd stem",
+        )
+    if cfg.avg_down and cfg.shortcut == "A":
+        raise ConfigError(
+            "avg_down", True,
+            "false with shortcut A: option A has no projection to average-pool before",
+            "Use shortcut B or C (1x1 projection) with avg_down",
+        )
+    if cfg.avg_down and cfg.skip_span == 0:
+        raise ConfigError(
+            "avg_down", True,
+            "false with skip_span 0: a plain network has no shortcut to average-pool in",
+            "Use a skip_span of 1 or more (or the block's length) with avg_down",
         )
 
 
