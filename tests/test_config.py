@@ -11,7 +11,7 @@ from explorer.arch.config import choices, field_names, parse_value
 CONFIG_KEYS = {
     "name", "block", "depths", "widths", "skip_span", "bn_position", "relu_position", "shortcut",
     "stride_on", "stem", "stem_width", "groups", "width_per_group", "in_channels", "num_classes",
-    "input_size", "zero_init_residual",
+    "input_size", "zero_init_residual", "stem_type", "avg_down", "attention",
 }
 
 
