@@ -16,14 +16,14 @@ from typing import Any, Literal, Sequence, get_args
 
 from explorer.arch.config import ArchConfig
 from explorer.diagram.ids import segment_ids
-from explorer.labels import fmt_shape
+from explorer.labels import attention_text, fmt_shape, stem_text
 from explorer.records import Node, Trace, Unit
 from explorer.trace import trace
-from explorer.vocab import GROUP_ROLES, IO_KINDS, NORM_KINDS, SHORTCUT_TEXT, shortcut_counts
+from explorer.vocab import GROUP_ROLES, IO_KINDS, NORM_KINDS, POOLED_PROJECTION, SHORTCUT_TEXT, shortcut_counts
 
 ChangeKind = Literal["stem", "head", "unit_boundaries", "unit_added", "unit_removed", "shortcut", "stride_moved",
                      "layer_changed", "shape_changed", "bn_added", "bn_removed", "bn_moved", "relu_added",
-                     "relu_removed", "relu_moved", "order_changed"]
+                     "relu_removed", "relu_moved", "order_changed", "attention"]
 Side = Literal["a", "b", "both"]
 KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)
 _NORM = NORM_KINDS                   # ops placed around the weight layers
@@ -166,8 +166,9 @@ def _shortcut_counts(units: Sequence[Unit]) -> str:
 
 
 def _unit_text(u: Unit, nodes: Sequence[Node]) -> str:
-    convs = [n.short for n in nodes if n.kind == "conv" and n.role != "shortcut"]
-    return " | ".join(convs) + "; " + _shortcut_text(u, nodes)
+    convs = [n.short for n in nodes if n.kind == "conv" and n.role not in ("shortcut", "attention")]
+    gate = attention_text(nodes, short=True)
+    return " | ".join(convs) + (f" + {gate}" if gate else "") + "; " + _shortcut_text(u, nodes)
 
 
 def _shortcut_text(u: Unit, nodes: Sequence[Node], detailed: bool = False) -> str:
@@ -176,7 +177,8 @@ def _shortcut_text(u: Unit, nodes: Sequence[Node], detailed: bool = False) -> st
         return SHORTCUT_TEXT[u.shortcut].label
     ops = [n for n in nodes if n.role == "shortcut"]
     conv = next((n for n in ops if n.kind == "conv"), None)
-    text = SHORTCUT_TEXT["projection"].label + (f" ({conv.short})" if detailed and conv else "")
+    words = POOLED_PROJECTION if any(n.kind == "pool" for n in ops) else SHORTCUT_TEXT["projection"]
+    text = words.label + (f" ({conv.short})" if detailed and conv else "")
     return text + (" + BN" if any(n.kind == "bn" for n in ops) else "")
 
 
@@ -184,14 +186,18 @@ def _shortcut_text(u: Unit, nodes: Sequence[Node], detailed: bool = False) -> st
 def _segment(name: str, na: list[Node], nb: list[Node], what: str,
              ua: Unit | None = None, ub: Unit | None = None) -> list[Change]:
     out = _shortcut(name, ua, ub, na, nb) if ua is not None and ub is not None else []
-    main_a = [n for n in na if n.role != "shortcut"]
-    main_b = [n for n in nb if n.role != "shortcut"]
+    out += _attention(name, na, nb)
+    main_a = [n for n in na if n.role not in ("shortcut", "attention")]
+    main_b = [n for n in nb if n.role not in ("shortcut", "attention")]
     anchors_a, anchors_b = _anchors(main_a, name), _anchors(main_b, name)
     if any(n.kind == "add" for _, n in anchors_a) != any(n.kind == "add" for _, n in anchors_b):
         # residual vs plain: the shortcut entry says so; place BN/ReLU by the convs alone
         anchors_a = [(k, n) for k, n in anchors_a if n.kind != "add"]
         anchors_b = [(k, n) for k, n in anchors_b if n.kind != "add"]
-    if [(k, n.kind) for k, n in anchors_a] != [(k, n.kind) for k, n in anchors_b]:
+    if what == "stem" and max(len(_convs(main_a)), len(_convs(main_b))) > 1 \
+            and [n.label for n in main_a] != [n.label for n in main_b]:  # a deep stem on either side
+        out.append(Change(name, "stem", f"{stem_text(_convs(main_a))} -> {stem_text(_convs(main_b))}", 0, 0))
+    elif [(k, n.kind) for k, n in anchors_a] != [(k, n.kind) for k, n in anchors_b]:
         kind = what if what in ("stem", "head") else "layer_changed"
         out.append(Change(name, kind, f"{_ops_text(main_a)} -> {_ops_text(main_b)}", 0, 0))
     else:
@@ -221,6 +227,21 @@ def _shortcut(name: str, ua: Unit, ub: Unit, na: list[Node], nb: list[Node]) -> 
         ta, tb = _shortcut_text(ua, na, True), _shortcut_text(ub, nb, True)
     return [Change(name, "shortcut", f"{ta} -> {tb}", ub.shortcut_params - ua.shortcut_params,
                    ub.shortcut_macs - ua.shortcut_macs)]
+
+
+def _attention(name: str, na: list[Node], nb: list[Node]) -> list[Change]:
+    """Channel attention added, removed or changed on a unit's branch (SE, ECA)."""
+    ga = [n for n in na if n.role == "attention"]
+    gb = [n for n in nb if n.role == "attention"]
+    ta, tb = attention_text(ga), attention_text(gb)
+    if ta == tb:
+        return []
+    (pa, ma), (pb, mb) = _sums(ga), _sums(gb)
+    return [Change(name, "attention", f"{ta or 'no attention'} -> {tb or 'no attention'}", pb - pa, mb - ma)]
+
+
+def _convs(nodes: list[Node]) -> list[Node]:
+    return [n for n in nodes if n.kind == "conv"]
 
 
 def _local(node: Node, scope: str) -> str:

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-from explorer.vocab import IO_KINDS, SHORTCUT_TEXT
+from explorer.vocab import ATTENTION_TEXT, IO_KINDS, SHORTCUT_TEXT
 
 _NAMES = {"bn": "BN", "relu": "ReLU", "add": "+", "flatten": "flatten"}
 MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~&:$"  # Markdown's and HTML's own characters
@@ -59,6 +59,9 @@ def file_stem(name: str) -> str:
 
 def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
     """(label, compact form) of one traced op, read off its module: ("conv 3x3, 64, /2", "3x3,64,/2")."""
+    if kind == "conv" and len(mod.kernel_size) == 1:  # ECA's 1-D conv across the channels
+        k = mod.kernel_size[0]
+        return f"1-D conv k={k} across channels", f"conv1d k={k}"
     if kind == "conv":
         k, s = side(mod.kernel_size), side(mod.stride)
         extra = (f", /{s}" if s > 1 else "") + (f", groups {mod.groups}" if mod.groups > 1 else "")
@@ -69,6 +72,15 @@ def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
         return f"max pool {k}x{k}" + (f", /{s}" if s > 1 else ""), f"maxpool {k}x{k}"
     if kind == "avgpool":
         return "global avg pool", "avgpool"
+    if kind == "pool":  # a local average pool (the ResNet-D shortcut's)
+        k, s = side(mod.kernel_size), side(mod.stride)
+        return f"avg pool {k}x{k}" + (f", /{s}" if s > 1 else ""), f"avgpool {k}x{k}" + (f",/{s}" if s > 1 else "")
+    if kind == "squeeze":
+        return "squeeze (global mean)", "mean"
+    if kind == "sigmoid":
+        return "sigmoid gate", "sigmoid"
+    if kind == "mul":
+        return "x gate (channel scale)", "x gate"
     if kind == "fc":
         return f"fc {mod.in_features} -> {mod.out_features}", f"fc {mod.out_features}"
     if kind == "zero_pad":
@@ -81,8 +93,9 @@ def describe(kind: str, mod: Any, shape: tuple[int, ...]) -> tuple[str, str]:
     return name, name
 
 
-def shortcut_reason(kind: str, in_shape: tuple, out_shape: tuple, option: str) -> str:
-    """Why a unit's shortcut is what it is, in the papers' terms."""
+def shortcut_reason(kind: str, in_shape: tuple, out_shape: tuple, option: str, pooled: bool = False) -> str:
+    """Why a unit's shortcut is what it is, in the papers' terms (`pooled`: an average pool before
+    the projection, ResNet-D)."""
     (c_in, h_in, _), (c_out, h_out, _) = in_shape, out_shape
     diffs = []
     if c_in != c_out:
@@ -96,7 +109,53 @@ def shortcut_reason(kind: str, in_shape: tuple, out_shape: tuple, option: str) -
     what = " and ".join(diffs)
     if kind == "zero_pad":
         return f"{what}: option A subsamples x and pads it with zero channels (no parameters)"
+    if pooled and h_in != h_out:
+        share = f"1 in {(h_in // h_out) ** 2}" if h_in % h_out == 0 else "some"
+        return (f"{what}: x cannot be added as is; a strided 1x1 conv would read only {share} of x's "
+                "positions, so x is average-pooled first and a 1x1 conv W_s projects it "
+                "(ResNet-D: y = F(x) + W_s avgpool(x))")
     return f"{what}: x cannot be added as is, so a 1x1 conv W_s projects it (y = F(x) + W_s x)"
+
+
+def attention_kind(ops: Iterable[Any]) -> str:
+    """"se", "eca" or "none": the channel attention among one unit's traced ops (role
+    "attention"); squeeze-excitation has a ReLU between its two 1x1 convs, ECA one 1-D conv."""
+    mine = [o for o in ops if o.role == "attention"]
+    if not mine:
+        return "none"
+    return "se" if any(o.kind == "relu" for o in mine) else "eca"
+
+
+def attention_text(ops: Iterable[Any], short: bool = False) -> str:
+    """One unit's channel attention as written in diffs ("squeeze-excitation, 256 -> 16 -> 256")
+    or on a unit box (`short`: "SE 256-16-256", "ECA k=5"); "" without attention."""
+    ops = list(ops)
+    kind = attention_kind(ops)
+    if kind == "none":
+        return ""
+    name, tag = ATTENTION_TEXT[kind]
+    convs = [o for o in ops if o.role == "attention" and o.kind == "conv"]
+    if kind == "se":
+        c, rd = convs[0].in_shapes[0][0], convs[0].shape[0]
+        return f"{tag} {c}-{rd}-{c}" if short else f"{name}, {c} -> {rd} -> {c}"
+    k = convs[0].params  # the ECA conv is 1 -> 1 channel without bias: its parameters are its kernel
+    return f"{tag} k={k}" if short else f"{name}, 1-D conv kernel {k}"
+
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
+
+
+def stem_text(convs: Sequence[Any]) -> str:
+    """A stem's traced convs in words: "7x7 conv (64)", "three 3x3 convs (32-32-64, deep)",
+    "three 3x3 convs (24-32-64, deep, tiered)"."""
+    if not convs:
+        return "no conv"
+    widths = "-".join(str(n.shape[0]) for n in convs)
+    k = convs[0].kernel
+    if len(convs) == 1:
+        return f"{k}x{k} conv ({widths})"
+    tiered = ", tiered" if convs[0].shape[0] != convs[1].shape[0] else ""
+    return f"{_COUNT_WORDS.get(len(convs), len(convs))} {k}x{k} convs ({widths}, deep{tiered})"
 
 
 def distinct_labels(names: Sequence[str], repeat: str = "{name} #{n}") -> list[str]:

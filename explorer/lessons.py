@@ -43,6 +43,34 @@ def unit_variant_of(bn_position: str, relu_position: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class PublishedResult:
+    """One row of a published ImageNet table: a variant and its single-crop accuracy or error."""
+
+    source: str             # "He et al. 2019, Table 5"
+    model: str              # "ResNet-50-D"
+    what: str               # "top-1 / top-5 accuracy %" or "top-1 / top-5 error %"
+    top1: float
+    top5: float
+    gflops: float | None    # the paper's GFLOPs figure, where quoted here
+
+
+_TRICKS, _SE = "He et al. 2019, Bag of Tricks, Table 5", "Hu et al. 2018, SENet, Table 2"
+_ACC, _ERR = "top-1 / top-5 accuracy %", "top-1 / top-5 error %"
+# ResNet-B moves the stride to the 3x3 (torchvision's v1.5, this app's default), C is the deep
+# stem, D adds the average pool before the projection; SE gates each branch's channels.
+TWEAK_RESULTS: tuple[PublishedResult, ...] = (
+    PublishedResult(_TRICKS, "ResNet-50", _ACC, 76.21, 92.97, None),
+    PublishedResult(_TRICKS, "ResNet-50-B", _ACC, 76.66, 93.28, None),
+    PublishedResult(_TRICKS, "ResNet-50-C", _ACC, 76.87, 93.48, None),
+    PublishedResult(_TRICKS, "ResNet-50-D", _ACC, 77.16, 93.52, None),
+    PublishedResult(_SE, "ResNet-50", _ERR, 24.80, 7.48, 3.86),
+    PublishedResult(_SE, "SE-ResNet-50", _ERR, 23.29, 6.62, 3.87),
+    PublishedResult(_SE, "ResNeXt-50", _ERR, 22.11, 5.90, None),
+    PublishedResult(_SE, "SE-ResNeXt-50", _ERR, 21.10, 5.49, None),
+)
+
+
+@dataclass(frozen=True)
 class Lesson:
     key: str
     question: str
@@ -50,6 +78,7 @@ class Lesson:
     preset: str                         # the preset the demonstration starts from
     changes: dict[str, Any] = field(default_factory=dict)  # config keys set on top of it
     look_at: str = ""                   # which view shows the point
+    detail: str = "units"               # the Diagram's detail its text speaks of (where look_at is Diagram)
 
 
 LESSONS: list[Lesson] = [
@@ -102,7 +131,24 @@ LESSONS: list[Lesson] = [
         "at the end, the fully connected classifier. BN and ReLU are not counted. ResNet-50 is 1 stem "
         "conv + 16 bottlenecks x 3 convs + 1 fc = 50 weight layers; projection shortcuts are not "
         "counted either. The layer-level diagram shows every conv with its kernel, stride and width.",
-        "resnet50", {}, "Diagram",
+        "resnet50", {}, "Diagram", "layers",
+    ),
+    Lesson(
+        "resnet_d",
+        "Why does ResNet-D average before projecting, and what does SE add?",
+        "Where a stage halves the resolution, the original projection W_s is a 1x1 conv with stride 2: "
+        "it reads one position in every 2x2 window, so the shortcut ignores three quarters of x. "
+        "ResNet-D (He et al. 2019, \"Bag of Tricks\") first averages each 2x2 window (no parameters, "
+        "no multiply-adds counted) and then projects with a stride-1 1x1 conv: every input position "
+        "reaches the sum, for the same parameters. Table 5 gives ImageNet top-1 **76.21 %** for "
+        "ResNet-50, **76.66 %** with the stride on the 3x3 (B), **76.87 %** with the deep stem (C) and "
+        "**77.16 %** with the average pool too (D). Squeeze-and-excitation (Hu et al. 2018) adds a "
+        "gate to each branch: it averages F(x) over space, passes the C numbers through two small "
+        "1x1 convs (C -> C/16 -> C) and a sigmoid, and scales each channel of F(x) by its gate before "
+        "the addition. Table 2: top-1 error **24.80 % -> 23.29 %** for ResNet-50 at 3.86 -> 3.87 "
+        "GFLOPs, about 2.5 M more parameters. The button builds resnet50d: the unit figure shows the "
+        "average pool on the shortcut; set attention to se to see the gate.",
+        "resnet50d", {}, "Unit",
     ),
     Lesson(
         "degradation",

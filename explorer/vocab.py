@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 NodeKind = Literal["input", "conv", "bn", "relu", "add", "maxpool", "avgpool", "flatten", "fc",
-                   "zero_pad", "output"]
+                   "zero_pad", "output", "pool", "squeeze", "sigmoid", "mul"]
 # stem: before the first unit; pre: ops a unit's branch and its shortcut both read (a
 # pre-activation unit's BN/ReLU); branch: F; shortcut: the shortcut's own ops; add: the
-# addition; post: ops after the addition; head: after the last unit; io: the input and output.
-Role = Literal["stem", "pre", "branch", "shortcut", "add", "post", "head", "io"]
+# addition; post: ops after the addition; head: after the last unit; io: the input and output;
+# attention: a unit's channel attention on F(x) (SE / ECA: squeeze, convs, gate, multiply).
+Role = Literal["stem", "pre", "branch", "shortcut", "add", "post", "head", "io", "attention"]
 # "none" is a plain block's: no shortcut at all (skip_span 0).
 ShortcutKind = Literal["identity", "zero_pad", "projection", "none"]
 
@@ -48,6 +49,19 @@ SHORTCUT_TEXT: dict[ShortcutKind, ShortcutText] = {
     "projection": ShortcutText("projection", "1x1 projection", "1x1 projection W_s", "projection shortcut"),
     "none": ShortcutText("none", "no shortcut (plain)", "none (plain block)", "no shortcut (plain)"),
 }
+
+
+# Channel attention on a unit's branch (config key `attention`), as each view names it:
+# (full name for diffs and tooltips, short tag for unit boxes and equations' notes).
+ATTENTION_TEXT: dict[str, tuple[str, str]] = {
+    "none": ("none", ""),
+    "se": ("squeeze-excitation", "SE"),
+    "eca": ("efficient channel attention (ECA)", "ECA"),
+}
+# How the shortcut of an average-pool projection (ResNet-D) is written where SHORTCUT_TEXT's
+# projection words are: on the skip arc and in diffs, and in the exported code's captions.
+POOLED_PROJECTION = ShortcutText("projection", "avg-pool + 1x1 projection", "2x2 average pool, then 1x1 projection W_s",
+                                 "average-pool + projection shortcut (ResNet-D)")
 
 
 def shortcut_counts(counts: dict[str, int]) -> str:

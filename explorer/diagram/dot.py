@@ -13,6 +13,9 @@ COLOURS = {
     "conv": "#dbe9f6", "bn": "#fdebd0", "relu": "#e2f0d9", "pool": "#ececec", "fc": "#e8def3",
     "io": "#ffffff", "stage": "#dbe9f6", "unit": "#dbe9f6", "projection": "#f6c6c0",
     "zero_pad": "#fde2c4", "post": "#e2f0d9", "pre": "#fdebd0",
+    # channel attention (SE / ECA): its squeeze, 1x1 / 1-D convs and sigmoid gate, and the product
+    "attention": "#f3e3f1", "attention_edge": "#8e44ad", "squeeze": "#f3e3f1", "sigmoid": "#f3e3f1",
+    "mul": "#ffffff",
 }
 SKIP_COLOURS = {"identity": "#1f77b4", "zero_pad": "#e67e22", "projection": "#c0392b"}
 MAIN_EDGE = "#555555"

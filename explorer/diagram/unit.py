@@ -9,9 +9,9 @@ from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import COLOURS, SKIP_COLOURS, lbl, safe_id, text
 from explorer.diagram.graph import DIRECTIONS, trace_of
 from explorer.errors import ConfigError, check_choice
-from explorer.labels import fmt_shape
+from explorer.labels import attention_kind, attention_text, fmt_shape
 from explorer.trace import Node, Trace, Unit
-from explorer.vocab import SHORTCUT_TEXT
+from explorer.vocab import ATTENTION_TEXT, SHORTCUT_TEXT
 
 
 def _pick_unit(trace: Trace, unit: str | None) -> Unit:
@@ -33,22 +33,47 @@ def _compose(ops: list[Node], inner: str) -> str:
     return inner
 
 
+def _pooled(mine: list[Node]) -> bool:
+    """Whether the unit's shortcut average-pools x before its projection (ResNet-D)."""
+    return any(o.role == "shortcut" and o.kind == "pool" for o in mine)
+
+
 def equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
     """The unit's formula as the papers write it: "y = F(x, {W_i}) + x", "+ W_s x", with any
-    ops after the addition applied around the sum (He et al. 2015 Eq. 1-2)."""
+    ops after the addition applied around the sum (He et al. 2015 Eq. 1-2); with channel
+    attention the branch is scaled by its gate, s(F(x)) * F(x) (Hu et al. 2018, Eq. 4), and an
+    average-pool projection reads W_s avgpool(x) (He et al. 2019, ResNet-D)."""
     trace = trace_of(cfg)
     info = _pick_unit(trace, unit)
     mine = [o for o in trace.nodes if o.unit == info.name]
+    branch = "F(x, {W_i})" if attention_kind(mine) == "none" else "s(F(x)) * F(x)"
     if not info.residual:
-        return "y = F(x, {W_i})"
+        return f"y = {branch}"
     pre = [o for o in mine if o.role == "pre"]
+    projected = _compose(pre, "x")
+    if _pooled(mine):
+        projected = f"avgpool({projected})"
     shortcut = {
         "identity": "x",
         "zero_pad": f"pad({_compose(pre, 'x')})",  # pre-activation units pad the activated x
-        "projection": "W_s " + _compose(pre, "x"),
+        "projection": "W_s " + projected,
     }[info.shortcut]
-    total = _compose([o for o in mine if o.role == "post"], f"F(x, {{W_i}}) + {shortcut}")
+    total = _compose([o for o in mine if o.role == "post"], f"{branch} + {shortcut}")
     return f"y = {total}"
+
+
+def gate_equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
+    """What s is in the unit's equation, with the gate's sizes: "s(F) = sigmoid(W_2 ReLU(W_1
+    avgpool(F))), 256 -> 16 -> 256 (squeeze-excitation)"; "" for a unit without attention."""
+    trace = trace_of(cfg)
+    mine = [o for o in trace.nodes if o.unit == _pick_unit(trace, unit).name]
+    kind = attention_kind(mine)
+    if kind == "none":
+        return ""
+    detail = attention_text(mine).split(", ", 1)[1]
+    if kind == "se":
+        return f"s(F) = sigmoid(W_2 ReLU(W_1 avgpool(F))), {detail} ({ATTENTION_TEXT['se'][0]})"
+    return f"s(F) = sigmoid(conv1d_k(avgpool(F))), {detail} ({ATTENTION_TEXT['eca'][1]})"
 
 
 TITLE_WIDTH = 40  # characters per line of the figure's title
@@ -75,7 +100,7 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
     mine = [o for o in trace.nodes if o.unit == info.name]
     # wrapped, so a long config name does not widen the figure (side by side it would shrink it)
     title = "\n".join(text(line) for line in textwrap.wrap(f"{trace.name}, unit {info.name}", TITLE_WIDTH))
-    caption = equation(cfg, info.name)
+    caption = "\n".join(line for line in (equation(trace, info.name), gate_equation(trace, info.name)) if line)
     g = graphviz.Digraph("unit")
     g.attr(rankdir=direction, label=lbl(f"{title}\n\n{caption}"), labelloc="b",
            fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3")
@@ -86,31 +111,49 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
            shape="plaintext", fillcolor="none", **{"class": "io input"})
     g.node("y", label=lbl("y" + (f"\n{fmt_shape(info.out_shape)}" if shapes else "")),
            shape="plaintext", fillcolor="none", **{"class": "io output"})
+    gate = [o for o in mine if o.role == "attention" and o.kind != "mul"]  # s(F); the product stays outside
     for o in mine:
-        if o.role != "branch":
+        if o.role != "branch" and o not in gate:
             _draw_op(g, o, info)
     with g.subgraph(name="cluster_F") as c:
         c.attr(label="F(x)", labeljust="r", style="dashed", color="#888888", fontname="Times-Italic")
         for o in mine:
             if o.role == "branch":
                 _draw_op(c, o, info)
+    if gate:
+        with g.subgraph(name="cluster_s") as c:
+            name = ATTENTION_TEXT[attention_kind(mine)][0]
+            c.attr(label=lbl(f"s(F): {name}"), labeljust="r", style="dashed", color=COLOURS["attention_edge"],
+                   fontname="Times-Italic")
+            for o in gate:
+                _draw_op(c, o, info)
     _draw_edges(g, trace, info, mine)
     return g
 
 
 def _op_text(o: Node) -> str:
-    """An op's box as the papers label it: "weight layer" for a conv, W_s for a projection."""
+    """An op's box as the papers label it: "weight layer" for a conv, W_s for a projection, the
+    gate's own layers with their parameters."""
     if o.kind == "conv" and o.role == "shortcut":
         return f"W_s: {o.label}\n{o.params:,} params"
+    if o.kind == "conv" and o.role == "attention":
+        return f"{o.label}\n{o.params:,} params"
     if o.kind == "conv":
         return f"weight layer\n{o.label}"
+    if o.kind == "sigmoid":
+        return f"gate s: {o.label}"
+    if o.kind == "mul":
+        return "\u00d7"
     return o.label
 
 
 def _draw_op(target: graphviz.Digraph, o: Node, info: Unit) -> None:
-    attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")}
-    if o.kind == "add":
+    attrs = {"class": o.kind + (" shortcut" if o.role == "shortcut" else "")
+             + (" attention" if o.role == "attention" else "")}
+    if o.kind in ("add", "mul"):
         attrs.update(shape="circle", width="0.35", fixedsize="true", fontsize="18")
+    elif o.role == "attention":
+        attrs.update(fillcolor=COLOURS["attention"], color=COLOURS["attention_edge"])
     elif o.role == "shortcut":
         colour = SKIP_COLOURS[info.shortcut]
         attrs.update(color=colour, penwidth="2", fillcolor=COLOURS.get(info.shortcut, "#ffffff"))
@@ -124,6 +167,8 @@ def _draw_edges(g: graphviz.Digraph, trace: Trace, info: Unit, mine: list[Node])
         for src in o.inputs:
             src_id = "x" if by_id[src].unit != info.name else safe_id(src)
             attrs = {"weight": "4"}
+            if o.kind == "mul" and by_id[src].role != "attention":  # F(x) itself, scaled by its gate
+                attrs = {"weight": "1", "label": lbl("F(x)"), "class": "attention-scale"}
             if o.id == info.add and src == info.shortcut_input or o.role == "shortcut":
                 colour = SKIP_COLOURS[info.shortcut]
                 attrs = {"color": colour, "fontcolor": colour, "weight": "1", "penwidth": "1.6",

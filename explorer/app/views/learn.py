@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import ArchConfig, lessons
-from explorer.app.state import apply_lesson
+from explorer.app.state import DETAIL_KEY, apply_lesson
 from explorer.app.text import published_figure
 
 
@@ -16,6 +16,21 @@ def unit_variants_table() -> pd.DataFrame:
         for v in lessons.UNIT_VARIANTS.values()]).set_index("unit")
 
 
+def tweaks_table() -> pd.DataFrame:
+    """The published ImageNet figures of ResNet-B/C/D and SE, one row per model and source."""
+    return pd.DataFrame([
+        {"model": r.model, "source": r.source, "figure": r.what, "top-1": published_figure(r.top1),
+         "top-5": published_figure(r.top5), "GFLOPs": published_figure(r.gflops)}
+        for r in lessons.TWEAK_RESULTS]).set_index("model")
+
+
+def show_me(lesson: lessons.Lesson) -> None:
+    """Set the knobs a lesson names and open its view (the Diagram at the detail its text speaks of)."""
+    apply_lesson(lesson)
+    if lesson.look_at == "Diagram":
+        st.session_state[DETAIL_KEY] = lesson.detail
+
+
 def draw(cfg: ArchConfig, summary: dict) -> None:
     st.markdown("Each question below is answered by building the real model. **Show me** sets the knobs.")
     for lesson in lessons.LESSONS:
@@ -23,4 +38,6 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
             st.markdown(lesson.answer)
             if lesson.key == "bn_position":
                 st.table(unit_variants_table())  # a table wraps its text: nothing is cut at 1024 px
-            st.button("Show me", key=f"learn_{lesson.key}", on_click=apply_lesson, args=(lesson,))
+            elif lesson.key == "resnet_d":
+                st.table(tweaks_table())
+            st.button("Show me", key=f"learn_{lesson.key}", on_click=show_me, args=(lesson,))
