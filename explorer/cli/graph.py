@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from explorer.cli.common import add_config_args, load_config
+from explorer.diagram.roll import ROLL_ABOVE
 from explorer.diagram import (
     DETAILS, DIRECTIONS, FORMATS, PNG_MAX_PX, GraphvizMissing, build_graph, build_unit_figure, png_size,
     to_bytes,
@@ -26,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--color-by", choices=("params", "macs", "memory", "time"), default=None, dest="color_by",
                    help="fill each node by its parameters, MACs, activation memory or measured time "
                         "(time profiles the model on --device first), with a legend")
+    p.add_argument("--roll", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw runs of identical units once with their count, e.g. 'layer2.1 - layer2.199 x 199' "
+                        "(units and layers detail); default: rolled for networks of more than "
+                        f"{ROLL_ABOVE} units; --no-roll draws every unit")
     p.add_argument("--device", default="auto", help="device of the --color-by time profile: auto | cpu | cuda")
     p.add_argument("--unit-figure", action="store_true",
                    help="draw one residual unit in the papers' style instead of the network")
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"profiled on {profile.device_name}: {profile.total_ms:.3g} ms in modules, "
                   f"{profile.whole_ms:.3g} ms whole", file=sys.stderr)
         graph = build_graph(cfg, args.detail, direction=args.direction, shapes=not args.no_shapes,
-                            fold=args.fold, color_by=args.color_by or "none", times=times)
+                            fold=args.fold, color_by=args.color_by or "none", times=times, roll=args.roll)
     try:
         data = to_bytes(graph, fmt)
     except GraphvizMissing as exc:

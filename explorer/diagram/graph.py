@@ -15,15 +15,20 @@ from explorer.arch.config import ArchConfig
 from explorer.diagram.dot import (
     COLOURS, SKIP_COLOURS, Group, emit, lbl, new_graph, text, tip,
 )
-from explorer.diagram.highlight import highlight_legend, outline_changes
+from explorer.diagram.highlight import highlight_legend, outline_changes, rolled_highlight
 from explorer.diagram.ids import DETAILS, cluster_of, drawn_ids
-from explorer.diagram.overlay import (
-    check_color_by, colour, legend, node_tooltip, node_value, shortcut_tooltip,
+from explorer.diagram.roll import (
+    Run, by_unit, drawn_runs, hidden_units, roll_legend, rolled_path, run_ops, run_tooltip,
 )
-from explorer.labels import fmt_shape
+from explorer.diagram.overlay import (
+    check_color_by, colour, colour_scale, legend, node_tooltip, node_value, shortcut_tooltip,
+)
+from explorer.labels import attention_text, fmt_shape
 from explorer.errors import check_choice
 from explorer.trace import Node, Trace, Unit, trace
-from explorer.vocab import GROUP_ROLES, IO_KINDS, POOL_KINDS, SHORTCUT_TEXT, shortcut_counts
+from explorer.vocab import (
+    GROUP_ROLES, IO_KINDS, POOL_KINDS, POOLED_PROJECTION, SHORTCUT_TEXT, shortcut_counts,
+)
 
 DIRECTIONS = ("TB", "LR")
 
@@ -38,12 +43,13 @@ def unit_names(cfg: ArchConfig | Trace) -> list[str]:
     return [u.name for u in trace_of(cfg).units]
 
 
-def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
-           skip_label: Callable[[Unit], str]) -> list[tuple[str, str, dict[str, str]]]:
+def _edges(trace: Trace, group_of: dict[str, str], shapes: bool, skip_label: Callable[[Unit], str],
+           members: Mapping[str, Run] | None = None) -> list[tuple[str, str, dict[str, str]]]:
     """Edges between drawn groups, with shapes and skip styling.
 
     Ops mapped to "" (a shortcut collapsed at units detail) are folded into the skip edge
-    that runs past them.
+    that runs past them. `members`: unit -> its rolled run; edges from one unit of a run to the
+    next are not drawn (the run is drawn once).
     """
     by_id = trace.by_id
     unit_of_add = {u.add: u for u in trace.units if u.add}
@@ -60,6 +66,8 @@ def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
             while not src:  # back through collapsed shortcut ops to the drawn group feeding them
                 walk = by_id[walk.inputs[0]]
                 src = group_of[walk.id]
+            if members and walk.unit != op.unit and members.get(walk.unit, 0) is members.get(op.unit):
+                continue  # inside a rolled run
             if src == dst or (src, dst) in seen:
                 continue
             seen.add((src, dst))
@@ -73,7 +81,7 @@ def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
                 attrs.update({"class": f"skip {kind}", "color": colour, "fontcolor": colour,
                               "style": "bold" if kind == "projection" else "dashed",
                               "penwidth": "2.2" if kind == "projection" else "1.4", "weight": "1",
-                              "tooltip": tip(shortcut_tooltip(trace, add_unit))})
+                              "tooltip": tip(_run_note(members, add_unit.name) + shortcut_tooltip(trace, add_unit))})
             elif op.role == "shortcut":
                 colour = SKIP_COLOURS[units[op.unit].shortcut]
                 attrs.update({"class": "skip-path", "color": colour, "fontcolor": colour,
@@ -90,18 +98,33 @@ def _edges(trace: Trace, group_of: dict[str, str], shapes: bool,
     return out
 
 
+def _run_note(members: Mapping[str, Run] | None, unit: str) -> str:
+    """"layer2.1 - layer2.199 x 199, each:" before the facts of a rolled unit's shortcut."""
+    run = (members or {}).get(unit)
+    return f"{run.label}, each:\n" if run else ""
+
+
 def style_op(group: Group, op: Node) -> None:
     """Colour and shape of a layer-level node from its main op."""
     kind = op.kind
     if kind == "add":
         group.shape, group.fill, group.cls = "circle", "#ffffff", "add"
         group.extra = {"width": "0.3", "fixedsize": "true", "fontsize": "14"}
+    elif op.role == "attention":  # SE / ECA: the gate's ops, and the product x * s drawn as a circle
+        group.fill, group.cls = COLOURS.get(kind, COLOURS["attention"]), f"{kind} attention"
+        group.extra = {"color": COLOURS["attention_edge"]}
+        if kind == "mul":
+            group.shape = "circle"
+            group.extra.update({"width": "0.3", "fixedsize": "true", "fontsize": "14"})
     elif kind in IO_KINDS:
         group.shape, group.cls = "box", f"io {kind}"
         group.extra = {"style": "filled", "fillcolor": "#ffffff", "color": "#999999"}
     elif op.role == "shortcut" and kind == "conv":
         group.fill, group.cls = COLOURS["projection"], "conv projection"
         group.extra = {"color": SKIP_COLOURS["projection"], "penwidth": "2"}
+    elif op.role == "shortcut" and kind == "pool":  # ResNet-D's average pool before W_s
+        group.fill, group.cls = COLOURS["pool"], "pool shortcut"
+        group.extra = {"color": SKIP_COLOURS["projection"], "penwidth": "1.5"}
     elif kind == "zero_pad":
         group.fill, group.cls = COLOURS["zero_pad"], "zero_pad"
         group.extra = {"color": SKIP_COLOURS["zero_pad"], "penwidth": "1.5"}
@@ -110,15 +133,19 @@ def style_op(group: Group, op: Node) -> None:
         group.cls = kind + (" shortcut" if op.role == "shortcut" else "")
 
 
-def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]]:
-    group_of = drawn_ids(trace, "layers", fold)
+def _layer_groups(trace: Trace, fold: bool, runs: tuple[Run, ...] = ()) -> tuple[dict[str, str], list[Group]]:
+    group_of = drawn_ids(trace, "layers", fold, bool(runs))
     groups: dict[str, Group] = {}
+    hidden, members = hidden_units(runs), by_unit(runs)
     for op in trace.nodes:
         if op.kind == "flatten" and op.inputs:  # a reshape: drawn as part of the pool before it
             continue
+        if op.unit in hidden:  # drawn once, in its run's first unit
+            continue
         gid = group_of[op.id]
         if gid not in groups:
-            groups[gid] = Group(gid, [], cluster=cluster_of(op, "layers"))
+            cluster = tuple(rolled_path(c, members) for c in cluster_of(op, "layers")) if runs else cluster_of(op, "layers")
+            groups[gid] = Group(gid, [], cluster=cluster)
         groups[gid].ops.append(op)
     for group in groups.values():
         main = next((o for o in group.ops if o.kind == "conv"), group.ops[0])
@@ -126,7 +153,7 @@ def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]
         idx = group.ops.index(main)
         before = "+".join(o.label for o in group.ops[:idx])
         after = " ".join("+" + o.label for o in group.ops[idx + 1:])
-        text = main.label
+        text = "\u00d7" if main.kind == "mul" else main.label
         if main.role == "shortcut" and main.kind == "conv":
             text = f"{SHORTCUT_TEXT['projection'].word} {text}"
         text = (before + "+ " if before else "") + text + (" " + after if after else "")
@@ -136,12 +163,13 @@ def _layer_groups(trace: Trace, fold: bool) -> tuple[dict[str, str], list[Group]
     return group_of, list(groups.values())
 
 
-def _unit_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
-    group_of = drawn_ids(trace, "units")
+def _unit_groups(trace: Trace, runs: tuple[Run, ...] = ()) -> tuple[dict[str, str], list[Group]]:
+    group_of = drawn_ids(trace, "units", roll=bool(runs))
     groups: dict[str, Group] = {}
+    hidden = hidden_units(runs)
     for op in trace.nodes:
         gid = group_of[op.id]
-        if not gid:  # a shortcut's own op: drawn as the skip edge's label
+        if not gid or op.unit in hidden:  # a shortcut's own op (the skip edge's label), a rolled unit
             continue
         if gid not in groups:
             groups[gid] = Group(gid, [], cluster=cluster_of(op, "units"))
@@ -158,7 +186,10 @@ def _unit_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
             g.fill, g.cls = COLOURS["pool"], op.role
         elif op.role == "branch":
             unit = units[op.unit]
-            g.label = f"{op.unit}{'' if unit.residual else ' (plain)'}\n" + _join_layers(g.ops)
+            g.label = f"{op.unit}{'' if unit.residual else ' (plain)'}\n" + _join_layers(
+                [o for o in g.ops if o.role == "branch"])
+            gate = attention_text(g.ops, short=True)  # SE / ECA, drawn in the branch it scales
+            g.label += f"\n+ {gate}" if gate else ""
             g.fill, g.cls = COLOURS["unit"], "unit"
         elif op.role == "add":
             style_op(g, op)
@@ -217,9 +248,10 @@ def _count_units(units: list[Unit]) -> str:
     return text
 
 
-def _skip_label(detail: str) -> Callable[[Unit], str]:
+def _skip_label(detail: str, pooled: set[str] = frozenset()) -> Callable[[Unit], str]:
+    """The skip arc's label; `pooled`: units whose projection average-pools x first (ResNet-D)."""
     def label(unit: Unit) -> str:
-        words = SHORTCUT_TEXT[unit.shortcut]
+        words = POOLED_PROJECTION if unit.name in pooled else SHORTCUT_TEXT[unit.shortcut]
         if unit.shortcut == "identity":
             return words.label
         if detail == "units":
@@ -231,10 +263,11 @@ def _skip_label(detail: str) -> Callable[[Unit], str]:
 
 
 
+# many parameters: the public drawing call, each option a keyword of the Python API and the CLI
 def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str = "TB", shapes: bool = True,
                 fold: bool = False, color_by: str = "none",
                 times: Mapping[str, float] | None = None,
-                highlight: Mapping[str, str] | None = None) -> graphviz.Digraph:
+                highlight: Mapping[str, str] | None = None, roll: bool | None = None) -> graphviz.Digraph:
     """The network `cfg` builds, drawn from its traced module.
 
     Args:
@@ -253,6 +286,11 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
         highlight: drawn node id -> the kind of change there ("shortcut", "unit_added", ...;
             several kinds separated by spaces), as `explorer.diff.highlights` gives them: those
             nodes get the class ``changed`` and a coloured outline, and the graph a legend.
+        roll: draw each run of identical consecutive units (same ops, shapes, shortcut) once,
+            with its count ("layer2.1 - layer2.199 x 199"), at unit and layer detail: True,
+            False, or None for the default, rolled when the network has more than
+            ``roll.ROLL_ABOVE`` units. A rolled node's id is the run's (``layer2.1-199``,
+            ``layer2.1-199.conv1``); it is coloured by one unit's value.
 
     Returns:
         A ``graphviz.Digraph``; node ids are module paths, nodes and edges carry a ``class``
@@ -263,39 +301,82 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     check_color_by(color_by, times)
     check_choice("direction", direction, DIRECTIONS)
     trace = trace_of(cfg)
+    runs = drawn_runs(trace, detail, roll)
     if detail == "layers":
-        group_of, groups = _layer_groups(trace, fold)
+        group_of, groups = _layer_groups(trace, fold, runs)
     elif detail == "units":
-        group_of, groups = _unit_groups(trace)
+        group_of, groups = _unit_groups(trace, runs)
     else:
         group_of, groups = _stage_groups(trace)
-    edges = _edges(trace, group_of, shapes, _skip_label(detail))
+    pooled = {n.unit for n in trace.nodes if n.role == "shortcut" and n.kind == "pool"}
+    edges = _edges(trace, group_of, shapes, _skip_label(detail, pooled), by_unit(runs))
     what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
     title = f"{text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
-    _annotate(trace, groups, color_by, times)
+    rolled = _mark_runs(groups, runs, detail)
+    values = _annotate(trace, groups, color_by, times, rolled)
+    if highlight and runs:
+        members = by_unit(runs)
+        highlight = rolled_highlight(highlight, lambda node: rolled_path(node, members))
     accents = outline_changes(groups, highlight) if highlight else set()
     g = new_graph(lbl(title), direction, len(groups))
     labels = {u.name: u.name + (f"  ({SHORTCUT_TEXT[u.shortcut].word})" if u.residual else "")
               for u in trace.units}
+    gates: dict[str, list[Node]] = defaultdict(list)  # a unit's SE / ECA ops: their cluster's title
+    for n in trace.nodes:
+        if n.role == "attention":
+            gates[n.unit].append(n)
+    labels.update({f"{u}.se": f"{u}.se  ({attention_text(ops, short=True)})" for u, ops in gates.items()})
+    labels.update({r.id: f"{r.label}  ({SHORTCUT_TEXT[trace.unit(r.units[0]).shortcut].word})"
+                   for r in runs if trace.unit(r.units[0]).residual})
     emit(g, groups, edges, labels)
     if color_by != "none":
-        shown = [node_value(grp.ops, color_by, times) for grp in groups if grp.ops[0].role != "io"]
-        g.body.append(legend(color_by, min(shown, default=0), max(shown, default=0)))
+        g.body.append(legend(color_by, colour_scale(values.values())))
+    if rolled:
+        g.body.append(roll_legend())
     if accents:
         g.body.append(highlight_legend(accents))
     return g
 
 
-def _annotate(trace: Trace, groups: list[Group], color_by: str, times: Mapping[str, float] | None) -> None:
-    """Each drawn node's tooltip and, when colouring, its fill from the chosen fact."""
-    values = {grp.id: node_value(grp.ops, color_by, times) for grp in groups
-              if color_by != "none" and grp.ops[0].role != "io"}
-    vmax = max(values.values(), default=0)
+def _mark_runs(groups: list[Group], runs: tuple[Run, ...], detail: str) -> dict[str, Run]:
+    """Drawn id -> run, for the nodes drawn for a rolled run: a double outline, the class
+    ``rolled``, and at unit detail the run's name and count in the branch's label."""
+    firsts = {r.units[0]: r for r in runs}
+    rolled = {}
+    for grp in groups:
+        run = firsts.get(grp.ops[0].unit)
+        if run is None:
+            continue
+        rolled[grp.id] = run
+        grp.cls = f"{grp.cls} rolled"
+        grp.extra = {**(grp.extra or {}), "peripheries": "2"}
+        if detail == "units" and grp.label.startswith(run.units[0]):
+            grp.label = run.label + grp.label[len(run.units[0]):]
+    return rolled
+
+
+def _annotate(trace: Trace, groups: list[Group], color_by: str, times: Mapping[str, float] | None,
+              rolled: Mapping[str, Run] | None = None) -> dict[str, float]:
+    """Each drawn node's tooltip and, when colouring, its fill from the chosen fact (a rolled
+    run's: one unit's, the mean over its units); the values coloured by, by drawn id."""
+    rolled = rolled or {}
+
+    def value(grp: Group) -> float:
+        run = rolled.get(grp.id)
+        if run is None:
+            return node_value(grp.ops, color_by, times)
+        return node_value(run_ops(trace, run, grp.ops), color_by, times) / run.count
+
+    values = {grp.id: value(grp) for grp in groups if color_by != "none" and grp.ops[0].role != "io"}
+    scale = colour_scale(values.values())
     for grp in groups:
         extra = dict(grp.extra or {})
-        extra["tooltip"] = tip(node_tooltip(trace, grp.id, grp.ops, times))
+        run = rolled.get(grp.id)
+        text = run_tooltip(trace, run, grp.id, grp.ops, times) if run else node_tooltip(trace, grp.id, grp.ops, times)
+        extra["tooltip"] = tip(text)
         if grp.id in values:
-            grp.fill, extra["fontcolor"] = colour(values[grp.id], vmax)
+            grp.fill, extra["fontcolor"] = colour(values[grp.id], scale)
             extra.pop("fillcolor", None)
         grp.extra = extra
+    return values
 

@@ -1,7 +1,7 @@
 """Outlines for the nodes where two variants differ (the diff view), with their legend."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from explorer.diagram.dot import Group, tip
 
@@ -27,6 +27,16 @@ def outline_changes(groups: list[Group], highlight: Mapping[str, str]) -> set[st
         grp.extra = extra
         used.add(accent)
     return used
+
+
+def rolled_highlight(highlight: Mapping[str, str], rename: Callable[[str], str]) -> dict[str, str]:
+    """Highlights moved onto the nodes that draw them (a rolled run's node for each of its units'),
+    the kinds of change of nodes drawn as one merged."""
+    out: dict[str, list[str]] = {}
+    for node, kinds in highlight.items():
+        words = out.setdefault(rename(node), [])
+        words += [k for k in kinds.split() if k not in words]
+    return {node: " ".join(words) for node, words in out.items()}
 
 
 def highlight_legend(accents: set[str]) -> str:

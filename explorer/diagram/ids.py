@@ -5,6 +5,7 @@ before it, and with `fold` a BN/ReLU in the conv of its layer. At unit detail a 
 one node (the unit's path), its addition `<unit>.add`, its pre-activation and post-addition ops
 `<unit>.pre` / `<unit>.post`, the stem and the head one node each; the shortcut's own ops are
 drawn as the label of the skip arc, so no node holds them. At stage detail a stage is one node.
+With `roll`, runs of identical units are drawn once under the run's id (explorer/diagram/roll.py).
 The diagrams draw these ids; the diff's highlights and the app's inspector ask for them here.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from typing import Literal, get_args
 
 from explorer.diagram.dot import safe_id
+from explorer.diagram.roll import by_unit, drawn_runs, roll_ids, rolled_path, unrolled_path
 from explorer.errors import check_choice
 from explorer.records import Node, Trace
 from explorer.vocab import GROUP_ROLES, NORM_KINDS, ROLES
@@ -74,17 +76,20 @@ def _unit_detail_id(op: Node) -> str:
         return safe_id(op.id)
     if op.role in GROUP_ROLES:
         return op.role
-    if op.role == "branch":
+    if op.role in ("branch", "attention"):  # SE / ECA scale F: drawn in the branch's node
         return safe_id(op.unit)
     return safe_id(f"{op.unit}.{op.role}")  # add, pre, post
 
 
-def drawn_ids(trace: Trace, detail: str = "units", fold: bool = False) -> dict[str, str]:
+def drawn_ids(trace: Trace, detail: str = "units", fold: bool = False, roll: bool | None = False) -> dict[str, str]:
     """Op id -> id of the drawn node that shows it at `detail` ("" for a shortcut's own op at
-    unit detail, drawn as its arc's label). `fold` is layer detail's BN/ReLU folding."""
+    unit detail, drawn as its arc's label). `fold` is layer detail's BN/ReLU folding; `roll`
+    draws runs of identical units once (None: when the network is large, as `build_graph`)."""
     check_choice("detail", detail, DETAILS)
+    runs = drawn_runs(trace, detail, roll)
     if detail == "units":
-        return {op.id: _unit_detail_id(op) for op in trace.nodes}
+        ids = {op.id: _unit_detail_id(op) for op in trace.nodes}
+        return roll_ids(ids, trace, runs) if runs else ids
     if detail == "stages":
         return {op.id: safe_id(op.id if op.role == "io" else op.stage or op.role) for op in trace.nodes}
     owner = fold_owners(trace) if fold else {}
@@ -94,27 +99,35 @@ def drawn_ids(trace: Trace, detail: str = "units", fold: bool = False) -> dict[s
             out[op.id] = out[op.inputs[0]]
         else:
             out[op.id] = safe_id(owner.get(op.id, op.id))
-    return out
+    return roll_ids(out, trace, runs) if runs else out
 
 
 def cluster_of(op: Node, detail: str) -> tuple[str, ...]:
     """The nesting of clusters an op's node sits in: (stage, unit) at layer detail, (stage,) at
     unit detail, none at stage detail."""
     if detail == "layers":
+        if op.role == "attention" and op.kind != "mul":  # the gate s(F) in its own box; x * s beside F
+            return (op.stage, op.unit, f"{op.unit}.se")
         return (op.stage, op.unit) if op.unit else ()
     if detail == "units":
         return (op.stage,) if op.stage else ()
     return ()
 
 
-def node_id(trace: Trace, path: str, detail: str = "units", fold: bool = False) -> str:
+def node_id(trace: Trace, path: str, detail: str = "units", fold: bool = False, roll: bool | None = False) -> str:
     """The drawn node or cluster that shows `path` at `detail`: an op's node (or the node it is
     folded or grouped into), a drawn group (`stem`, `layer1.0.pre`), else the nearest enclosing
-    unit or stage drawn as a node or a cluster; "" when nothing drawn holds it."""
-    ids = drawn_ids(trace, detail, fold)
+    unit or stage drawn as a node or a cluster; "" when nothing drawn holds it. With `roll`, a
+    path inside a rolled run (`layer2.57.conv1`) is shown by the run's node (`layer2.1-199.conv1`);
+    without it, a run's path by its first unit's node."""
+    ids = drawn_ids(trace, detail, fold, roll)
     if ids.get(path):
         return ids[path]
-    drawn = set(ids.values()) | {c for op in trace.nodes for c in cluster_of(op, detail)}
+    members = by_unit(drawn_runs(trace, detail, roll))
+    path = rolled_path(path, members) if members else unrolled_path(trace, path)
+    if ids.get(path):
+        return ids[path]
+    drawn = set(ids.values()) | {rolled_path(c, members) for op in trace.nodes for c in cluster_of(op, detail)}
     parts = path.split(".")
     for n in range(len(parts), 0, -1):
         candidate = ".".join(parts[:n])
