@@ -19,10 +19,11 @@ class Node:
     """One op of the traced forward pass (batch 1; shapes without the batch dimension)."""
 
     id: str                     # module path ("layer1.0.conv1"), or scope + op ("layer1.0.add")
-    kind: NodeKind              # input conv bn relu add maxpool avgpool flatten fc zero_pad output
+    kind: NodeKind              # input conv bn relu add maxpool avgpool flatten fc zero_pad output,
+                                # pool (a local average pool), squeeze sigmoid mul (channel attention)
     unit: str                   # enclosing residual unit ("layer1.0"), "" outside units
     stage: str                  # enclosing stage ("layer1"), "" outside stages
-    role: Role                  # stem | pre | branch | shortcut | add | post | head | io
+    role: Role                  # stem | pre | branch | shortcut | add | post | head | io | attention
     in_shapes: tuple[Shape, ...]  # shapes of the tensors it reads, (C, H, W) or (C,)
     shape: Shape                # output shape
     inputs: tuple[str, ...]     # ids of the nodes whose outputs it reads
@@ -104,8 +105,9 @@ class Trace:
 
     @property
     def depth(self) -> int:
-        """Depth as the papers count it: convs and fc on the main path (projections excluded)."""
-        return sum(1 for n in self.nodes if n.kind in WEIGHT_KINDS and n.role != "shortcut")
+        """Depth as the papers count it: convs and fc on the main path (projections and channel
+        attention's convs excluded; a deep stem's three convs count)."""
+        return sum(1 for n in self.nodes if n.kind in WEIGHT_KINDS and n.role not in ("shortcut", "attention"))
 
     @property
     def shortcuts(self) -> dict[str, int]:

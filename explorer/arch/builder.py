@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.arch.config import ArchConfig
-from explorer.arch.plan import LayerSpec, UnitSpec, last_branch_bn, make_plan
+from explorer.arch.plan import LayerSpec, StemSpec, UnitSpec, last_branch_bn, make_plan
 
 
 class ZeroPadShortcut(nn.Module):
@@ -28,6 +28,39 @@ class ZeroPadShortcut(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_ch} -> {self.out_ch}, stride={self.stride}"
+
+
+class SEModule(nn.Module):
+    """Squeeze-excitation (Hu et al. 2018), as timm writes it: global mean -> 1x1 conv to `rd`
+    channels -> ReLU -> 1x1 conv back -> sigmoid gate, which scales each channel of x."""
+
+    def __init__(self, channels: int, rd: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, rd, 1, bias=True)
+        self.bn = nn.Identity()  # timm's slot for an optional norm: none, as in its SE ResNets
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd, channels, 1, bias=True)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1): the squeeze
+        s = self.fc2(self.act(self.bn(self.fc1(s))))  # (B, C, 1, 1): the excitation
+        return x * self.gate(s)
+
+
+class EcaModule(nn.Module):
+    """Efficient channel attention (Wang et al. 2020), as timm writes it: global mean -> a 1-D
+    conv across the channels (kernel from the channel count, no bias) -> sigmoid gate."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.mean((2, 3)).view(x.shape[0], 1, -1)  # (B, 1, C): channels as a 1-D sequence
+        y = self.gate(self.conv(y)).view(x.shape[0], -1, 1, 1)  # (B, C, 1, 1)
+        return x * y.expand_as(x)
 
 
 class ResidualUnit(nn.Module):
@@ -56,16 +89,17 @@ class ResidualUnit(nn.Module):
             self._add_ops(j, layer.post, layer.out_ch, self._branch)
         self._add_ops(last, spec.post_add, spec.out_ch, self._post)
 
+        # Channel attention on F(x), right before the addition (timm's attribute name `se`).
+        self.se: nn.Module | None = (SEModule(spec.out_ch, spec.attention_width) if spec.attention == "se" else
+                                     EcaModule(spec.attention_width) if spec.attention == "eca" else None)
         self.downsample: nn.Module | None = None
         if spec.shortcut == "projection":
-            proj = [nn.Conv2d(spec.in_ch, spec.out_ch, 1, stride=spec.stride, bias=not use_bn)]
-            if spec.shortcut_bn:  # none in pre-activation units (see plan.py)
-                proj.append(nn.BatchNorm2d(spec.out_ch))
-            self.downsample = nn.Sequential(*proj)
+            self.downsample = _projection(spec, use_bn)
         elif spec.shortcut == "zero_pad":
             self.downsample = ZeroPadShortcut(spec.in_ch, spec.out_ch, spec.stride)
-        # In-place add is safe unless F ends in a ReLU (its backward needs its own output).
-        self._add_inplace = not (self._branch and self._branch[-1].startswith("relu"))
+        # In-place add is safe unless F ends in a ReLU (its backward needs its own output); the
+        # attention's product is a fresh tensor no backward reads.
+        self._add_inplace = self.se is not None or not (self._branch and self._branch[-1].startswith("relu"))
 
     def _add_ops(self, j: int, ops: tuple[str, ...], ch: int, target: list[str]) -> None:
         for op in ops:
@@ -86,6 +120,8 @@ class ResidualUnit(nn.Module):
         out = pre
         for name in self._branch:
             out = getattr(self, name)(out)
+        if self.se is not None:
+            out = self.se(out)
         if self.residual:
             identity = x if self.downsample is None else self.downsample(pre)
             if self._add_inplace:
@@ -106,8 +142,7 @@ class ResNet(nn.Module):
         use_bn = cfg.bn_position != "none"
         self.config = cfg
         stem = plan.stem
-        self.conv1 = nn.Conv2d(stem.in_ch, stem.out_ch, stem.kernel, stride=stem.stride,
-                               padding=stem.kernel // 2, bias=not use_bn)
+        self.conv1 = _stem_convs(stem, use_bn)
         self.bn1 = nn.BatchNorm2d(stem.out_ch) if use_bn else None
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = (nn.MaxPool2d(stem.pool_kernel, stride=stem.pool_stride, padding=stem.pool_kernel // 2)
@@ -140,6 +175,36 @@ class ResNet(nn.Module):
         x = self.avgpool(x)  # (B, C, 1, 1)
         x = torch.flatten(x, 1)
         return self.fc(x)  # (B, num_classes)
+
+
+def _stem_convs(stem: StemSpec, use_bn: bool) -> nn.Module:
+    """The stem's conv; a deep stem's three 3x3 convs as one Sequential with BN-ReLU between
+    them (timm's layout and indices: 0 conv, 1 BN, 2 ReLU, 3 conv, 4 BN, 5 ReLU, 6 conv; the BN
+    slots are Identity without BN, so the indices stay)."""
+    if len(stem.convs) == 1:
+        return nn.Conv2d(stem.in_ch, stem.out_ch, stem.kernel, stride=stem.stride,
+                         padding=stem.kernel // 2, bias=not use_bn)
+    mods: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(stem.convs):
+        if i:
+            mods += [nn.BatchNorm2d(c_in) if use_bn else nn.Identity(), nn.ReLU(inplace=True)]
+        mods.append(nn.Conv2d(c_in, c_out, 3, stride=stem.stride if i == 0 else 1, padding=1, bias=not use_bn))
+    return nn.Sequential(*mods)
+
+
+def _projection(spec: UnitSpec, use_bn: bool) -> nn.Sequential:
+    """A projection shortcut: 1x1 conv (+ BN where the plan has it). With an average pool
+    (ResNet-D): pool -> 1x1 conv at stride 1 (-> BN), at timm's indices 0, 1, 2; a stride-1
+    projection then has an Identity where the pool would be."""
+    proj: list[nn.Module] = []
+    if spec.shortcut_pool:
+        proj.append(nn.AvgPool2d(2, stride=spec.shortcut_pool, ceil_mode=True, count_include_pad=False)
+                    if spec.shortcut_pool > 1 else nn.Identity())
+    stride = 1 if spec.shortcut_pool else spec.stride
+    proj.append(nn.Conv2d(spec.in_ch, spec.out_ch, 1, stride=stride, bias=not use_bn))
+    if spec.shortcut_bn:  # none in pre-activation units (see plan.py)
+        proj.append(nn.BatchNorm2d(spec.out_ch))
+    return nn.Sequential(*proj)
 
 
 def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:

@@ -6,6 +6,7 @@ modules; validation uses it to catch shape problems before anything is allocated
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -37,21 +38,52 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int | None = None
 
 @dataclass(frozen=True)
 class StemSpec:
-    """The stem: one conv (then BN and ReLU where the config has them), then a max-pool or none."""
+    """The stem: one conv, or three 3x3 convs with BN-ReLU between them (a deep stem), then BN
+    and ReLU where the config has them, then a max-pool or none."""
 
-    kernel: int             # conv kernel side
-    stride: int             # conv stride
+    kernel: int             # conv kernel side (every conv of a deep stem is 3x3)
+    stride: int             # stride of the (first) conv; the deep stem's others have stride 1
     pool_kernel: int        # max-pool window side; 0: no max-pool
     pool_stride: int
     in_ch: int              # image channels
     out_ch: int             # channels out of the stem (stem_width)
-    conv_size: int          # spatial side after the conv
+    conv_size: int          # spatial side after the conv(s)
     out_size: int           # spatial side out of the stem (after the pool, if any)
+    conv_widths: tuple[int, ...] = ()   # output channels of each conv, in order (the last: out_ch)
+
+    @property
+    def convs(self) -> tuple[tuple[int, int], ...]:
+        """(in channels, out channels) of each stem conv, in order."""
+        chans = (self.in_ch, *self.conv_widths)
+        return tuple(zip(chans[:-1], chans[1:]))
 
 
 # (conv kernel, conv stride, pool kernel, pool stride) of each stem: the ImageNet networks' 7x7/2
 # conv and 3x3/2 max-pool (He et al. 2015, Table 1), the CIFAR networks' 3x3/1 conv (Sec. 4.2).
 STEMS = {"imagenet": (7, 2, 3, 2), "cifar": (3, 1, 0, 1)}
+
+
+def stem_widths(stem_type: str, width: int) -> tuple[int, ...]:
+    """Output channels of each stem conv: one conv, or timm's deep stems (three 3x3 convs;
+    `deep`: w/2, w/2, w as in He et al. 2019's ResNet-C; `deep_tiered`: 3*((w/2)//4), w/2, w)."""
+    if stem_type == "deep":
+        return width // 2, width // 2, width
+    if stem_type == "deep_tiered":
+        return 3 * (width // 2 // 4), width // 2, width
+    return (width,)
+
+
+def se_width(channels: int) -> int:
+    """Squeeze-excitation's reduced width: channels/16 rounded to a multiple of 8, at least 8
+    (timm's make_divisible(channels / 16, 8, round_limit=0))."""
+    return max(8, int(channels / 16 + 4) // 8 * 8)
+
+
+def eca_kernel(channels: int) -> int:
+    """ECA's 1-D kernel size for `channels` (Wang et al. 2020, Eq. 12 with gamma 2, b 1; timm):
+    |log2(C) + 1| / 2 truncated, made odd upwards, at least 3."""
+    t = int(abs(math.log2(channels) + 1) / 2)
+    return max(t if t % 2 else t + 1, 3)
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,11 @@ class UnitSpec:
     span: int                       # the requested span (layers may be fewer: a short unit)
     shortcut_bn: bool               # a projection shortcut ends in BN (only where convs are
                                     # followed by BN: torchvision, He et al. 2015)
+    shortcut_pool: int = 0          # avg_down projection (ResNet-D): the stride of its 2x2 average pool,
+                                    # 1 where the projection has stride 1 (no pool, timm's Identity
+                                    # slot); 0: a plain projection, or no projection
+    attention: str = "none"         # channel attention on the branch output: none | se | eca
+    attention_width: int = 0        # SE: the reduced width; ECA: the 1-D kernel size; 0: none
 
     @property
     def short(self) -> bool:
@@ -155,9 +192,12 @@ def _block_convs(cfg: "ArchConfig", in_ch: int, width: int, stride: int, block_i
 def make_stem(cfg: "ArchConfig") -> StemSpec:
     """The stem of a config, with the spatial sides it leaves."""
     kernel, stride, pool_kernel, pool_stride = STEMS[cfg.stem]
+    if cfg.stem_type != "single":
+        kernel = 3  # a deep stem's first 3x3 takes the stem's stride; the others keep the side
     conv_size = _downsample(cfg, cfg.input_size, kernel, "the stem", stride)
     out_size = _downsample(cfg, conv_size, pool_kernel, "the stem", pool_stride) if pool_kernel else conv_size
-    return StemSpec(kernel, stride, pool_kernel, pool_stride, cfg.in_channels, cfg.stem_width, conv_size, out_size)
+    return StemSpec(kernel, stride, pool_kernel, pool_stride, cfg.in_channels, cfg.stem_width, conv_size, out_size,
+                    stem_widths(cfg.stem_type, cfg.stem_width))
 
 
 def make_plan(cfg: "ArchConfig") -> Plan:
@@ -230,8 +270,12 @@ def _make_unit(cfg: "ArchConfig", name: str, convs: list[ConvSpec], in_size: int
     # its convs (Fig. 4e), ends its branch in a bare conv, and its projection is a bare 1x1 conv
     # too (resnet-1k-layers, fb.resnet.torch preresnet.lua, timm resnetv2). Without BN, a bias.
     shortcut_bn = shortcut == "projection" and cfg.bn_position in ("after_conv", "after_add")
+    # ResNet-D (He et al. 2019, Fig. 2c; timm avg_down): a strided projection averages 2x2 first
+    # and projects at stride 1, so the 1x1 conv reads every position instead of 1 in stride^2.
+    pool = unit_stride if cfg.avg_down and shortcut == "projection" else 0
+    width = {"se": se_width, "eca": eca_kernel}.get(cfg.attention, lambda c: 0)(unit_out)
     return UnitSpec(name, tuple(layers), residual, shortcut, post_add, unit_in, unit_out,
-                    unit_stride, in_size, size, span, shortcut_bn)
+                    unit_stride, in_size, size, span, shortcut_bn, pool, cfg.attention, width)
 
 
 def _shortcut_kind(cfg, name, residual, in_ch, out_ch, stride) -> str:

@@ -27,10 +27,12 @@ def estimate(cfg: "ArchConfig", plan: "Plan") -> Estimate:
     """Size of the network a plan describes, by arithmetic over the plan's layers and sizes alone."""
     bn = cfg.bn_position != "none"
     stem = plan.stem
-    weights = stem.in_ch * stem.out_ch * stem.kernel ** 2
-    params = weights + (2 if bn else 1) * stem.out_ch  # BN gamma/beta, or the conv's bias
-    macs = weights * stem.conv_size ** 2
-    layers = 1
+    params = macs = 0
+    for c_in, c_out in stem.convs:  # one conv, or a deep stem's three (BN-ReLU between them)
+        weights = c_in * c_out * stem.kernel ** 2
+        params += weights + (2 if bn else 1) * c_out  # BN gamma/beta, or the conv's bias
+        macs += weights * stem.conv_size ** 2
+    layers = len(stem.convs)
     for units in plan.stages:
         for unit in units:
             unit_params, unit_macs = _unit_size(unit, bn)
@@ -56,7 +58,13 @@ def _unit_size(unit: "UnitSpec", bn: bool) -> tuple[int, int]:
         weights = unit.in_ch * unit.out_ch
         # BN where the plan puts one (not in pre-activation units), a bias without BN
         params += weights + (2 * unit.out_ch if unit.shortcut_bn else 0 if bn else unit.out_ch)
-        macs += weights * unit.out_size ** 2
+        macs += weights * unit.out_size ** 2  # with an average pool first: a stride-1 conv, same size
+    if unit.attention == "se":  # two 1x1 convs with biases on the squeezed (1x1) map
+        params += 2 * unit.out_ch * unit.attention_width + unit.attention_width + unit.out_ch
+        macs += 2 * unit.out_ch * unit.attention_width
+    elif unit.attention == "eca":  # one 1-D conv of attention_width taps over the C channels
+        params += unit.attention_width
+        macs += unit.attention_width * unit.out_ch
     return params, macs
 
 
