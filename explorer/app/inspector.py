@@ -3,8 +3,10 @@ the paths the find box knows, and the selection in the page address. Plain data,
 
 A selection is a module path of the trace (`layer3.4.conv2`), a unit or stage (`layer3.4`,
 `layer3`), or one of the drawn group ids that are not modules (`stem`, `head`,
-`layer1.0.pre`, `layer1.0.post`). Its ops are the trace's ops under that path. Which drawn node
-holds a selection is the diagram's to say (`explorer.diagram.node_id`).
+`layer1.0.pre`, `layer1.0.post`), or a node drawn for a rolled run of identical units
+(`layer2.1-199`, `layer2.1-199.conv1`: the same part of every unit of the run). Its ops are the
+trace's ops under that path. Which drawn node holds a selection is the diagram's to say
+(`explorer.diagram.node_id`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from explorer.limits import MAX_PATH
 from explorer.records import Node, Trace
 
 NODE_PARAM = "node"  # query parameter of the selection: ?node=layer3.4.conv2
+ROLL_PARAM = "roll"  # query parameter of the diagram's rolling when chosen: ?roll=on | ?roll=off
+ROLL_VALUES = {"on": True, "off": False}
 
 
 def ops_of(trace: Trace, path: str) -> list[Node]:
@@ -28,6 +32,11 @@ def ops_of(trace: Trace, path: str) -> list[Node]:
     op = trace.by_id.get(path)
     if op is not None:
         return [op]
+    from explorer.diagram.roll import run_at
+
+    hit = run_at(trace, path)
+    if hit is not None:  # a rolled run's node: the same part of each of its units
+        return [o for unit in hit[0].units for o in ops_of(trace, unit + hit[1])]
     prefix = path + "."
     under = [o for o in trace.nodes if o.id.startswith(prefix)]
     if under:
@@ -94,9 +103,51 @@ def node_facts(trace: Trace, path: str, times: Mapping[str, float] | None = None
         rows.append({"fact": "measured time", "value": fmt_ms(t.ms), "share": _share(t.ms, sum(times.values()))})
     unit_names = {o.unit for o in ops}
     unit = trace.unit(next(iter(unit_names))) if len(unit_names) == 1 and "" not in unit_names else None
+    run = _run_rows(trace, path, rows, t.params, t.macs)
+    if run is not None:
+        unit = trace.unit(run["units"][0])  # each unit of the run checks alike: the first's
     return {"path": path, "what": _what(ops), "ops": len(t.shown), "rows": rows,
             "params": t.params, "macs": t.macs, "act_bytes": t.act_bytes,
-            "unit": unit.to_dict() | {"residual": unit.residual} if unit else None}
+            "unit": unit.to_dict() | {"residual": unit.residual} if unit else None, "run": run}
+
+
+def _run_rows(trace: Trace, path: str, rows: list[dict[str, str]], params: int, macs: int) -> dict | None:
+    """For a rolled run's node: rows for its units and one unit's figures (the rows above are
+    the whole run's), and the run as data; None for any other selection."""
+    from explorer.diagram.roll import run_at
+
+    hit = run_at(trace, path)
+    if hit is None:
+        return None
+    run = hit[0]
+    for row in rows[1:]:  # after the shape: the whole run's figures
+        row["fact"] = f"{row['fact']} (all {run.count})"
+    rows[1:1] = [{"fact": "parameters per unit", "value": f"{params // run.count:,}",
+                  "share": _share(params // run.count, trace.params)},
+                 {"fact": "MACs per unit", "value": f"{macs // run.count:,}",
+                  "share": _share(macs // run.count, trace.macs)}]
+    rows.insert(0, {"fact": "units", "value": f"{run.label} ({run.count} identical units drawn once)", "share": ""})
+    return run.to_dict() | {"label": run.label, "count": run.count}
+
+
+def rolled_into(trace: Trace, path: str | None, drawn: str) -> str | None:
+    """The label of the rolled run whose node `drawn` shows `path` when the path names a part of
+    one of its units (`layer2.57.conv1` in `layer2.1-199.conv1`): the view offers to unroll."""
+    from explorer.diagram.roll import run_at
+
+    hit = run_at(trace, drawn) if path and drawn else None
+    return hit[0].label if hit is not None and path != drawn else None
+
+
+def roll_from_query(params: Mapping[str, str]) -> bool | None:
+    """The diagram's rolling an address holds: True, False, or None (the default rule)."""
+    value = params.get(ROLL_PARAM)
+    return ROLL_VALUES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def roll_query(roll: bool | None) -> dict[str, str]:
+    """The query parameters that hold the diagram's rolling: none for the default rule."""
+    return {} if roll is None else {ROLL_PARAM: "on" if roll else "off"}
 
 
 def selection_from_query(params: Mapping[str, str]) -> str | None:

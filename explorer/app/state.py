@@ -17,7 +17,8 @@ from explorer.app.inputs import (CUSTOM, DEFAULT_PRESET, WIDGET_PREFIX as W, con
                                  config_from_widgets, follow_block, lesson_config, preset_choice, unit_variant_key,
                                  widget_values)
 from explorer.app.text import plain_lines
-from explorer.app.inspector import NODE_PARAM, selection_from_query, selection_query
+from explorer.app.inspector import (NODE_PARAM, ROLL_PARAM, roll_from_query, roll_query, selection_from_query,
+                                    selection_query)
 from explorer.app.views import DEFAULT_VIEW, VIEWS
 from explorer.diagram.graph import DETAILS
 
@@ -26,7 +27,7 @@ ADDRESS = "address"       # session key: the query parameters this session wrote
 VIEW_PARAM, DETAIL_PARAM = "view", "detail"  # ?view=Summary&detail=layers
 DETAIL_KEY = "diagram_detail"                # the Diagram view's detail widget
 DEFAULT_DETAIL = "units"
-PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM)  # in the address beside the config keys
+PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM, ROLL_PARAM)  # in the address beside the config keys
 
 
 def box_choice(cfg: ArchConfig) -> str:
@@ -130,6 +131,7 @@ def page_params(params: dict[str, str]) -> tuple[str, str]:
 def show_address(params: dict[str, str]) -> None:
     """Put everything a page address holds into the widgets (before they are drawn)."""
     st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
+    st.session_state.diagram_roll = roll_from_query(params)  # its Roll repeats choice (None: the default)
     st.session_state.view, st.session_state[DETAIL_KEY] = page_params(params)
     preset, cfg, error = config_from_link({k: v for k, v in params.items() if k not in PAGE_PARAMS}, repeated_params())
     st.session_state.url_error = error
@@ -165,7 +167,8 @@ def follow_address() -> None:
 def address(cfg: ArchConfig) -> dict[str, str]:
     """The page address of what is shown: the config, then the view, detail and selection where
     they are not the defaults (a shared link opens where it was copied)."""
-    params = {**cfg.to_query(), **selection_query(st.session_state.get("diagram_node"))}
+    params = {**cfg.to_query(), **selection_query(st.session_state.get("diagram_node")),
+              **roll_query(st.session_state.get("diagram_roll"))}
     view, detail = st.session_state.get("view", DEFAULT_VIEW), st.session_state.get(DETAIL_KEY, DEFAULT_DETAIL)
     if view != DEFAULT_VIEW:
         params[VIEW_PARAM] = view

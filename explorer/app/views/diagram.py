@@ -7,11 +7,12 @@ import streamlit as st
 from explorer import ArchConfig, diagram
 from explorer.app.cache import diagram_bytes, diagram_svg
 from explorer.app.component import diagram_frame
-from explorer.app.inspector import node_facts, profile_times, resolve_path
+from explorer.app.inspector import node_facts, profile_times, resolve_path, rolled_into
 from explorer.app.text import plain_lines, plain_text, safe_name
 from explorer.arch.presets import named_for_changes
 from explorer.labels import fmt_shape
 from explorer.diagram.overlay import COLOR_BY
+from explorer.diagram.roll import ROLL_ABOVE, rolls as roll_rule
 from explorer.trace import trace
 from explorer.vocab import SHORTCUT_TEXT
 
@@ -38,6 +39,17 @@ def on_find(cfg: ArchConfig) -> None:
     if path:
         st.session_state.diagram_node = path
         st.session_state.diagram_focus = st.session_state.get("diagram_focus", 0) + 1
+
+
+def on_roll() -> None:
+    """The Roll repeats toggle: the user's choice replaces the default rule (kept in the address)."""
+    st.session_state.diagram_roll = st.session_state.diagram_roll_toggle
+
+
+def unroll() -> None:
+    """Draw every unit, so that the selection inside a rolled run has its own node, centred."""
+    st.session_state.diagram_roll = False
+    st.session_state.diagram_focus = st.session_state.get("diagram_focus", 0) + 1
 
 
 def clear_selection() -> None:
@@ -72,13 +84,14 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                          format_func=DIRECTION_LABELS.get)
     wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get, **keep,
                           help="Fill each node by its share of a fact, on a light-to-dark scale")
-    c4, c5, _ = st.columns([2, 2, 2])
+    c4, c5, c6 = st.columns([2, 2, 2])
     shapes = c4.toggle("Shapes on edges", value=True, key="diagram_shapes", **keep)
     fold = c5.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers", **keep,
                      help="At layer detail, draw BN and ReLU inside their conv")
+    rolled = roll_toggle(c6, cfg, detail)
     color_by, times = colour_times(cfg, wanted)
     options = (cfg, detail, direction, shapes, fold)
-    overlay = {"color_by": color_by, "times": times}
+    overlay = {"color_by": color_by, "times": times, "roll": rolled}
     # Files go out under the display name (a changed preset's title says so); drawn only when asked.
     named = (named_for_changes(cfg), *options[1:])
     try:
@@ -96,9 +109,10 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                       on_change=on_find, args=(cfg,), help="A module path: press Enter to select and centre it")
         if st.session_state.get("diagram_find_error"):
             st.warning(plain_lines(st.session_state.diagram_find_error))
+        drawn = diagram.node_id(tr, selected, detail, fold, rolled) if selected else ""
+        unroll_offer(tr, selected, drawn)
         inspector_panel(tr, selected, dict(times) if times else None)
     with left:
-        drawn = diagram.node_id(tr, selected, detail, fold) if selected else ""
         diagram_frame(svg, [drawn] if drawn else [],
                       st.session_state.get("diagram_focus", 0), FRAME_HEIGHT, key="diagram_frame",
                       on_select=on_click)
@@ -115,6 +129,22 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     if scale < 1.0:
         st.caption(f"The PNG is shrunk to {scale:.0%} of {diagram.PNG_DPI} dpi: a bitmap can be at most "
                    f"{diagram.PNG_MAX_PX:,} pixels on a side. SVG and PDF keep this diagram at full size.")
+
+
+def roll_toggle(col, cfg: ArchConfig, detail: str) -> bool:
+    """The Roll repeats toggle; it shows what is drawn: the user's choice, else the default rule."""
+    st.session_state.diagram_roll_toggle = rolled = roll_rule(trace(cfg), st.session_state.get("diagram_roll"))
+    col.toggle("Roll repeats", key="diagram_roll_toggle", on_change=on_roll, disabled=detail == "stages",
+               help=f"Draw each run of identical units once, with its count (on by default above {ROLL_ABOVE} units)")
+    return rolled
+
+
+def unroll_offer(tr, selected: str | None, drawn: str) -> None:
+    """A button to unroll the drawing when the selection is drawn inside a rolled run's node."""
+    run = rolled_into(tr, selected, drawn)
+    if run:
+        st.button(f"Unroll: {plain_text(selected)} is drawn in {run}", key="diagram_unroll", on_click=unroll,
+                  use_container_width=True, help="Draw every unit, this one with its own node")
 
 
 def md_table(header: list[str], rows: list[tuple[str, ...]]) -> str:
