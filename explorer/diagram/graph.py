@@ -23,11 +23,11 @@ from explorer.diagram.roll import (
 from explorer.diagram.overlay import (
     check_color_by, colour, colour_scale, legend, node_tooltip, node_value, shortcut_tooltip,
 )
-from explorer.labels import attention_text, fmt_shape
+from explorer.labels import attention_kind, attention_text, fmt_shape
 from explorer.errors import check_choice
 from explorer.trace import Node, Trace, Unit, trace
 from explorer.vocab import (
-    GROUP_ROLES, IO_KINDS, POOL_KINDS, POOLED_PROJECTION, SHORTCUT_TEXT, shortcut_counts,
+    ATTENTION_TEXT, GROUP_ROLES, IO_KINDS, POOL_KINDS, POOLED_PROJECTION, SHORTCUT_TEXT, shortcut_counts,
 )
 
 DIRECTIONS = ("TB", "LR")
@@ -182,7 +182,7 @@ def _unit_groups(trace: Trace, runs: tuple[Run, ...] = ()) -> tuple[dict[str, st
             style_op(g, op)
             g.label = op.label
         elif op.role in GROUP_ROLES:
-            g.label = f"{op.role}\n" + " ".join(shorts)
+            g.label = f"{op.role}\n" + _group_text(g.ops, shorts)
             g.fill, g.cls = COLOURS["pool"], op.role
         elif op.role == "branch":
             unit = units[op.unit]
@@ -198,6 +198,13 @@ def _unit_groups(trace: Trace, runs: tuple[Run, ...] = ()) -> tuple[dict[str, st
             g.label = ("pre-activation\n" if op.role == "pre" else "") + " ".join(shorts)
             g.fill, g.cls = COLOURS[op.role], op.role
     return group_of, list(groups.values())
+
+
+def _group_text(ops: list[Node], shorts: list[str]) -> str:
+    """The stem's or head's ops on one line; a deep stem's three convs one a line."""
+    if sum(o.kind == "conv" for o in ops) < 2:
+        return " ".join(shorts)
+    return _join_layers([o for o in ops if o.kind != "flatten"]).replace(" | ", "\n")
 
 
 def _join_layers(ops: list[Node]) -> str:
@@ -226,10 +233,12 @@ def _stage_groups(trace: Trace) -> tuple[dict[str, str], list[Group]]:
         elif op.stage:
             units = [u for u in trace.units if u.stage == op.stage]
             g.label = f"{op.stage}: {_count_units(units)}\nout {fmt_shape(g.ops[-1].shape)}"
+            gate = ATTENTION_TEXT[attention_kind(g.ops)][1]  # "" without attention
+            g.label += f"\n+ {gate} on each branch" if gate else ""
             g.fill, g.cls = COLOURS["stage"], "stage"
         else:
             shorts = [o.short for o in g.ops if o.kind != "flatten"]
-            g.label = f"{op.role}\n" + " ".join(shorts)
+            g.label = f"{op.role}\n" + _group_text(g.ops, shorts)
             g.fill, g.cls = COLOURS["pool"], op.role
     return group_of, list(groups.values())
 

@@ -70,10 +70,11 @@ def gate_equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
     kind = attention_kind(mine)
     if kind == "none":
         return ""
-    detail = attention_text(mine).split(", ", 1)[1]
     if kind == "se":
+        detail = attention_text(mine).split(", ", 1)[1]
         return f"s(F) = sigmoid(W_2 ReLU(W_1 avgpool(F))), {detail} ({ATTENTION_TEXT['se'][0]})"
-    return f"s(F) = sigmoid(conv1d_k(avgpool(F))), {detail} ({ATTENTION_TEXT['eca'][1]})"
+    k = attention_text(mine, short=True).split("=")[-1]
+    return f"s(F) = sigmoid(conv1d_k(avgpool(F))), k = {k} ({ATTENTION_TEXT['eca'][1]})"
 
 
 TITLE_WIDTH = 40  # characters per line of the figure's title
@@ -137,11 +138,12 @@ def _op_text(o: Node) -> str:
     if o.kind == "conv" and o.role == "shortcut":
         return f"W_s: {o.label}\n{o.params:,} params"
     if o.kind == "conv" and o.role == "attention":
-        return f"{o.label}\n{o.params:,} params"
+        name = {"fc1": "W_1: ", "fc2": "W_2: "}.get(o.id.rsplit(".", 1)[-1], "")  # SE's two; ECA's one
+        return f"{name}{o.label}\n{o.params:,} params"
     if o.kind == "conv":
         return f"weight layer\n{o.label}"
     if o.kind == "sigmoid":
-        return f"gate s: {o.label}"
+        return f"s: {o.label}"
     if o.kind == "mul":
         return "\u00d7"
     return o.label
