@@ -104,3 +104,33 @@ def test_cli_colour_by_time_profiles_the_model_first(tmp_path, capsys):
     assert "measured time per node" in svg and "profiled on" in capsys.readouterr().err
     tips = dict((m[2], html.unescape(m[3] or "")) for m in _NODE.finditer(out.read_text()))
     assert "time " in tips["layer1.0.conv1"]  # each node's measured time is in its facts
+
+
+def _fills(source: str) -> dict[str, str]:
+    return dict(re.findall(r'^\s*"([^"]+)" \[[^\n]*?fillcolor="(#[0-9a-f]{6})"', source, re.M))
+
+
+def test_colour_by_parameters_separates_a_projection_from_its_bn_and_from_nothing():
+    """A log scale: a 131,072-parameter 1x1 projection, its 512-parameter BN, a 0-parameter ReLU and
+    the 2.36 M-parameter 3x3 convs of layer4 each take a colour of their own, in that order."""
+    cfg = explorer.preset("resnet50")
+    source = diagram.build_graph(cfg, "layers", color_by="params").source
+    fills = _fills(source)
+    relu = next(n.id for n in trace(cfg).nodes if n.kind == "relu" and n.unit == "layer2.0")
+    order = [fills[relu], fills["layer2.0.downsample.1"], fills["layer2.0.downsample.0"], fills["layer4.0.conv2"]]
+    steps = [diagram.overlay.SCALE.index(f) for f in order]
+    assert steps == sorted(steps) and len(set(steps)) == 4, steps
+    assert steps[0] == 0  # nothing at all keeps the lightest colour
+    legend = re.search(r'"legend" \[.*tooltip="([^"]*)".*label=(.*)\]', source)
+    assert "log scale" in legend[1] and "log scale" in legend[2]  # the scale is named where it is drawn
+
+
+def test_colour_scale_steps_are_equal_ratios_from_the_smallest_to_the_largest_value():
+    scale = diagram.overlay.colour_scale([0, 10, 100, 1e6, 1e8])
+    assert (scale.lo, scale.hi) == (10, 1e8)
+    assert scale.step(0) == 0 and scale.step(10) == 1 and scale.step(1e8) == len(diagram.overlay.SCALE) - 1
+    assert scale.ratio == pytest.approx(10 ** (7 / 8))
+    steps = [scale.step(10 * scale.ratio ** k * 1.01) for k in range(8)]  # one step per ratio
+    assert steps == list(range(1, 9))
+    assert diagram.overlay.colour_scale([5, 5]).step(5) == len(diagram.overlay.SCALE) - 1  # one value: the darkest
+    assert diagram.overlay.colour_scale([]).step(3) == 0

@@ -3,10 +3,16 @@
 Every figure comes from the trace's nodes collapsed into the drawn node (one layer, a unit's
 branch, a whole stage). Tooltips use Graphviz's own `tooltip` attribute, so they survive in the
 exported SVG (and the PDF's link annotations); colours use a sequential, colour-blind-safe scale
-(viridis, light for little and dark for much) with a legend giving the scale and its min/max.
+(viridis, light for little and dark for much) on a log scale, with a legend naming it.
+
+A node's figures span orders of magnitude (a BN holds a few hundred parameters, a 3x3 conv
+millions), so a linear scale would paint all but the largest nodes alike: the lightest colour is
+kept for nothing at all (0), and the rest divide the range from the smallest non-zero value to the
+largest into steps of equal ratio.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -98,9 +104,38 @@ def check_color_by(color_by: str, times: Mapping[str, float] | None) -> str:
     return color_by
 
 
-def colour(value: float, vmax: float) -> tuple[str, str]:
-    """(fill, font colour) of a value on the scale 0..vmax."""
-    step = 0 if vmax <= 0 else min(len(SCALE) - 1, int(value / vmax * (len(SCALE) - 1) + 0.5))
+@dataclass(frozen=True)
+class ColourScale:
+    """A log scale over the drawn nodes' values: 0 takes the first colour, `lo` (the smallest value
+    above 0) to `hi` (the largest) the others in steps of equal ratio."""
+
+    lo: float
+    hi: float
+
+    @property
+    def ratio(self) -> float:
+        """How many times larger each step's values are than the step before."""
+        return (self.hi / self.lo) ** (1 / (len(SCALE) - 1)) if 0 < self.lo < self.hi else 1.0
+
+    def step(self, value: float) -> int:
+        """Index into SCALE of `value`."""
+        if value <= 0 or self.hi <= 0:
+            return 0
+        if self.hi <= self.lo:
+            return len(SCALE) - 1
+        where = math.log(max(value, self.lo) / self.lo) / math.log(self.hi / self.lo)
+        return 1 + min(len(SCALE) - 2, int(where * (len(SCALE) - 1)))
+
+
+def colour_scale(values: Iterable[float]) -> ColourScale:
+    """The log scale spanning `values` (the colour of each drawn node)."""
+    values = list(values)
+    return ColourScale(min((v for v in values if v > 0), default=0.0), max(values, default=0.0))
+
+
+def colour(value: float, scale: ColourScale) -> tuple[str, str]:
+    """(fill, font colour) of a value on `scale`."""
+    step = scale.step(value)
     return SCALE[step], "#ffffff" if step >= _DARK_FROM else "#000000"
 
 
@@ -112,16 +147,23 @@ def fmt_value(color_by: str, value: float) -> str:
     return legend_count(value)
 
 
-def legend(color_by: str, vmin: float, vmax: float) -> str:
-    """A DOT node statement: the colour scale with its min and max (an HTML-like label)."""
+def _legend_text(color_by: str, value: float) -> str:
+    return fmt_value(color_by, value).replace("µ", "&#181;")
+
+
+def legend(color_by: str, scale: ColourScale) -> str:
+    """A DOT node statement: the colour scale, named, with the values at its ends (an HTML-like label)."""
     cells = "".join(f'<td bgcolor="{c}" width="18" height="12"></td>' for c in SCALE)
-    title = f"colour: {_TITLES[color_by]} per node"
-    lo, hi = fmt_value(color_by, vmin).replace("µ", "&#181;"), fmt_value(color_by, vmax).replace("µ", "&#181;")
+    title = f"colour: {_TITLES[color_by]} per node, log scale"
     label = (f'<<table border="0" cellborder="0" cellspacing="1">'
              f'<tr><td colspan="{len(SCALE)}"><font point-size="10">{title}</font></td></tr>'
              f'<tr>{cells}</tr>'
-             f'<tr><td colspan="3" align="left"><font point-size="9">min {lo}</font></td>'
-             f'<td colspan="{len(SCALE) - 6}"></td>'
-             f'<td colspan="3" align="right"><font point-size="9">max {hi}</font></td></tr></table>>')
-    tip = f"{_TITLES[color_by]}: min {fmt_value(color_by, vmin)}, max {fmt_value(color_by, vmax)}"
+             f'<tr><td align="left"><font point-size="9">0</font></td>'
+             f'<td colspan="3" align="left"><font point-size="9">{_legend_text(color_by, scale.lo)}</font></td>'
+             f'<td colspan="{len(SCALE) - 7}"></td>'
+             f'<td colspan="3" align="right"><font point-size="9">{_legend_text(color_by, scale.hi)}</font></td>'
+             f'</tr></table>>')
+    tip = (f"{_TITLES[color_by]}, log scale: the lightest colour is 0; the others run from "
+           f"min {fmt_value(color_by, scale.lo)} to max {fmt_value(color_by, scale.hi)}, "
+           f"each step {scale.ratio:.3g} times the one before")
     return f'\t"legend" [shape=plaintext class="legend" tooltip="{tip}" label={label}]\n'
