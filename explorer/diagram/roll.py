@@ -204,7 +204,7 @@ def run_tooltip(trace: Trace, run: Run, path: str, ops: list[Node],
 
 def roll_legend() -> str:
     """A DOT node statement saying what a double outline means (and how a run is coloured)."""
-    text = "double outline: identical units drawn once (x count)\\lits colour and tooltip figures: per unit\\l"
+    text = "double outline: identical\\lunits drawn once (x count);\\lcolour and figures per unit\\l"
     return (f'\t"roll_legend" [shape=plaintext class="legend" fontsize="10" label="{text}" '
             f'tooltip="Runs of identical consecutive units are drawn once with their count. '
             f'Unroll them with the Roll repeats toggle (roll=False, --no-roll)."]\n')
