@@ -1,4 +1,4 @@
-"""Named configs: torchvision's models, the papers' networks, CIFAR, pre-activation, plain.
+"""Named configs: torchvision's models, the papers' networks, CIFAR, pre-activation, plain, timm's.
 
 Each preset carries where it comes from and, where one was published, its reported figures,
 so the UI can show the published result beside the variant a user builds.
@@ -130,6 +130,33 @@ for _n, _d, _p in [
 # Wide ResNet WRN-28-10 (Zagoruyko & Komodakis 2016): pre-activation basic blocks, widths x10.
 _add("wrn28_10", dict(_CIFAR, depths=[4, 4, 4], widths=[160, 320, 640], shortcut="B", **_PREACT),
      PresetInfo("Zagoruyko & Komodakis 2016, Wide Residual Networks", 4.00, _C10, 36_500_000))
+
+# timm 1.0's ResNet refinements (timm/models/resnet.py), torchvision's layout (stride on the 3x3,
+# option B) with He et al. 2019's tweaks ("Bag of Tricks", Fig. 2): c = deep stem (ResNet-C),
+# d = deep stem + average-pool projections (ResNet-D), s = a deep stem twice as wide, t = the tiered
+# deep stem + average-pool projections; se/eca = channel attention on every unit (Hu et al. 2018;
+# Wang et al. 2020). timm's stem_width names its first stem convs' width: ours is the stem's output,
+# twice that. Parameter counts are timm 1.0's; the state_dicts load with strict=True as they are.
+_TIMM = "timm 1.0"
+for _n, _blk, _d, _keys, _p in [
+    ("resnet18d", "basic", [2, 2, 2, 2], dict(stem_type="deep", avg_down=True), 11_708_744),
+    ("resnet34d", "basic", [3, 4, 6, 3], dict(stem_type="deep", avg_down=True), 21_816_904),
+    ("resnet26d", "bottleneck", [2, 2, 2, 2], dict(stem_type="deep", avg_down=True), 16_014_408),
+    ("resnet50c", "bottleneck", [3, 4, 6, 3], dict(stem_type="deep"), 25_576_264),
+    ("resnet50d", "bottleneck", [3, 4, 6, 3], dict(stem_type="deep", avg_down=True), 25_576_264),
+    ("resnet50s", "bottleneck", [3, 4, 6, 3], dict(stem_type="deep", stem_width=128), 25_680_808),
+    ("resnet50t", "bottleneck", [3, 4, 6, 3], dict(stem_type="deep_tiered", avg_down=True), 25_573_728),
+    ("resnet101d", "bottleneck", [3, 4, 23, 3], dict(stem_type="deep", avg_down=True), 44_568_392),
+    ("resnet152d", "bottleneck", [3, 8, 36, 3], dict(stem_type="deep", avg_down=True), 60_212_040),
+    ("seresnet50", "bottleneck", [3, 4, 6, 3], dict(attention="se"), 28_088_024),
+    ("seresnext50_32x4d", "bottleneck", [3, 4, 6, 3], dict(attention="se", groups=32, width_per_group=4),
+     27_559_896),
+    ("ecaresnet50d", "bottleneck", [3, 4, 6, 3], dict(stem_type="deep", avg_down=True, attention="eca"),
+     25_576_350),
+]:
+    _add(_n, {**_IMAGENET, "block": _blk, "depths": _d, "shortcut": "B", "stride_on": "3x3", **_keys},
+         PresetInfo(f"{_TIMM} ({_n}); tweaks: He et al. 2019, Bag of Tricks for Image Classification",
+                    None, "", _p))
 
 PRESETS: dict[str, ArchConfig] = {name: ArchConfig.from_dict(keys) for name, (keys, _) in _TABLE.items()}
 PRESET_INFO: dict[str, PresetInfo] = {name: info for name, (_, info) in _TABLE.items()}
