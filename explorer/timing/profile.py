@@ -35,7 +35,8 @@ from explorer.timing.results import ProfileResult, ProfileRow, StageTime
 from explorer.trace import trace
 
 COVERAGE_TOLERANCE = 0.15   # rows' sum within this share of the whole-model median needs no note
-_FUNCTIONAL = ("add", "flatten")  # trace kinds that are tensor ops, not modules
+# trace kinds that are tensor ops, not modules (SE / ECA: the squeeze's mean and the product x * s)
+_FUNCTIONAL = ("add", "flatten", "squeeze", "mul")
 
 
 def profile_latency(cfg_or_model: ArchConfig | nn.Module, settings: TimingSettings | None = None, *,
