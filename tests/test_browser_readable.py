@@ -102,3 +102,49 @@ def test_quick_clicks_on_download_buttons_each_deliver_their_file(new_page, app_
     assert "def build_model" in files["resnet20.py"]
     for key in ("download_config", "download_pytorch", "download_summary"):  # none left greyed out
         assert pg.locator(f"{key_css(key)} button").first.is_enabled()
+
+
+# Each static figure (Unit and Compare views) as the page shows it: its smallest text in CSS px (the
+# SVG's font sizes, in points, at the scale the <img> is drawn), and the boxes between it and the
+# page that cut it or scroll on their own ("x"/"y").
+FIGURES_JS = """
+() => [...document.querySelectorAll('.diagram img')].filter(img => img.offsetParent).map(img => {
+  const doc = new DOMParser().parseFromString(atob(img.src.split(',')[1]), 'image/svg+xml');
+  const sizes = [...doc.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size')));
+  const r = img.getBoundingClientRect();
+  const boxes = [];
+  for (let a = img.parentElement; a && a.dataset.testid !== 'stMain'; a = a.parentElement) {
+    const st = getComputedStyle(a);
+    if (st.overflowY !== 'visible' && a.scrollHeight > a.clientHeight + 1) boxes.push('y');
+    if (st.overflowX !== 'visible' && a.scrollWidth > a.clientWidth + 1) boxes.push('x');
+  }
+  return {font: Math.min(...sizes) * (4 / 3) * r.width / img.naturalWidth, boxes,
+          width: r.width, natural: img.naturalWidth};
+})
+"""
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (1440, 900)])
+def test_unit_figures_read_at_11px_without_a_scroll_box_of_their_own(new_page, app_url, width, height):
+    """The Unit view's figure (and, at 1024 px, Compare's units side by side) at 11 px text or more,
+    whole: no frame of its own that scrolls or cuts off its foot (the ReLU, y and the equation)."""
+    RESULTS.mkdir(exist_ok=True)
+    pg = new_page(width, height)
+    pg.goto(app_url + "/?preset=resnet50&view=Unit")
+    pg.wait_for_selector(IMG)
+    settle(pg)
+    figures = pg.evaluate(FIGURES_JS)
+    pg.screenshot(path=str(RESULTS / f"readable_unit_figure_{width}.png"), full_page=True)
+    assert len(figures) == 1, figures
+    assert figures[0]["font"] >= 11 and not figures[0]["boxes"], figures
+    if width != 1024:
+        return
+    open_tab(pg, "Compare")
+    for _ in range(3):  # three units side by side
+        pg.locator(f"{key_css('compare_add')} button").click()
+        settle(pg)
+    pg.wait_for_selector(IMG)
+    units = pg.evaluate(FIGURES_JS)[:3]  # the units side by side come before the diff's drawings
+    pg.screenshot(path=str(RESULTS / f"readable_compare_units_{width}.png"), full_page=True)
+    assert len(units) == 3 and all(f["font"] >= 11 and not f["boxes"] for f in units), units
+    assert len({round(f["width"] / f["natural"], 3) for f in units}) == 1  # at one scale

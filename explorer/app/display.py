@@ -21,30 +21,55 @@ def svg_width_px(svg: str) -> float | None:
     return float(m.group(1)) * _PX_PER[m.group(2)]
 
 
-def show_svg(svg: str, height: int | None, fit: bool = False, widest: float | None = None) -> None:
-    """An SVG in a frame, at natural size or fitted to the width (as an <img>: nothing in it runs).
-    The frame scrolls beyond `height` px; with None it is as tall as the figure.
+# The least a figure is shrunk to: Graphviz's smallest text in the figures (12 pt = 16 px) then
+# reads at 11.5 px; a column narrower than that scrolls sideways instead of shrinking it further.
+READABLE_SCALE = 0.72
 
-    `widest`: the natural width (CSS px) of the widest of the figures drawn beside this one in
-    columns of equal width. All of them are then drawn at one scale, the one that fits the widest
-    to its column (never enlarged), so the same layer is as large in each.
-    """
+
+def _img(svg: str, style: str) -> str:
     data = base64.b64encode(svg.encode()).decode()
+    return f'<img alt="diagram" style="{style}" src="data:image/svg+xml;base64,{data}">'
+
+
+def _readable_width(svg: str) -> str:
+    """CSS width of a figure: its column's, but no smaller than READABLE_SCALE of its natural
+    width and no larger than natural (an SVG without a width: its column's)."""
     width = svg_width_px(svg)
-    if widest and width:
-        size = f"width:min({width:.2f}px,{100 * min(width / widest, 1.0):.4f}%);max-width:none"
+    if not width:
+        return "width:100%"
+    return f"width:clamp({READABLE_SCALE * width:.2f}px,100%,{width:.2f}px);max-width:none"
+
+
+def show_svg(svg: str, height: int | None, fit: bool = False) -> None:
+    """An SVG in a frame, at natural size or fitted to the width (as an <img>: nothing in it runs).
+    The frame scrolls beyond `height` px; with None it is as tall as the figure (no scroll box of
+    its own) and a fitted figure is never shrunk below READABLE_SCALE.
+    """
+    if fit and height is None:
+        size = _readable_width(svg)
     else:
         size = "max-width:100%" if fit else "max-width:none"
-    with st.container(height=height or "content", border=True):
-        st.html(f'<div class="diagram" style="overflow-x:auto;width:100%;max-width:100%">'
-                f'<img alt="diagram" style="{size}" src="data:image/svg+xml;base64,{data}"></div>')
+    # a frame only around a scroll box: a whole figure needs none, and keeps its width for the drawing
+    with st.container(height=height or "content", border=height is not None or not fit):
+        st.html(f'<div class="diagram" style="overflow-x:auto;width:100%;max-width:100%">{_img(svg, size)}</div>')
 
 
-def wrapped_caption(text: str) -> None:
-    """Plain text in the caption's size and shade that wraps, even inside a word, rather than run
-    past a narrow column (a long config name)."""
-    st.html(f'<div style="font-size:0.875rem;opacity:0.65;overflow-wrap:anywhere;line-height:1.4">'
-            f'{html.escape(text)}</div>')
+def figure_row(figures: Sequence[tuple[str, str]], height: int | None) -> None:
+    """SVG figures (caption, svg) side by side, all at READABLE_SCALE of their natural size (one
+    scale, so a layer is as large in each), wrapping onto more rows where the page is too narrow.
+    Each scrolls beyond `height` px (None: as tall as it is)."""
+    boxes = []
+    for caption, svg in figures:
+        width = svg_width_px(svg)
+        size = f"width:{READABLE_SCALE * width:.2f}px;max-width:none" if width else "max-width:100%"
+        tall = f"max-height:{height}px;overflow-y:auto;" if height else ""
+        boxes.append(
+            f'<figure style="margin:0;flex:0 1 auto;min-width:0;max-width:100%">'
+            f'<figcaption style="font-size:0.875rem;opacity:0.65;overflow-wrap:anywhere;line-height:1.4;'
+            f'margin-bottom:0.3rem">{html.escape(caption)}</figcaption>'
+            f'<div class="diagram" style="{tall}overflow-x:auto;max-width:100%;border:1px solid rgba(49,51,63,0.2);'
+            f'border-radius:0.5rem;padding:0.5rem">{_img(svg, size)}</div></figure>')
+    st.html(f'<div style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">{"".join(boxes)}</div>')
 
 
 def metric_row(items: Sequence[tuple[str, str, str | None]], key: str) -> None:

@@ -30,11 +30,11 @@ def svg_element(svg: str) -> str:
 
 def diagram_frame(svg: str, candidates: Sequence[str], focus: int, height: int, key: str,
                   on_select: Callable[[], None]) -> None:
-    """Show `svg` pannable and zoomable; outline the first drawn id of `candidates`, centring it
-    whenever `focus` changes; `on_select` runs when a node is clicked (its id in
-    st.session_state[key]["select"])."""
+    """Show `svg` pannable and zoomable in a frame at most `height` px tall (less where the window
+    or the drawing is shorter); outline the first drawn id of `candidates`, centring it whenever
+    `focus` changes; `on_select` runs when a node is clicked (its id in st.session_state[key]["select"])."""
     body = svg_element(svg)
     data = {"svg": body, "version": f"{zlib.crc32(body.encode()):08x}", "candidates": list(candidates),
             "focus": focus, "height": height}
     # As JSON bytes: a dict would be scanned for dataframes, which imports pandas on the first page.
-    _frame(key=key, height=height + 40, data=json.dumps(data).encode(), on_select_change=on_select)
+    _frame(key=key, height="content", data=json.dumps(data).encode(), on_select_change=on_select)

@@ -1,7 +1,9 @@
 // The Diagram view's interactive frame (an st.components.v2 component): a Graphviz SVG with
 // wheel zoom at the cursor, drag to pan, Fit / 100% buttons, a tooltip with each node's facts,
 // and click to select. The selected node (chosen in Python: click, find box or page address)
-// is outlined and, when `focus` changes, centred.
+// is outlined and, when `focus` changes, centred in the part of the frame the window shows.
+// The frame is as tall as the window allows (at most `height` px), shorter where the drawing
+// at its first scale is shorter; a colour legend stays pinned to its corner while zooming.
 //
 // data: JSON bytes of {svg, version, candidates, focus, height}; trigger "select": a clicked node's id.
 // View state lives on the host element, so a rerun with the same SVG keeps the pan and zoom.
@@ -11,6 +13,9 @@ const MIN_SCALE = 0.005;
 const MAX_SCALE = 6;
 const DRAG_PX = 4;          // a press that moves less than this is a click
 const XLINK = "http://www.w3.org/1999/xlink";
+const SVGNS = "http://www.w3.org/2000/svg";
+const MIN_STAGE = 120;      // px: the shortest frame
+const WINDOW_MARGIN = 16;   // px of the window left free beside a frame that fills it
 
 function makeView(host) {
   const root = document.createElement("div");
@@ -25,15 +30,18 @@ function makeView(host) {
       <span class="dv-hint">wheel: zoom · drag: pan · click a node: inspect it</span>
     </div>
     <div class="dv-stage"></div>
+    <div class="dv-legends"></div>
     <div class="dv-tip" hidden></div>`;
   host.appendChild(root);
+  root.querySelector(".dv-stage").style.height = `${MIN_STAGE}px`;
   const v = {
     root, stage: root.querySelector(".dv-stage"), tip: root.querySelector(".dv-tip"),
-    zoomLabel: root.querySelector(".dv-zoom"), svg: null, version: null, focus: null,
+    zoomLabel: root.querySelector(".dv-zoom"), bar: root.querySelector(".dv-bar"),
+    legends: root.querySelector(".dv-legends"), svg: null, version: null, focus: null,
     width: 1, height: 1, scale: PT, x: 0, y: 0, frame: 0, ids: new Map(), selected: null,
-    setTrigger: () => {},
+    most: 720, auto: true, pinned: false, setTrigger: () => {},
   };
-  root.querySelector(".dv-fit").onclick = () => fit(v);
+  root.querySelector(".dv-fit").onclick = () => { v.auto = false; fit(v); };
   root.querySelector(".dv-100").onclick = () => zoomAt(v, PT / v.scale);
   root.querySelector(".dv-in").onclick = () => zoomAt(v, 1.25);
   root.querySelector(".dv-out").onclick = () => zoomAt(v, 0.8);
@@ -65,6 +73,7 @@ function zoomAt(v, factor, px, py) {
   px = px ?? cw / 2;
   py = py ?? ch / 2;
   const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, v.scale * factor));
+  v.auto = false;
   // keep the drawing's point under (px, py) where it is
   v.x += px / v.scale - px / scale;
   v.y += py / v.scale - py / scale;
@@ -80,17 +89,60 @@ function fit(v) {
   render(v);
 }
 
+// The tallest the stage may be: the window's height less the toolbar (at most `most` px).
+function stageLimit(v) {
+  return Math.max(MIN_STAGE, Math.min(v.most, window.innerHeight - v.bar.offsetHeight - WINDOW_MARGIN));
+}
+
 // First view of a new drawing: all of it when legible, else natural size (or the long side
-// fitted) from its start, as a scrolling frame would show it.
+// fitted) from its start, as a scrolling frame would show it. The stage is then made as tall as
+// the drawing at that scale, up to the window's height: a wide (left-right) drawing fitted to the
+// width sits in a frame of its own height, not in the middle of an empty one. Until the stage
+// has a width (a tab still hidden), nothing is decided: the resize observer calls again.
 function home(v) {
-  const [cw, ch] = size(v);
-  const whole = Math.min(cw / v.width, ch / v.height);
-  if (whole >= 0.5 * PT) return fit(v);
-  const tall = v.height / v.width > ch / cw;
-  v.scale = Math.min(PT, tall ? cw / v.width : ch / v.height);
-  v.x = tall ? (v.width - cw / v.scale) / 2 : 0;
-  v.y = tall ? 0 : (v.height - ch / v.scale) / 2;
-  render(v);
+  const cw = v.stage.clientWidth;
+  if (!v.svg || cw < 2) return;
+  const limit = stageLimit(v);
+  const whole = Math.min(cw / v.width, limit / v.height);
+  const tall = v.height / v.width > limit / cw;
+  let scale, ch;
+  if (whole >= 0.5 * PT) {  // legible whole
+    scale = Math.min(MAX_SCALE, 0.98 * whole);
+    ch = Math.min(limit, Math.ceil((v.height * scale) / 0.98));
+  } else {
+    scale = Math.min(PT, tall ? cw / v.width : limit / v.height);
+    ch = tall ? limit : Math.min(limit, Math.ceil(v.height * scale) + 2);
+  }
+  ch = Math.max(MIN_STAGE, ch);
+  v.stage.style.height = `${ch}px`;
+  v.scale = scale;
+  const fits = whole >= 0.5 * PT;
+  v.x = fits || tall ? (v.width - cw / scale) / 2 : 0;
+  v.y = !fits && tall ? 0 : (v.height - ch / scale) / 2;
+  v.auto = true;
+  pinLegends(v);
+  apply(v);
+}
+
+// A colour legend drawn in the graph moves out of sight when zooming: a copy of it at natural size
+// is pinned to the frame's lower left corner instead (the exported files keep it in the graph).
+function pinLegends(v) {
+  if (v.pinned || !v.svg) return;
+  v.legends.innerHTML = "";
+  for (const g of v.svg.querySelectorAll("g.node.legend")) {
+    const b = g.getBBox();
+    if (!b.width) return;  // not laid out yet
+    const pin = document.createElementNS(SVGNS, "svg");
+    pin.setAttribute("viewBox", `${b.x - 2} ${b.y - 2} ${b.width + 4} ${b.height + 4}`);
+    pin.setAttribute("width", `${(b.width + 4) * PT}`);
+    pin.setAttribute("height", `${(b.height + 4) * PT}`);
+    const copy = g.cloneNode(true);
+    copy.removeAttribute("id");
+    pin.appendChild(copy);
+    v.legends.appendChild(pin);
+    g.setAttribute("visibility", "hidden");
+  }
+  v.pinned = true;
 }
 
 // The SVG's user-space box of an element, from its on-screen box.
@@ -102,12 +154,29 @@ function boxOf(v, el) {
           w: r.width / v.scale, h: r.height / v.scale};
 }
 
+// Scroll the page so that the whole frame is in the window, where part of its stage is not.
+function reveal(v) {
+  const s = v.stage.getBoundingClientRect();
+  const shown = Math.min(s.bottom, window.innerHeight) - Math.max(s.top, 0);
+  if (shown < Math.min(s.height, window.innerHeight) - 1) v.root.scrollIntoView({block: "nearest", behavior: "instant"});
+}
+
+// Centre `el` in the part of the stage the window shows (the frame is first brought into view).
 function centreOn(v, el) {
+  if (v.stage.clientWidth < 2) {  // not laid out yet: once it is
+    v.pending = el;
+    return;
+  }
+  reveal(v);
   const [cw, ch] = size(v);
   const b = boxOf(v, el);
   v.scale = Math.max(MIN_SCALE, Math.min(PT, 0.8 * cw / Math.max(b.w, 1), 0.8 * ch / Math.max(b.h, 1)));
+  const s = v.stage.getBoundingClientRect();
+  const top = Math.max(s.top, 0), bottom = Math.min(s.bottom, window.innerHeight);
+  const middle = bottom > top ? (top + bottom) / 2 - s.top : ch / 2;
   v.x = b.x + b.w / 2 - cw / (2 * v.scale);
-  v.y = b.y + b.h / 2 - ch / (2 * v.scale);
+  v.y = b.y + b.h / 2 - middle / v.scale;
+  v.auto = false;
   render(v);
 }
 
@@ -118,6 +187,10 @@ function load(v, data) {
   v.version = data.version;
   v.selected = null;
   v.ids = new Map();
+  v.pinned = false;
+  v.pending = null;
+  v.auto = true;
+  v.legends.innerHTML = "";
   if (!svg) return;
   const box = (svg.getAttribute("viewBox") || "").trim().split(/[\s,]+/).map(Number);
   v.width = box[2] || svg.width.baseVal.value || 1;
@@ -188,6 +261,7 @@ function listen(v) {
         v.tip.hidden = true;
       }
       if (press.moved) {
+        v.auto = false;
         v.x = press.vx - dx / v.scale;
         v.y = press.vy - dy / v.scale;
         render(v);
@@ -228,19 +302,37 @@ function showTip(v, e) {
   v.tip.style.top = `${top}px`;
 }
 
+function relayout(v) {
+  if (v.stage.clientWidth < 2) return;
+  if (v.auto) home(v);
+  if (v.pending) {
+    const el = v.pending;
+    v.pending = null;
+    centreOn(v, el);
+  } else if (!v.auto) {
+    render(v);
+  }
+}
+
 export default function ({data: raw, parentElement, setTriggerValue}) {
   const data = ArrayBuffer.isView(raw) || raw instanceof ArrayBuffer ? JSON.parse(new TextDecoder().decode(raw)) : raw;
   const host = parentElement;
   let v = host.__diagramView;
   if (!v || !v.root.isConnected) v = host.__diagramView = makeView(host);
   v.setTrigger = setTriggerValue;
-  v.root.style.height = `${data.height}px`;
+  v.most = data.height;
   const fresh = v.version !== data.version;
   if (fresh) load(v, data);
   v.root.dataset.version = data.version;
   select(v, data.candidates || [], fresh || data.focus !== v.focus);
   v.focus = data.focus;
-  const resized = new ResizeObserver(() => render(v));
-  resized.observe(v.stage);
-  return () => resized.disconnect();
+  // A frame still showing its first view follows the window (and a tab shown after loading).
+  const resized = () => relayout(v);
+  const observer = new ResizeObserver(resized);
+  observer.observe(v.stage);
+  window.addEventListener("resize", resized);
+  return () => {
+    observer.disconnect();
+    window.removeEventListener("resize", resized);
+  };
 }

@@ -14,7 +14,7 @@ from explorer.app.store import (MAX_COMPARE, LatencySettings, add_config, config
                                  measured_key, remember, remove_config, rename_config)
 from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_svg
 from explorer.app.inputs import distinct_name
-from explorer.app.display import show_svg, svg_width_px, wrapped_caption
+from explorer.app.display import figure_row
 from explorer.app.measuring import bar_progress, kept_latencies, measure, settings_widgets
 from explorer.app.text import plain_lines, plain_text
 from explorer.labels import distinct_labels, file_stem, fmt_count, fmt_ms, fmt_rate
@@ -185,22 +185,15 @@ def downloads(slot, cfgs: list[ArchConfig], rows: list[dict], timed: list[tuple[
 
 
 def side_by_side(figures: list[tuple[str, Callable[[], str]]], height: int | None) -> None:
-    """SVG figures (caption, maker) in columns of equal width, all at one scale: the widest fitted
-    to its column, so a layer is drawn as large in each. Frames scroll beyond `height` (None: whole)."""
-    svgs: list[str | Exception] = []
-    for _, make in figures:
+    """SVG figures (caption, maker) side by side at one readable scale, wrapping onto more rows
+    where the page is narrow, so a layer is drawn as large in each. Frames scroll beyond `height` (None: whole)."""
+    shown = []
+    for caption, make in figures:
         try:
-            svgs.append(make())
+            shown.append((caption, make()))
         except diagram.GraphvizMissing as exc:
-            svgs.append(exc)
-    widest = max((svg_width_px(s) or 0.0 for s in svgs if isinstance(s, str)), default=0.0) or None
-    for col, (caption, _), svg in zip(st.columns(len(figures)), figures, svgs):
-        with col:
-            wrapped_caption(caption)
-            if isinstance(svg, str):
-                show_svg(svg, height=height, fit=True, widest=widest)
-            else:
-                st.error(plain_lines(str(svg)))
+            st.error(plain_lines(str(exc)))
+    figure_row(shown, height)
 
 
 def units(cfgs: list[ArchConfig]) -> None:

@@ -8,6 +8,7 @@ from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
 from explorer.app.text import plain_lines
+from explorer.diagram.unit import gate_equation
 from explorer.facts.results import Summary, UnitCheck
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
@@ -47,15 +48,19 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
     default = next((u.name for u in s.units if u.shortcut != "identity"), names[0])
     if st.session_state.get("unit_pick") not in names:
         st.session_state.unit_pick = default
-    left, right = st.columns([2, 3])
+    # the figure's column is the wider: at 1024 px it holds the figure at a readable scale
+    left, right = st.columns([3, 2])
     with left:
         unit = st.selectbox("Unit", names, key="unit_pick", format_func=lambda n: n or "first block")
         st.markdown(f"**{unit_equation(cfg, unit)}**")
+        gate = gate_equation(cfg, unit)
+        if gate:  # what s is: the unit's SE / ECA gate, with its sizes
+            st.caption(gate)
         picked = next((u for u in s.units if u.name == unit), None)
         if picked is not None:
             st.caption(f"{unit}: {picked.reason}")
         try:
-            show_svg(unit_figure_svg(cfg, unit), height=640, fit=True)
+            show_svg(unit_figure_svg(cfg, unit), height=None, fit=True)  # as tall as the figure: no scroll box
         except diagram.GraphvizMissing as exc:
             st.error(plain_lines(str(exc)))
     with right:
@@ -64,6 +69,13 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
             "(`out_shape`). They are added element-wise, so their shapes must match: where they do not, "
             "the shortcut pads (option A) or projects with a 1x1 conv W_s (options B/C)."
         )
+        if cfg.avg_down:
+            st.markdown("**avg_down** (ResNet-D): where the size halves, x is averaged over each 2x2 window "
+                        "before W_s, a stride-1 1x1 conv, so the projection reads every position of x "
+                        "instead of one in four.")
+        if cfg.attention != "none":
+            st.markdown("**s** is the unit's channel gate: it averages F(x) over space, maps the channel "
+                        "means to one sigmoid weight per channel and scales F(x) by them before the addition.")
         if s.units:
             metric_row([
                 ("Residual units", str(s.residual_units), None),
