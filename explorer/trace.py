@@ -33,6 +33,7 @@ from explorer.arch.config import ArchConfig
 from explorer.arch.plan import conv_out
 from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
+from explorer.trace_ops import VIEWS, pooled, shortcut_pooled, stand_in
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
 # --- recording ---------------------------------------------------------------------------
@@ -43,15 +44,11 @@ _KINDS: tuple[tuple[type, NodeKind], ...] = ((nn.Conv2d, "conv"), (nn.BatchNorm2
 _LEAVES = tuple(cls for cls, _ in _KINDS)  # modules recorded whole: their internals are no nodes
 _TENSOR_OPS: dict[str, NodeKind] = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten",
                                     "mean": "squeeze", "__mul__": "mul", "mul": "mul"}
-# Reshapes between recorded ops (channel attention's): no node; the output names the input's producer.
-_VIEWS = frozenset({"view", "reshape", "expand_as", "expand", "unsqueeze", "squeeze", "view_as"})
 _COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
                torch.ops.aten.matmul}
 _PRODUCER = "_explorer_node"  # attribute naming the node that made a tensor (no id() reuse)
 _ADDS_IN_PLACE = (torch.Tensor.__iadd__, torch.Tensor.add_)
 _ADDS = (*_ADDS_IN_PLACE, torch.Tensor.__add__, torch.add, torch.Tensor.add)
-_MEANS = (torch.Tensor.mean, torch.mean)
-_MULS = (torch.Tensor.mul, torch.Tensor.__mul__, torch.mul)
 
 
 class _Watch(TorchDispatchMode):
@@ -165,7 +162,7 @@ class _Recorder(TorchFunctionMode):
             out = func(*args, **kwargs)
         fname = getattr(func, "__name__", "")
         kind = _TENSOR_OPS.get(fname)
-        if fname in _VIEWS and self.depth == 0 and hasattr(x, _PRODUCER) and isinstance(out, torch.Tensor):
+        if fname in VIEWS and self.depth == 0 and hasattr(x, _PRODUCER) and isinstance(out, torch.Tensor):
             setattr(out, _PRODUCER, getattr(x, _PRODUCER))
         if kind is not None and self.depth == 0 and isinstance(out, torch.Tensor):
             scope = self.scope[-1]
@@ -193,16 +190,10 @@ class _Recorder(TorchFunctionMode):
             return x.new_empty((*x.shape[:-2], *size))
         if func is F.conv2d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
             return self._conv2d(*args)
-        if func in _MEANS and args[1:] == ((2, 3),) and kwargs.keys() <= {"keepdim"}:  # attention's squeeze
-            return x.new_empty((*x.shape[:-2], 1, 1) if kwargs.get("keepdim") else x.shape[:-2])
-        if func is torch.sigmoid and not kwargs:
-            return x.new_empty(x.shape)
-        if func in _MULS and isinstance(other, torch.Tensor) and not kwargs:  # x * gate
-            return x.new_empty(_broadcast(x.shape, other.shape))
-        if func is F.conv1d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
-            return self._conv1d(*args)
-        if func is F.avg_pool2d and not kwargs and len(args) >= 3:
-            return x.new_empty((*x.shape[:-2], *_pool_size(x, *args[1:5])))
+        timm_op = stand_in(func, x, args, kwargs)  # attention's ops, ResNet-D's pool (trace_ops.py)
+        if timm_op is not None:
+            self.watch.pending_flops += timm_op[1]
+            return timm_op[0]
         if func is F.linear and x.dim() == 2 and not kwargs:
             weight = args[1]
             out = x.new_empty((x.shape[0], weight.shape[0]))  # (B, out_features)
@@ -217,33 +208,6 @@ class _Recorder(TorchFunctionMode):
         self.watch.pending_flops += flop_registry[torch.ops.aten.convolution](
             x, weight, bias, pair(stride), pair(padding), pair(dilation), False, (0, 0), groups, out_val=out)
         return out
-
-    def _conv1d(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
-        """Meta conv1d (ECA's) without the meta kernel, as _conv2d."""
-        (n, k, s, p, d) = (x.shape[-1], weight.shape[-1], *(side(v) for v in (stride, padding, dilation)))
-        out = x.new_empty((x.shape[0], weight.shape[0], conv_out(n, k, s, p, d)))  # (B, C_out, L')
-        self.watch.pending_flops += flop_registry[torch.ops.aten.convolution](
-            x, weight, bias, (s,), (p,), (d,), False, (0,), groups, out_val=out)
-        return out
-
-
-def _broadcast(a: torch.Size, b: torch.Size) -> tuple[int, ...]:
-    """The shape two same-rank tensors broadcast to (sizes 1 stretch)."""
-    if len(a) != len(b) or any(m != n and 1 not in (m, n) for m, n in zip(a, b)):
-        raise RuntimeError(f"shapes {tuple(a)} and {tuple(b)} do not broadcast")
-    return tuple(max(m, n) for m, n in zip(a, b))
-
-
-def _pool_size(x: torch.Tensor, kernel, stride=None, padding=0, ceil_mode=False) -> tuple[int, ...]:
-    """Output (H, W) of an average pool, ceil mode included, as torch computes it."""
-    stride = stride if stride not in (None, ()) else kernel
-    out = []
-    for n, k, s, p in zip(x.shape[-2:], pair(kernel), pair(stride), pair(padding)):
-        size = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
-        if ceil_mode and (size - 1) * s >= n + p:  # the last window must start inside the input
-            size -= 1
-        out.append(size)
-    return tuple(out)
 
 
 def _out_size(x: torch.Tensor, kernel, stride, padding, dilation) -> tuple[int, int]:
@@ -425,20 +389,10 @@ def _make_units(nodes: tuple[Node, ...], unit_mods: dict, module_params: dict[st
             in_shape=in_shape, out_shape=out_shape, shortcut=kind, shortcut_params=sc_params,
             shortcut_macs=sum(n.flops for n in mine if n.role == "shortcut") // 2,
             branch_params=module_params[name] - sc_params,
-            reason=shortcut_reason(kind, in_shape, out_shape, option, _pooled(mine)) if mod.residual else "",
+            reason=shortcut_reason(kind, in_shape, out_shape, option, pooled(mine)) if mod.residual else "",
             add=add.id if add is not None else "", shortcut_input=shortcut_input,
         ))
     return tuple(units)
-
-
-def _pooled(ops: list[Node]) -> bool:
-    return any(n.kind == "pool" and n.role == "shortcut" for n in ops)
-
-
-def shortcut_pooled(trace: Trace, unit: Unit | str) -> bool:
-    """Whether a unit's shortcut average-pools before its projection (ResNet-D, avg_down)."""
-    name = unit if isinstance(unit, str) else unit.name
-    return _pooled([n for n in trace.nodes if n.unit == name])
 
 
 __all__ = ["Node", "Trace", "Unit", "count_params", "kernel_stride_dilation", "shortcut_pooled", "trace",

@@ -23,7 +23,7 @@ from explorer.arch.config import choices, field_names
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 KEYS = field_names()
-TEXT_KEYS = ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem")
+TEXT_KEYS = ("block", "bn_position", "relu_position", "shortcut", "stride_on", "stem", "stem_type", "attention")
 DEEP = "[" * 10_000 + "]" * 10_000           # 10,000 nested lists as JSON text
 SMALL = explorer.preset("resnet20").replace(widths=[8, 16, 32], stem_width=8, num_classes=10)
 CLI_BASE = "resnet20"
@@ -55,7 +55,7 @@ def plausible(key: str):
             lambda xs: [8 * x for x in xs] if key == "widths" else xs)
     if key == "skip_span":
         return st.one_of(st.none(), st.integers(min_value=0, max_value=7))
-    if key == "zero_init_residual":
+    if key in ("zero_init_residual", "avg_down"):
         return st.booleans()
     if key == "input_size":
         return st.integers(min_value=1, max_value=64)

@@ -8,6 +8,7 @@ from explorer import ArchConfig, ConfigError, build_model
 from explorer.arch.plan import make_plan
 from explorer.facts.limits import estimate
 from explorer.facts.summary import measure_summary
+from variants import TIMM_KNOBS
 
 small_int = st.integers(min_value=1, max_value=4)
 junk = st.one_of(
@@ -34,6 +35,7 @@ well_typed = st.fixed_dictionaries(
         "num_classes": st.integers(1, 12),
         "input_size": st.integers(1, 40),
         "zero_init_residual": st.booleans(),
+        **{k: st.sampled_from(v) for k, v in TIMM_KNOBS.items()},
     },
 ).flatmap(lambda d: st.integers(1, 3).flatmap(lambda n: st.fixed_dictionaries({
     **{k: st.just(v) for k, v in d.items()},
@@ -43,7 +45,7 @@ well_typed = st.fixed_dictionaries(
 
 ill_typed = st.dictionaries(
     st.sampled_from(["name", "block", "depths", "widths", "skip_span", "bn_position", "shortcut",
-                     "input_size", "groups", "zero_init_residual", "unknown", ""]),
+                     "input_size", "groups", "zero_init_residual", *TIMM_KNOBS, "unknown", ""]),
     junk, max_size=4,
 )
 

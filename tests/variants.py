@@ -17,3 +17,12 @@ PREACT_UNITS = {
     "e": FIG4_UNITS["e"],
     "nobn_pre": ("none", "before_conv"),
 }
+
+# timm's refinements (config keys stem_type, avg_down, attention), each value the random variants
+# of the fuzz and property tests draw from: the deep stems of ResNet-C/S/T, ResNet-D's
+# average-pool projection, and channel attention (SE, ECA).
+TIMM_KNOBS = {
+    "stem_type": ["single", "deep", "deep_tiered"],
+    "avg_down": [False, True],
+    "attention": ["none", "se", "eca"],
+}
