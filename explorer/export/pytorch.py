@@ -13,115 +13,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.builder import EcaModule, ResidualUnit, ResNet, SEModule, ZeroPadShortcut, build_model
 from explorer.arch.config import ArchConfig
 from explorer.arch.plan import Plan, UnitSpec, last_branch_bn, make_plan
 from explorer.export.limits import ExportError
-from explorer.labels import square
-from explorer.vocab import SHORTCUT_TEXT
+from explorer.export.pytorch_text import ATTENTION, FOOTER, HEADER, SE_ARG, SHARED, TIMM_NAMES, TORCHVISION_NAMES
+from explorer.labels import side, square
+from explorer.vocab import ATTENTION_TEXT, POOLED_PROJECTION, SHORTCUT_TEXT
 
 INDENT = "    "
-
-_HEADER = '''\
-"""{title}: standalone PyTorch code written by ResNet Explorer.
-
-It needs torch and nothing else. build_model() returns the network in training mode, initialised
-as torchvision initialises ResNets. A state_dict saved from ResNet Explorer's
-explorer.build_model(cfg) for the config below loads into it with strict=True (module names
-follow torchvision: conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc).
-
-Run this file to push one random {input_desc} image through the network.
-"""
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-'''
-
-_SHARED = '''
-class ZeroPadShortcut(nn.Module):
-    """Shortcut option A (He et al. 2015): identity with strided subsampling and zero-padded
-    extra channels; no parameters."""
-
-    def __init__(self, in_ch, out_ch, stride):
-        super().__init__()
-        self.in_ch, self.out_ch, self.stride = in_ch, out_ch, stride
-
-    def forward(self, x):
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]  # (B, C, H/s, W/s)
-        return F.pad(x, (0, 0, 0, 0, 0, self.out_ch - self.in_ch))  # zeros after the C channels
-
-
-class ResidualUnit(nn.Module):
-    """One residual unit, y = post(F(pre(x)) + shortcut), or y = F(x) in a plain network.
-
-    pre:        ops before the split (a pre-activation unit's BN / ReLU, He et al. 2016, Fig. 4e);
-                a shape-changing shortcut reads their output, an identity shortcut the raw x
-    branch:     F(x), the residual function: weight layers (convs) and their BN / ReLU
-    post:       ops after the addition (e.g. the original unit's ReLU, Fig. 4a)
-    downsample: the shortcut where the shape changes: a 1x1 projection W_s (options B, C) or
-                ZeroPadShortcut (option A); None is the identity
-    zero_init:  the BN whose gamma starts at zero, so the unit starts as an identity
-    """
-
-    def __init__(self, pre=(), branch=(), post=(), downsample=None, residual=True, zero_init=None):
-        super().__init__()
-        for name, module in (*pre, *branch, *post):
-            self.add_module(name, module)
-        self.downsample = downsample
-        self.residual = residual
-        self.zero_init = zero_init
-        self._pre = [name for name, _ in pre]
-        self._branch = [name for name, _ in branch]
-        self._post = [name for name, _ in post]
-
-    def forward(self, x):
-        pre = x
-        for name in self._pre:
-            pre = getattr(self, name)(pre)
-        out = pre
-        for name in self._branch:
-            out = getattr(self, name)(out)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(pre))
-        for name in self._post:
-            out = getattr(self, name)(out)
-        return out
-
-'''
-
-_FOOTER = '''
-
-def init_weights(model):
-    """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    # zero_init_residual: each branch's last BN starts at zero (Goyal et al. 2017)
-    for m in model.modules():
-        if isinstance(m, ResidualUnit) and m.zero_init is not None:
-            nn.init.zeros_(getattr(m, m.zero_init).weight)
-
-
-def build_model():
-    """The network of the config at the top of this file."""
-    model = ResNet()
-    init_weights(model)
-    return model
-
-
-if __name__ == "__main__":
-    model = build_model().eval()
-    x = torch.randn(1, {in_channels}, {size}, {size})  # (B, C, H, W)
-    with torch.no_grad():
-        print(model(x).shape)  # (1, {num_classes})
-'''
 
 
 def to_pytorch_code(cfg: ArchConfig) -> str:
@@ -129,13 +29,25 @@ def to_pytorch_code(cfg: ArchConfig) -> str:
     plan = make_plan(cfg)
     with torch.device("meta"):
         model = build_model(cfg)
-    header = _HEADER.format(
+    header = HEADER.format(
         title=_comment_safe(cfg.name) or "ResNet",
         input_desc=f"{cfg.in_channels}x{cfg.input_size}x{cfg.input_size}",
     )
-    parts = [_config_comment(cfg), header, _SHARED, _network_class(model, plan, cfg),
-             _FOOTER.format(in_channels=cfg.in_channels, size=cfg.input_size, num_classes=cfg.num_classes)]
+    if (cfg.stem_type, cfg.avg_down, cfg.attention) != ("single", False, "none"):
+        header = header.replace(TORCHVISION_NAMES, TIMM_NAMES)
+    parts = [_config_comment(cfg), header, _shared(cfg), _network_class(model, plan, cfg),
+             FOOTER.format(in_channels=cfg.in_channels, size=cfg.input_size, num_classes=cfg.num_classes)]
     return "".join(parts)
+
+
+def _shared(cfg: ArchConfig) -> str:
+    """The unit class (and the attention module, if the network has one)."""
+    if cfg.attention == "none":
+        return SHARED
+    text = SHARED
+    for old, new in SE_ARG:
+        text = text.replace(old, new)
+    return text + ATTENTION[cfg.attention]
 
 
 def _comment_safe(text: str) -> str:
@@ -158,7 +70,13 @@ def _network_class(model: ResNet, plan: Plan, cfg: ArchConfig) -> str:
     fwd = [f"{i1}def forward(self, x):  # x: (B, {cfg.in_channels}, {cfg.input_size}, {cfg.input_size})"]
     stem = [("conv1", model.conv1), ("bn1", model.bn1), ("relu", model.relu), ("maxpool", model.maxpool)]
     for name, module in stem:
-        if module is not None:
+        if isinstance(module, nn.Sequential):  # a deep stem (He et al. 2019, ResNet-C)
+            convs = [m for m in module if isinstance(m, nn.Conv2d)]
+            init.append(f"{i2}# deep stem (He et al. 2019, ResNet-C): 3x3 convs of "
+                        + ", ".join(str(m.out_channels) for m in convs) + " channels")
+            init += _lines(f"self.{name} = ", module, i2)
+            fwd.append(f"{i2}x = self.{name}(x)")
+        elif module is not None:
             init.append(f"{i2}self.{name} = {module_code(module)}")
             fwd.append(f"{i2}x = self.{name}(x)")
     fwd[-1] += f"  # (B, {plan.stem_out}, {plan.stem_size}, {plan.stem_size})"
@@ -219,7 +137,15 @@ def _stage_code(stage_name: str, stage: nn.Sequential, units: tuple[UnitSpec, ..
 def _unit_caption(spec: UnitSpec) -> str:
     size = (f"{spec.in_size}x{spec.in_size}" if spec.in_size == spec.out_size
             else f"{spec.in_size}x{spec.in_size} -> {spec.out_size}x{spec.out_size}")
-    return f"{spec.in_ch} -> {spec.out_ch} channels, {size}, {SHORTCUT_TEXT[spec.shortcut].phrase}"
+    words = POOLED_PROJECTION if spec.shortcut_pool > 1 else SHORTCUT_TEXT[spec.shortcut]
+    gate = f", {ATTENTION_TEXT[spec.attention][0]}" if spec.attention != "none" else ""
+    return f"{spec.in_ch} -> {spec.out_ch} channels, {size}, {words.phrase}{gate}"
+
+
+def _lines(head: str, seq: nn.Sequential, indent: str) -> list[str]:
+    """`head` + nn.Sequential(...) written one module a line."""
+    return ([f"{indent}{head}nn.Sequential("] + [f"{indent}{INDENT}{module_code(m)}," for m in seq]
+            + [f"{indent})"])
 
 
 def _unit_code(unit: nn.Module, spec: UnitSpec, zero_init: bool) -> list[str]:
@@ -240,7 +166,12 @@ def _unit_code(unit: nn.Module, spec: UnitSpec, zero_init: bool) -> list[str]:
             role = f"  # {roles[name]}" if name in roles else ""
             lines.append(f"{INDENT * 2}{op},{role}")
         lines.append(f"{INDENT}],")
-    if unit.downsample is not None:
+    if getattr(unit, "se", None) is not None:
+        lines.append(f"{INDENT}se={module_code(unit.se)},")
+    if isinstance(unit.downsample, nn.Sequential) and len(unit.downsample) > 2:  # pool, conv, BN
+        lines += _lines("downsample=", unit.downsample, INDENT)
+        lines[-1] += ","
+    elif unit.downsample is not None:
         lines.append(f"{INDENT}downsample={module_code(unit.downsample)},")
     if not unit.residual:
         lines.append(f"{INDENT}residual=False,")
@@ -283,6 +214,26 @@ def _maxpool(m: nn.MaxPool2d) -> str:
             f"padding={square(m.padding)!r})")
 
 
+def _avgpool(m: nn.AvgPool2d) -> str:
+    if square(m.padding) != 0 or m.divisor_override is not None:
+        raise ExportError("an average pool with padding or a divisor override")
+    return (f"nn.AvgPool2d({square(m.kernel_size)!r}, stride={square(m.stride)!r}, ceil_mode={m.ceil_mode}, "
+            f"count_include_pad={m.count_include_pad})")
+
+
+def _se(m: SEModule) -> str:
+    if not (type(m.bn) is nn.Identity and m.fc1.bias is not None and m.fc2.bias is not None):
+        raise ExportError("a squeeze-excitation module with a norm or without biases")
+    return f"SEModule({m.fc1.in_channels}, {m.fc1.out_channels})"
+
+
+def _eca(m: EcaModule) -> str:
+    k = side(m.conv.kernel_size)
+    if side(m.conv.padding) != (k - 1) // 2 or m.conv.bias is not None:
+        raise ExportError("an ECA conv with other padding or a bias")
+    return f"EcaModule({k})"
+
+
 def _sequential(m: nn.Sequential) -> str:
     return f"nn.Sequential({', '.join(module_code(child) for child in m)})"
 
@@ -298,6 +249,9 @@ _WRITERS: dict[type, Callable[[nn.Module], str]] = {
     nn.Sequential: _sequential,
     nn.Identity: lambda m: "nn.Identity()",
     ZeroPadShortcut: lambda m: f"ZeroPadShortcut({m.in_ch}, {m.out_ch}, stride={m.stride})",
+    nn.AvgPool2d: _avgpool,
+    SEModule: _se,
+    EcaModule: _eca,
 }
 
 
