@@ -251,3 +251,29 @@ def test_training_step_runs_with_every_new_module():
     loss = model(torch.randn(2, 3, 32, 32)).sum()
     loss.backward()  # in-place ops after the gate leave autograd intact
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_sidebar_has_the_new_keys_with_help_and_the_presets_set_them():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+    assert not at.exception
+    assert at.selectbox(key="cfg_stem_type").value == "single"
+    assert at.selectbox(key="cfg_attention").value == "none"
+    assert at.checkbox(key="cfg_avg_down").value is False
+    for key in ("cfg_stem_type", "cfg_attention", "cfg_bn_position", "cfg_relu_position"):
+        assert at.selectbox(key=key).help
+    assert "ResNet-D" in at.checkbox(key="cfg_avg_down").help
+    at.selectbox(key="preset").select("ecaresnet50d").run()
+    assert not at.exception
+    assert at.selectbox(key="cfg_stem_type").value == "deep" and at.checkbox(key="cfg_avg_down").value is True
+    assert at.selectbox(key="cfg_attention").value == "eca"
+    at.selectbox(key="cfg_attention").select("none").run()  # now resnet50d's network: the box says so
+    assert at.selectbox(key="preset").value == "resnet50d" and at.text_input(key="cfg_name").value == "resnet50d"
+    at.checkbox(key="cfg_avg_down").uncheck().run()
+    at.selectbox(key="cfg_shortcut").select("A").run()  # avg_down off: option A is valid
+    assert not at.exception
+    at.checkbox(key="cfg_avg_down").check().run()  # with option A: the error shows beside the widget
+    assert any("avg_down" in e.value for e in at.error)

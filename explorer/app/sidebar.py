@@ -69,9 +69,15 @@ def _block_settings(slots: dict) -> None:
                     help="The block's own length (2 basic, 3 bottleneck) is the papers' unit and follows the "
                          "block; 1 skips a single weight layer; 0 = plain network, no shortcuts.")
     _slot(slots, "skip_span")
-    sb.selectbox("BatchNorm position", choices("bn_position"), **_changes("bn_position"))
+    sb.selectbox("BatchNorm position", choices("bn_position"), **_changes("bn_position"),
+                 help="after_conv: conv-BN in each layer (He et al. 2015, torchvision); before_conv: BN-ReLU-conv, "
+                      "full pre-activation (He et al. 2016, Fig. 4e); after_add: one BN after the addition "
+                      "(Fig. 4b); none: no BatchNorm, each conv gets a bias.")
     _slot(slots, "bn_position")
-    sb.selectbox("ReLU position", choices("relu_position"), **_changes("relu_position"))
+    sb.selectbox("ReLU position", choices("relu_position"), **_changes("relu_position"),
+                 help="after_add: ReLU after the addition (the original unit); before_add: at the end of the "
+                      "branch, so the shortcut is a clean identity (Fig. 4c); before_conv: pre-activation, "
+                      "ReLU before each conv (Fig. 4d, e).")
     _slot(slots, "relu_position")
     sb.selectbox("Shortcut option", choices("shortcut"), **_changes("shortcut"),
                  help="A: identity, zero-padded channels (no parameters); B: 1x1 projection where the shape "
@@ -80,6 +86,18 @@ def _block_settings(slots: dict) -> None:
     sb.selectbox("Stride on", choices("stride_on"), **_changes("stride_on"),
                  help="3x3 = torchvision v1.5; first = the paper's first conv of the stage.")
     _slot(slots, "stride_on")
+    sb.checkbox("Average-pool shortcut (ResNet-D)", **_changes("avg_down"),
+                help="A strided 1x1 projection reads only 1 in 4 of its input's positions. ResNet-D (He et al. "
+                     "2019, Bag of Tricks, Fig. 2c; timm's avg_down) averages 2x2 first, then projects with a "
+                     "stride-1 1x1 conv: same parameters, every position read. Needs shortcut B or C.")
+    _slot(slots, "avg_down")
+    sb.selectbox("Channel attention", choices("attention"), **_changes("attention"),
+                 help="Scales each channel of the branch output F(x) by a learned gate before the addition. "
+                      "se: squeeze-excitation (Hu et al. 2018; timm's SEModule): global mean, 1x1 conv to C/16 "
+                      "(a multiple of 8), ReLU, 1x1 conv back, sigmoid. eca: ECA (Wang et al. 2020; timm's "
+                      "EcaModule): global mean, one 1-D conv across the channels (kernel 3 to 7, from C), "
+                      "sigmoid: a handful of parameters per unit.")
+    _slot(slots, "attention")
 
 
 def _stage_settings(slots: dict) -> None:
@@ -94,6 +112,12 @@ def _stage_settings(slots: dict) -> None:
     sb.selectbox("Stem", choices("stem"), **_changes("stem"),
                  help="imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: one 3x3/1 conv")
     _slot(slots, "stem")
+    sb.selectbox("Stem type", choices("stem_type"), **_changes("stem_type"),
+                 help="single: the one conv above. deep: three 3x3 convs (widths w/2, w/2, w for stem width w), "
+                      "the first with the stem's stride, BN-ReLU between them: ResNet-C (He et al. 2019, Bag "
+                      "of Tricks) and timm's stem_type='deep'. deep_tiered: widths 3w/8, w/2, w (timm's "
+                      "resnet50t). Needs an even stem width of at least 8.")
+    _slot(slots, "stem_type")
     _int_pair(slots, ("Stem width", "stem_width"), ("Input size", "input_size"))
     _int_pair(slots, ("In channels", "in_channels"), ("Classes", "num_classes"))
 
