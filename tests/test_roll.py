@@ -215,3 +215,37 @@ def test_diagram_tab_toggle_find_and_unroll():
     assert small.toggle(key="diagram_roll_toggle").value is True
     small.toggle(key="diagram_roll_toggle").set_value(False).run()
     assert address_of(small)["roll"] == "off" and not small.exception
+
+
+_SMALL = dict(name="small", stem="cifar", stem_width=8, depths=[4, 3], widths=[8, 16], input_size=32,
+              num_classes=10)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(shortcut="C"), dict(block="bottleneck", shortcut="B"), dict(skip_span=1, shortcut="B"),
+    dict(skip_span=0), dict(bn_position="before_conv", relu_position="before_conv", shortcut="B"),
+    dict(block="bottleneck", shortcut="C"), dict(skip_span=3, shortcut="B"),
+], ids=str)
+def test_variants_roll_wired_and_acyclic(changes):
+    cfg = preset("resnet20").replace(**_SMALL, **changes)
+    tr = trace(cfg)
+    assert find_runs(tr), changes  # four and three units a stage: something repeats
+    for detail in ("units", "layers"):
+        for fold in ((False, True) if detail == "layers" else (False,)):
+            nodes, edges = parse_dot(build_graph(cfg, detail, fold=fold, roll=True).source)
+            _check_wiring(nodes, edges)
+            assert _acyclic(nodes, edges), (detail, fold)
+            assert set(drawn_ids(tr, detail, fold, roll=True).values()) - {""} == set(nodes) - {"roll_legend"}
+            reached = {d for _, d, _ in edges} | {s for s, _, _ in edges}
+            assert set(nodes) - reached <= {"roll_legend"}, detail  # every drawn node is wired in
+
+
+def test_colour_by_time_takes_a_units_mean():
+    cfg = preset("resnet50")
+    tr = trace(cfg)
+    # measured: each conv of layer3.1 takes 1 ms, of layer3.2 ... layer3.5 3 ms
+    times = {o.id: (1.0 if o.unit == "layer3.1" else 3.0) for o in tr.nodes if o.kind == "conv"}
+    nodes, _ = parse_dot(build_graph(cfg, "units", color_by="time", times=times, roll=True).source)
+    tip = nodes["layer3.1-5"]["tooltip"].split("\\n")
+    assert "all 5: time 39.0 ms" in tip  # 3 convs x (1 + 4 x 3) ms
+    assert "each unit (mean): time 7.80 ms" in tip and not any(t.startswith("each unit: time") for t in tip)

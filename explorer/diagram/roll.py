@@ -196,10 +196,12 @@ def run_tooltip(trace: Trace, run: Run, path: str, ops: list[Node],
     lines = node_tooltip(trace, path, ops, times).split("\n")
     whole = [f"all {run.count}: params {every.params:,}{share(every.params, trace.params)}",
              f"all {run.count}: MACs {every.macs:,}{share(every.macs, trace.macs)}"]
-    if every.ms is not None:
+    each = [f"each unit: {line}" for line in lines[3:] if not line.startswith("time ")]
+    if every.ms is not None:  # measured times differ from unit to unit: their mean, as coloured
+        each.append(f"each unit (mean): time {fmt_ms(every.ms / run.count)}")
         whole.append(f"all {run.count}: time {fmt_ms(every.ms)}")
     return "\n".join([lines[0], f"{run.label}: {run.count} identical units drawn once", *lines[1:3],
-                      *(f"each unit: {line}" for line in lines[3:]), *whole])
+                      *each, *whole])
 
 
 def roll_legend() -> str:
