@@ -277,3 +277,10 @@ def test_sidebar_has_the_new_keys_with_help_and_the_presets_set_them():
     assert not at.exception
     at.checkbox(key="cfg_avg_down").check().run()  # with option A: the error shows beside the widget
     assert any("avg_down" in e.value for e in at.error)
+
+
+def test_attention_convs_leave_the_receptive_field_alone():
+    from explorer.facts.costs import trace_receptive_fields
+
+    eca, plain = (trace_receptive_fields(trace(explorer.preset(n))) for n in ("ecaresnet50d", "resnet50d"))
+    assert eca == plain and eca[0].receptive_field == 15  # deep stem: 3x3/2 -> 3x3 -> 3x3, then the max-pool

@@ -74,8 +74,8 @@ def trace_receptive_fields(t: Trace) -> tuple[ReceptiveField, ...]:
     rf, jump, group = 1, 1, "stem"
     rows: list[ReceptiveField] = []
     for n in t.nodes:
-        if n.kind not in ("conv", "maxpool") or n.role == "shortcut":
-            continue
+        if n.kind not in ("conv", "maxpool") or n.role in ("shortcut", "attention"):
+            continue  # channel attention's convs act on the squeezed (global) map, off the spatial path
         # Layers before the first stage form the stem; any after the stages, the head.
         here = n.stage or ("stem" if group == "stem" else "head")
         if here != group:
