@@ -18,7 +18,7 @@ from explorer.diagram.dot import (
 from explorer.diagram.highlight import highlight_legend, outline_changes, rolled_highlight
 from explorer.diagram.ids import DETAILS, cluster_of, drawn_ids
 from explorer.diagram.roll import (
-    Run, by_unit, drawn_runs, hidden_units, roll_legend, rolled_path, run_ops, run_tooltip,
+    Run, by_unit, drawn_runs, hidden_units, mark_runs, roll_legend, rolled_path, run_ops, run_tooltip,
 )
 from explorer.diagram.overlay import (
     check_color_by, colour, colour_scale, legend, node_tooltip, node_value, shortcut_tooltip,
@@ -144,8 +144,7 @@ def _layer_groups(trace: Trace, fold: bool, runs: tuple[Run, ...] = ()) -> tuple
             continue
         gid = group_of[op.id]
         if gid not in groups:
-            cluster = tuple(rolled_path(c, members) for c in cluster_of(op, "layers")) if runs else cluster_of(op, "layers")
-            groups[gid] = Group(gid, [], cluster=cluster)
+            groups[gid] = Group(gid, [], cluster=tuple(rolled_path(c, members) for c in cluster_of(op, "layers")))
         groups[gid].ops.append(op)
     for group in groups.values():
         main = next((o for o in group.ops if o.kind == "conv"), group.ops[0])
@@ -321,7 +320,7 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     edges = _edges(trace, group_of, shapes, _skip_label(detail, pooled), by_unit(runs))
     what = {"stages": "stages", "units": "residual units", "layers": "layers"}[detail]
     title = f"{text(trace.name)}: {what}" + (" (BN/ReLU folded)" if fold and detail == "layers" else "")
-    rolled = _mark_runs(groups, runs, detail)
+    rolled = mark_runs(groups, runs, detail)
     values = _annotate(trace, groups, color_by, times, rolled)
     if highlight and runs:
         members = by_unit(runs)
@@ -345,23 +344,6 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
     if accents:
         g.body.append(highlight_legend(accents))
     return g
-
-
-def _mark_runs(groups: list[Group], runs: tuple[Run, ...], detail: str) -> dict[str, Run]:
-    """Drawn id -> run, for the nodes drawn for a rolled run: a double outline, the class
-    ``rolled``, and at unit detail the run's name and count in the branch's label."""
-    firsts = {r.units[0]: r for r in runs}
-    rolled = {}
-    for grp in groups:
-        run = firsts.get(grp.ops[0].unit)
-        if run is None:
-            continue
-        rolled[grp.id] = run
-        grp.cls = f"{grp.cls} rolled"
-        grp.extra = {**(grp.extra or {}), "peripheries": "2"}
-        if detail == "units" and grp.label.startswith(run.units[0]):
-            grp.label = run.label + grp.label[len(run.units[0]):]
-    return rolled
 
 
 def _annotate(trace: Trace, groups: list[Group], color_by: str, times: Mapping[str, float] | None,

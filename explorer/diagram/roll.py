@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from explorer.diagram.dot import Group
 from explorer.diagram.overlay import node_tooltip, totals
 from explorer.labels import fmt_ms
 from explorer.records import Node, Trace, Unit
@@ -202,6 +203,23 @@ def run_tooltip(trace: Trace, run: Run, path: str, ops: list[Node],
         whole.append(f"all {run.count}: time {fmt_ms(every.ms)}")
     return "\n".join([lines[0], f"{run.label}: {run.count} identical units drawn once", *lines[1:3],
                       *each, *whole])
+
+
+def mark_runs(groups: list[Group], runs: tuple[Run, ...], detail: str) -> dict[str, Run]:
+    """Drawn id -> run, for the nodes drawn for a rolled run: a double outline, the class
+    ``rolled``, and at unit detail the run's name and count in the branch's label."""
+    firsts = {r.units[0]: r for r in runs}
+    rolled = {}
+    for grp in groups:
+        run = firsts.get(grp.ops[0].unit)
+        if run is None:
+            continue
+        rolled[grp.id] = run
+        grp.cls = f"{grp.cls} rolled"
+        grp.extra = {**(grp.extra or {}), "peripheries": "2"}
+        if detail == "units" and grp.label.startswith(run.units[0]):
+            grp.label = run.label + grp.label[len(run.units[0]):]
+    return rolled
 
 
 def roll_legend() -> str:
