@@ -5,6 +5,8 @@ left-right drawing fills its frame, and a colour legend stays in view when zoome
 
 Screenshots go to test-results/frame_<what>_<width>.png.
 """
+import re
+
 import pytest
 from browser_util import DIAGRAM, EXCEPTION, FRAME, IMG, ROOT, choose, key_css, open_tab, settle, wait_diagram_change
 
@@ -65,7 +67,10 @@ def assert_legible_and_fitted(d: dict, what: str) -> None:
 
 def test_every_show_me_opens_a_drawn_view_at_the_detail_its_text_speaks_of(new_page, app_url):
     pg = new_page(1024, 768)
-    pg.goto(app_url + "/?preset=resnet20")
+    pg.goto(app_url + "/?preset=resnet20&view=Unit")
+    pg.wait_for_selector(IMG)
+    settle(pg)
+    choose(pg, "unit_pick", "layer3.2")  # a unit picked before: a lesson shows the one its text names
     settle(pg)
     assert any(lesson.look_at == "Diagram" for lesson in lessons.LESSONS)
     for lesson in lessons.LESSONS:
@@ -86,6 +91,9 @@ def test_every_show_me_opens_a_drawn_view_at_the_detail_its_text_speaks_of(new_p
             pg.wait_for_selector(IMG)
             box = pg.locator(IMG).first.bounding_box()
             assert box["width"] > 200 and box["height"] > 200, (lesson.key, box)
+            named = re.findall(r"layer\d\.\d+", lesson.answer)
+            if named:  # the unit its text speaks of
+                assert f"{named[0]}: " in pg.locator('[data-testid="stMain"]').inner_text(), lesson.key  # its caption
 
 
 def test_weight_layer_lesson_opens_layer_detail():

@@ -22,8 +22,8 @@ def svg_width_px(svg: str) -> float | None:
 
 
 # The least a figure is shrunk to: Graphviz's smallest text in the figures (12 pt = 16 px) then
-# reads at 11.5 px; a column narrower than that scrolls sideways instead of shrinking it further.
-READABLE_SCALE = 0.72
+# reads at 11 px; a column narrower than that scrolls sideways instead of shrinking it further.
+READABLE_SCALE = 0.69
 
 
 def _img(svg: str, style: str) -> str:

@@ -78,6 +78,7 @@ def gate_equation(cfg: ArchConfig | Trace, unit: str | None = None) -> str:
 
 
 TITLE_WIDTH = 40  # characters per line of the figure's title
+CAPTION_WIDTH = 44  # and of each formula under it
 
 
 def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, direction: str = "TB",
@@ -101,7 +102,9 @@ def build_unit_figure(cfg: ArchConfig | Trace, unit: str | None = None, directio
     mine = [o for o in trace.nodes if o.unit == info.name]
     # wrapped, so a long config name does not widen the figure (side by side it would shrink it)
     title = "\n".join(text(line) for line in textwrap.wrap(f"{trace.name}, unit {info.name}", TITLE_WIDTH))
-    caption = "\n".join(line for line in (equation(trace, info.name), gate_equation(trace, info.name)) if line)
+    # each formula wrapped like the title: a long one would widen the figure and so shrink its text
+    caption = "\n".join(part for line in (equation(trace, info.name), gate_equation(trace, info.name)) if line
+                        for part in textwrap.wrap(line, CAPTION_WIDTH, break_long_words=False))
     g = graphviz.Digraph("unit")
     g.attr(rankdir=direction, label=lbl(f"{title}\n\n{caption}"), labelloc="b",
            fontname="Times-Roman", fontsize="15", nodesep="0.35", ranksep="0.3")

@@ -29,6 +29,7 @@ def show_me(lesson: lessons.Lesson) -> None:
     apply_lesson(lesson)
     if lesson.look_at == "Diagram":
         st.session_state[DETAIL_KEY] = lesson.detail
+    st.session_state.pop("unit_pick", None)  # the Unit view opens at the unit its text speaks of
 
 
 def draw(cfg: ArchConfig, summary: dict) -> None:
