@@ -319,3 +319,18 @@ def test_learn_asks_why_resnet_d_averages_with_the_published_figures_and_shows_i
     assert cfg.avg_down and cfg.stem_type == "deep"
     assert diagram.equation(cfg, "layer2.0") == "y = ReLU(F(x, {W_i}) + W_s avgpool(x))"
     assert lesson.look_at == "Unit"
+
+
+def test_learn_show_me_opens_the_unit_tab_on_an_average_pool_projection():
+    from test_app import fresh, show
+
+    at = show(fresh(), "Unit")
+    assert at.selectbox(key="unit_pick").value == "layer1.0"  # resnet50: its first projection
+    at = show(at, "Learn")
+    at.button(key="learn_resnet_d").click().run()
+    assert not at.exception
+    assert at.session_state["view"] == "Unit"
+    assert at.selectbox(key="unit_pick").value == "layer2.0"  # where ResNet-D averages before W_s
+    text = " ".join(m.value for m in at.markdown)
+    assert "y = ReLU(F(x, {W_i}) + W_s avgpool(x))" in text and "**avg_down** (ResNet-D)" in text
+    assert any("average-pooled first" in c.value for c in at.caption)

@@ -334,6 +334,8 @@ def build_graph(cfg: ArchConfig | Trace, detail: str = "units", direction: str =
         if n.role == "attention":
             gates[n.unit].append(n)
     labels.update({f"{u}.se": f"{u}.se  ({attention_text(ops, short=True)})" for u, ops in gates.items()})
+    labels.update({f"{r.id}.se": f"{r.id}.se  ({attention_text(gates[r.units[0]], short=True)})"
+                   for r in runs if gates.get(r.units[0])})
     labels.update({r.id: f"{r.label}  ({SHORTCUT_TEXT[trace.unit(r.units[0]).shortcut].word})"
                    for r in runs if trace.unit(r.units[0]).residual})
     emit(g, groups, edges, labels)

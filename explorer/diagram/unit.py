@@ -14,10 +14,19 @@ from explorer.trace import Node, Trace, Unit
 from explorer.vocab import ATTENTION_TEXT, SHORTCUT_TEXT
 
 
+def default_unit(cfg: ArchConfig | Trace) -> str:
+    """The unit the figure shows unless told: the first whose shortcut adapts x (an average-pool
+    projection first, where ResNet-D differs; then a projection; then a zero-pad), else the first."""
+    trace = trace_of(cfg)
+    pooled = {n.unit for n in trace.nodes if n.role == "shortcut" and n.kind == "pool"}
+    firsts = (u for test in (lambda u: u.name in pooled, lambda u: u.shortcut == "projection",
+                             lambda u: u.shortcut == "zero_pad") for u in trace.units if test(u))
+    return next(firsts, trace.units[0]).name
+
+
 def _pick_unit(trace: Trace, unit: str | None) -> Unit:
-    if unit is None:  # the first unit whose shortcut adapts x (projection, else zero-pad), else the first
-        return next((u for kind in ("projection", "zero_pad") for u in trace.units if u.shortcut == kind),
-                    trace.units[0])
+    if unit is None:
+        unit = default_unit(trace)
     for u in trace.units:
         if u.name == unit:
             return u

@@ -8,7 +8,7 @@ from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
 from explorer.app.display import metric_row, show_svg
 from explorer.app.text import plain_lines
-from explorer.diagram.unit import gate_equation
+from explorer.diagram.unit import default_unit, gate_equation
 from explorer.facts.results import Summary, UnitCheck
 from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
@@ -45,7 +45,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
     if not s.units:
         st.info("A plain network (skip span 0): nothing is added back. The figure shows one plain block.")
     names = [u.name for u in s.units] or [None]
-    default = next((u.name for u in s.units if u.shortcut != "identity"), names[0])
+    default = default_unit(cfg) if s.units else names[0]  # the figure's own choice
     if st.session_state.get("unit_pick") not in names:
         st.session_state.unit_pick = default
     # the figure's column is the wider: at 1024 px it holds the figure at a readable scale
