@@ -334,3 +334,20 @@ def test_learn_show_me_opens_the_unit_tab_on_an_average_pool_projection():
     text = " ".join(m.value for m in at.markdown)
     assert "y = ReLU(F(x, {W_i}) + W_s avgpool(x))" in text and "**avg_down** (ResNet-D)" in text
     assert any("average-pooled first" in c.value for c in at.caption)
+
+
+TIMM_PRESETS = ["resnet18d", "resnet34d", "resnet26d", "resnet50c", "resnet50d", "resnet50s", "resnet50t",
+                "resnet101d", "resnet152d", "seresnet50", "seresnext50_32x4d", "ecaresnet50d"]
+
+
+@pytest.mark.parametrize("name", TIMM_PRESETS)
+def test_exported_code_of_every_timm_preset_has_our_modules_and_shapes(name):
+    cfg = preset(name)
+    ns: dict = {}
+    exec(compile(to_pytorch_code(cfg), f"{name}.py", "exec"), ns)
+    with torch.device("meta"):
+        theirs = ns["build_model"]().state_dict()
+        ours = explorer.build_model(cfg).state_dict()
+    assert {k: tuple(v.shape) for k, v in theirs.items()} == {k: tuple(v.shape) for k, v in ours.items()}
+    assert sum(v.numel() for k, v in theirs.items() if "running" not in k and "num_batches" not in k) \
+        == trace(cfg).params
