@@ -284,3 +284,25 @@ def test_attention_convs_leave_the_receptive_field_alone():
 
     eca, plain = (trace_receptive_fields(trace(explorer.preset(n))) for n in ("ecaresnet50d", "resnet50d"))
     assert eca == plain and eca[0].receptive_field == 15  # deep stem: 3x3/2 -> 3x3 -> 3x3, then the max-pool
+
+
+def test_summary_headline_names_the_timm_keys_only_where_set():
+    import io
+
+    from explorer.cli.summary import print_summary
+
+    out = io.StringIO()
+    print_summary(measure_summary(explorer.preset("ecaresnet50d")), out)
+    assert out.getvalue().splitlines()[0].endswith("shortcut B, stem deep, avg_down, attention eca")
+    out = io.StringIO()
+    print_summary(measure_summary(explorer.preset("resnet50")), out)
+    assert out.getvalue().splitlines()[0].endswith("shortcut B")
+
+
+def test_init_is_torchvisions_for_the_new_convs():
+    model = explorer.build_model(explorer.preset("seresnet50").replace(depths=[1, 1, 1, 1]))
+    se = model.layer1[0].se
+    assert torch.count_nonzero(se.fc1.bias) == 0 and se.fc1.weight.std() > 0
+    assert model.conv1.weight.std() > 0
+    stem = explorer.build_model(explorer.preset("resnet50d").replace(depths=[1, 1, 1, 1])).conv1
+    assert torch.all(stem[1].weight == 1) and torch.all(stem[1].bias == 0)

@@ -213,7 +213,9 @@ def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:
 
 
 def _init_weights(model: ResNet, plan, zero_init_residual: bool) -> None:
-    """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0."""
+    """torchvision's initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 / beta 0. SE's 1x1
+    convs are convs like any other (timm draws them the same way); their biases start at zero, where
+    timm keeps PyTorch's default. ECA's 1-D conv keeps PyTorch's default, as in timm."""
     if model.fc.weight.is_meta:
         return  # meta tensors hold no values: initialising them would only cost time
     for m in model.modules():

@@ -20,13 +20,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def timm_keys(cfg) -> str:
+    """", stem deep, avg_down, attention se": the timm keys that differ from their defaults."""
+    parts = ([f"stem {cfg.stem_type}"] if cfg.stem_type != "single" else []) + (["avg_down"] if cfg.avg_down else []) \
+        + ([f"attention {cfg.attention}"] if cfg.attention != "none" else [])
+    return "".join(f", {p}" for p in parts)
+
+
 def print_summary(s: Summary, out=None) -> None:
     """The summary as text: headline figures, the published line, stages, units, warnings."""
     cfg = s.config
     w = (out or sys.stdout).write
     w(f"{s.name}: {cfg.block} blocks {list(cfg.depths)}, widths {list(cfg.widths)}, "
       f"skip_span {s.skip_span}, BN {cfg.bn_position}, ReLU {cfg.relu_position}, "
-      f"shortcut {cfg.shortcut}\n")
+      f"shortcut {cfg.shortcut}{timm_keys(cfg)}\n")
     w(f"  params       {s.params:,} (trainable {s.trainable_params:,})\n")
     w(f"  MACs         {s.macs / 1e9:.3f} G at {fmt_shape(s.input_shape[1:])}, batch 1\n")
     w(f"  depth        {s.depth} weight layers; output {list(s.output_shape)}\n")
