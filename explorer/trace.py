@@ -9,9 +9,12 @@ fresh tensors it made. Units, stages, totals, peak memory and the receptive fiel
 the nodes. The summary, the cost figures, the diagrams, the unit figure, Compare and the Lab
 all read this one trace; it is cached per config.
 
-Nothing global is patched: module hooks sit on the private meta model, and the torch-function
-and dispatch modes are entered on the calling thread only (PyTorch keeps mode stacks per
-thread), so a trace never sees other threads' forward passes (tests/test_concurrency.py).
+Nothing global is patched: the call wrappers sit on the traced model's own modules (instance
+attributes, removed afterwards), and the torch-function and dispatch modes are entered on the
+calling thread only (PyTorch keeps mode stacks per thread), so a trace never sees other
+threads' forward passes (tests/test_concurrency.py). The meta build skips initialising values
+that meta tensors do not hold (explorer.arch.meta), and a unit identical to one already traced
+is replayed rather than run (explorer.trace_calls): the facts are the same either way.
 """
 from __future__ import annotations
 
@@ -28,12 +31,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut, build_model
+from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut
+from explorer.arch.meta import build_meta, paused_gc
 from explorer.arch.config import ArchConfig
 from explorer.arch.plan import conv_out
 from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
 from explorer.trace_ops import VIEWS, pooled, shortcut_pooled, stand_in
+from explorer.trace_calls import ModuleCalls, Repeats, param_counts
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
 # --- recording ---------------------------------------------------------------------------
@@ -59,6 +64,7 @@ class _Watch(TorchDispatchMode):
         super().__init__()
         self.total = self.live = self.peak = self.fresh_ops = 0
         self.pending_bytes = self.pending_flops = 0  # since the last node was recorded
+        self.muted = False  # while True, ops are not counted (a replayed unit's output)
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -82,6 +88,8 @@ class _Watch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.muted:
+            return func(*args, **kwargs)
         count = flop_registry.get(func._overloadpacket)
         if func._overloadpacket in _COMPOSITES:
             # Without autograd, conv2d and linear arrive whole: see their parts, as
@@ -114,17 +122,17 @@ def _tensors(out: Any) -> Iterator[torch.Tensor]:
 
 
 class _Recorder(TorchFunctionMode):
-    """Turns module calls (hooks on the private model) and the tensor ops between them
-    (this torch-function mode) into raw node records, in execution order."""
+    """Turns module calls (wrappers on the model's modules, explorer.trace_calls) and the tensor
+    ops between them (this torch-function mode) into raw node records, in execution order."""
 
-    def __init__(self, model: nn.Module, watch: _Watch) -> None:
+    def __init__(self, watch: _Watch) -> None:
         super().__init__()
-        self.paths = {m: name for name, m in model.named_modules()}
         self.watch = watch
         self.scope: list[str] = [""]   # module paths being executed, innermost last
         self.depth = 0                 # > 0 inside a leaf module: its internals are not nodes
         self.taken: set[str] = set()
         self.raw: list[dict[str, Any]] = []
+        self.repeats = Repeats(self, _PRODUCER, _unique)
 
     def record(self, base: str, kind: NodeKind, scope: str, mod: nn.Module | None, out: torch.Tensor,
                inputs: tuple) -> None:
@@ -141,18 +149,6 @@ class _Recorder(TorchFunctionMode):
             groups=groups,
         ))
         setattr(out, _PRODUCER, node_id)
-
-    def pre_hook(self, mod, args):
-        self.scope.append(self.paths[mod])
-        if isinstance(mod, _LEAVES):
-            self.depth += 1
-
-    def hook(self, mod, args, out):
-        path = self.scope.pop()
-        if isinstance(mod, _LEAVES):
-            self.depth -= 1
-            if self.depth == 0:
-                self.record(path, _module_kind(mod), path, mod, out, args[:1])
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -182,6 +178,8 @@ class _Recorder(TorchFunctionMode):
             return x if func in _ADDS_IN_PLACE else x.new_empty(x.shape)  # the residual addition
         if func is F.batch_norm:
             return x.new_empty(x.shape)
+        if func is F.relu and len(args) == 1 and set(kwargs) <= {"inplace"}:
+            return x if kwargs.get("inplace") else x.new_empty(x.shape)  # its meta kernel imports torch._dynamo
         if func is F.adaptive_avg_pool2d and pair(args[1]) == (1, 1):
             return x.new_empty((*x.shape[:-2], 1, 1))
         if func is F.max_pool2d and len(args) == 2 and not kwargs.get("ceil_mode") \
@@ -226,6 +224,11 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
+def _leaf_kind(mod: nn.Module) -> NodeKind | None:
+    """The node kind of a module recorded whole; None for a module whose ops are recorded."""
+    return _module_kind(mod) if isinstance(mod, _LEAVES) else None
+
+
 def _module_kind(mod: nn.Module) -> NodeKind:
     return next((kind for cls, kind in _KINDS if isinstance(mod, cls)), type(mod).__name__.lower())
 
@@ -247,15 +250,16 @@ def count_params(module: nn.Module, trainable_only: bool = False) -> int:
 @lru_cache(maxsize=64)
 def trace(cfg: ArchConfig) -> Trace:
     """The trace of the network `cfg` builds (meta device, batch 1); cached per config."""
-    with torch.device("meta"):
-        return _trace(build_model(cfg))
+    with paused_gc():  # a big build makes many objects and frees none of them
+        model = build_meta(cfg)
+    return _trace(model, private=True)
 
 
 def trace_module(model: ResNet) -> Trace:
     """The trace of a built model; shapes are propagated on a meta copy when it holds real
     weights, so the model itself is left as it was."""
     if not all(p.is_meta for p in model.parameters()):
-        model = copy.deepcopy(model).to("meta")
+        return _trace(copy.deepcopy(model).to("meta"), private=True)
     return _trace(model)
 
 
@@ -275,34 +279,32 @@ def trace_memory(model: nn.Module, input_shape: tuple[int, ...], device: str | t
             "fresh_ops": watch.fresh_ops}
 
 
-def _trace(model: ResNet) -> Trace:
-    """Run the private meta `model` once, in eval mode without autograd, and read it off."""
+def _trace(model: ResNet, private: bool = False) -> Trace:
+    """Run the meta `model` once, in eval mode without autograd, and read it off (`private`:
+    nobody else holds the model, so its mode is not restored)."""
     cfg = model.config
-    module_params = {name: count_params(m) for name, m in model.named_modules()}
+    module_params = param_counts(model, count_params)
     trainable = count_params(model, trainable_only=True)
     buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     was_training = model.training
     model.eval()
     watch = _Watch()
-    rec = _Recorder(model, watch)
-    hooks = [h for m in model.modules()
-             for h in (m.register_forward_pre_hook(rec.pre_hook), m.register_forward_hook(rec.hook))]
+    rec = _Recorder(watch)
     try:
         with torch.inference_mode():
             x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
             rec.record("input", "input", "", None, x, ())
-            with rec, watch:
+            with ModuleCalls(rec, model, _leaf_kind, ResidualUnit), rec, watch:
                 watch.track(x)
                 y = model(x)
             rec.record("output", "output", "", None, y, (y,))
             input_shape, output_shape = tuple(x.shape), tuple(y.shape)
             del x, y
     finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+        if not private:
+            model.train(was_training)
     unit_mods = {name: m for name, m in model.named_modules() if isinstance(m, ResidualUnit)}
-    nodes = _make_nodes(rec.raw, unit_mods)
+    nodes = _make_nodes(rec.raw, unit_mods, module_params)
     units = _make_units(nodes, unit_mods, module_params, cfg.shortcut)
     return Trace(cfg.name, cfg, nodes, units, tuple(model.stage_names), input_shape, output_shape,
                  module_params, trainable, buffers, watch.total, watch.peak, watch.fresh_ops)
@@ -318,13 +320,14 @@ def _enclosing(path: str, unit_mods: dict) -> str:
     return ""
 
 
-def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict) -> tuple[Node, ...]:
+def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict, module_params: dict[str, int]) -> tuple[Node, ...]:
     for r in raw:
-        r["unit"] = _enclosing(r.pop("scope"), unit_mods)
+        scope = r.pop("scope")
+        r["unit"] = _enclosing(scope, unit_mods)
         r["stage"] = r["unit"].split(".")[0] if r["unit"] else ""
         mod = r.pop("mod")
         r["label"], r["short"] = describe(r["kind"], mod, r["shape"])
-        r["params"] = count_params(mod) if mod is not None else 0
+        r["params"] = module_params[scope] if mod is not None else 0  # a module node's scope is its path
     roles = _roles(raw)
     return tuple(Node(role=roles[r["id"]], **r) for r in raw)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Mapping, get_args, get_origin
@@ -160,6 +161,7 @@ def parse_value(key: str, text: str) -> Any:
 
 
 # -- validation ------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)  # read once: resolving the annotations costs about 1 ms a call
 def _hints() -> dict[str, Any]:
     import typing
 

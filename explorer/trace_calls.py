@@ -1,0 +1,198 @@
+"""How a trace sees module calls: each module's forward wrapped, and repeated units replayed.
+
+While a trace runs, every module of its model calls through a wrapper set as an instance
+attribute (removed afterwards; nothing shared with other models or threads, and cheaper than a
+pair of forward hooks per module): the wrapper keeps the stack of module paths being executed
+and records a leaf module's call as one node.
+
+Deep nets repeat one unit many times (ResNet-1202 runs 199 identical units per stage). Two units
+with the same modules, settings and input shape make the same ops with the same shapes, MACs
+and bytes; only their module paths differ. The trace records the first such unit as it runs and,
+for each later one, appends its records under the new path, counts its bytes and MACs and the
+memory it holds at its peak, and hands on a fresh meta tensor of the unit's output shape,
+instead of running it. A unit is replayed only where the first run showed that this is exact:
+nothing pending before or after it, no input but its own, and nothing alive after it but its
+output. Units carrying hooks of their own, or whose parts do, always run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+_PLAIN = (bool, int, float, str, tuple, list, type(None))
+
+
+class ModuleCalls:
+    """While entered, each module of `model` calls through a wrapper: `kind_of(mod)` names the
+    node kind of a leaf module (recorded whole) and is None for the others; modules of
+    `unit_type` go through `rec.repeats`. `rec` has `scope`, `depth`, `record` and `repeats`."""
+
+    def __init__(self, rec: Any, model: nn.Module, kind_of: Callable[[nn.Module], Any], unit_type: type) -> None:
+        self.rec, self.kind_of, self.unit_type = rec, kind_of, unit_type
+        self.mods = list(model.named_modules())
+        self.saved: list[tuple[nn.Module, Any]] = []
+
+    def __enter__(self) -> None:
+        for path, mod in self.mods:
+            self.saved.append((mod, mod.__dict__.get("forward")))
+            mod.__dict__["forward"] = self.wrap(mod, path)
+
+    def __exit__(self, *exc) -> None:
+        for mod, before in self.saved:
+            if before is None:
+                mod.__dict__.pop("forward", None)
+            else:
+                mod.__dict__["forward"] = before
+
+    def wrap(self, mod: nn.Module, path: str) -> Callable:
+        """`mod.forward` wrapped to keep the scope and record a leaf module's call as one node."""
+        rec, forward, scope, kind = self.rec, mod.forward, self.rec.scope, self.kind_of(mod)
+        if kind is None:
+            def call(*args, **kwargs):
+                scope.append(path)
+                try:
+                    return forward(*args, **kwargs)
+                finally:
+                    scope.pop()
+            if isinstance(mod, self.unit_type):  # identical units are replayed, not run
+                return lambda x, *rest, **kwargs: rec.repeats.call(mod, path, call, x, rest, kwargs)
+            return call
+
+        def call_leaf(*args, **kwargs):
+            scope.append(path)
+            rec.depth += 1
+            try:
+                out = forward(*args, **kwargs)
+            finally:
+                scope.pop()
+                rec.depth -= 1
+            if rec.depth == 0:
+                rec.record(path, kind, path, mod, out, args[:1])
+            return out
+        return call_leaf
+
+
+def param_counts(model: nn.Module, count: Callable[[nn.Module], int]) -> dict[str, int]:
+    """`count(module)` (its parameters, each once) of every module, by path ("" = the whole
+    model), in one pass from the leaves up: each module's own parameters added to its
+    ancestors'. Where modules or parameters are shared, `count` of each."""
+    mods = list(model.named_modules())
+    own = {name: sum(p.numel() for p in m._parameters.values() if p is not None) for name, m in mods}  # noqa: SLF001
+    held = sum(1 for _, m in mods for p in m._parameters.values() if p is not None)  # noqa: SLF001
+    children = sum(1 for _, m in mods for c in m._modules.values() if c is not None)  # noqa: SLF001
+    if held != sum(1 for _ in model.parameters()) or children != len(mods) - 1:
+        return {name: count(m) for name, m in mods}
+    counts = dict(own)
+    for name, _ in reversed(mods):  # a module comes before its children in named_modules
+        if name:
+            counts[name.rpartition(".")[0]] += counts[name]
+    return {name: counts[name] for name, _ in mods}
+
+
+def unit_signature(unit: nn.Module) -> tuple | None:
+    """Everything that decides what `unit` does to its input: its modules' classes, plain
+    attributes (settings such as kernel, stride, eps, in-place), parameter and buffer shapes, in
+    order. None when a hook sits on any of them."""
+    parts: list = []
+    for name, m in unit.named_modules():
+        if m._forward_hooks or m._forward_pre_hooks:  # noqa: SLF001 (torch's own hook tables)
+            return None
+        parts.append((name, type(m)))
+        parts.extend((k, tuple(v) if type(v) is list else v) for k, v in m.__dict__.items()
+                     if isinstance(v, _PLAIN) and k != "training")
+        parts.extend((k, None if v is None else (tuple(v.shape), v.dtype))
+                     for table in (m._parameters, m._buffers) for k, v in table.items())  # noqa: SLF001
+    return tuple(parts)
+
+
+@dataclass
+class UnitTemplate:
+    """What one run of a unit added to the trace, relative to the unit's path."""
+
+    prefix: str                      # the unit's module path + "."
+    records: list[dict[str, Any]]    # raw records, in order
+    in_producer: str                 # the node that made the unit's input
+    out_producer: str                # the record that made its output
+    out_shape: tuple[int, ...]
+    total: int                       # fresh bytes
+    fresh_ops: int
+    peak_rise: int                   # peak live bytes inside the unit, above the live at entry
+
+
+class Repeats:
+    """Replays of identical units for one trace. `rec` is the recorder: it has `raw`, `taken`,
+    `depth` and `watch` (with `total`, `live`, `peak`, `fresh_ops`, `pending_bytes`,
+    `pending_flops`, `muted` and `track`)."""
+
+    def __init__(self, rec: Any, producer: str, unique: Callable[[str, set], str]) -> None:
+        self.rec, self.producer, self.unique = rec, producer, unique
+        self.templates: dict[tuple, UnitTemplate | None] = {}
+
+    def call(self, unit: nn.Module, path: str, forward: Callable, x: Any, rest: tuple, kwargs: dict):
+        """Run or replay `unit` (at `path`) on `x`."""
+        rec, watch = self.rec, self.rec.watch
+        if rest or kwargs or not isinstance(x, torch.Tensor) or rec.depth or not hasattr(x, self.producer) \
+                or watch.pending_bytes or watch.pending_flops:
+            return forward(x, *rest, **kwargs)
+        sig = unit_signature(unit)
+        key = (sig, tuple(x.shape), x.dtype)
+        try:
+            hash(key)
+        except TypeError:  # an attribute that holds something unhashable: no comparison
+            sig = None
+        if sig is None:
+            return forward(x)
+        if key in self.templates:
+            template = self.templates[key]
+            return forward(x) if template is None else self._replay(template, path, x)
+        self.templates[key] = None  # a unit inside it with the same key runs (never the case)
+        start, live, peak_before, total, fresh = len(rec.raw), watch.live, watch.peak, watch.total, watch.fresh_ops
+        watch.peak = live
+        out = forward(x)
+        rise = watch.peak - live
+        watch.peak = max(peak_before, watch.peak)
+        self.templates[key] = self._template(path, x, out, rec.raw[start:], live, total, fresh, rise)
+        return out
+
+    def _template(self, path: str, x: torch.Tensor, out: Any, records: list, live: int, total: int,
+                  fresh: int, rise: int) -> UnitTemplate | None:
+        watch, prefix = self.rec.watch, path + "."
+        if not isinstance(out, torch.Tensor) or not records or watch.pending_bytes or watch.pending_flops:
+            return None
+        ids = {r["id"] for r in records}
+        source = getattr(x, self.producer)
+        if getattr(out, self.producer, None) not in ids or watch.live - live != _nbytes(out) or any(
+                not (r["id"].startswith(prefix) and (r["scope"] + ".").startswith(prefix)) for r in records) or any(
+                i not in ids and i != source for r in records for i in r["inputs"]):
+            return None
+        return UnitTemplate(prefix, [dict(r) for r in records], source, getattr(out, self.producer),
+                            tuple(out.shape), watch.total - total, watch.fresh_ops - fresh, rise)
+
+    def _replay(self, t: UnitTemplate, path: str, x: torch.Tensor) -> torch.Tensor:
+        rec, watch, prefix = self.rec, self.rec.watch, path + "."
+        names = {t.in_producer: getattr(x, self.producer)}
+        cut = len(t.prefix)
+        for r in t.records:
+            new = dict(r)
+            new["id"] = names[r["id"]] = self.unique(prefix + r["id"][cut:], rec.taken)
+            new["scope"] = path + r["scope"][len(t.prefix) - 1:]
+            new["inputs"] = tuple(names[i] for i in r["inputs"])
+            rec.raw.append(new)
+        watch.peak = max(watch.peak, watch.live + t.peak_rise)
+        watch.total += t.total
+        watch.fresh_ops += t.fresh_ops
+        watch.muted = True
+        try:
+            out = x.new_empty(t.out_shape)
+        finally:
+            watch.muted = False
+        watch.track(out)
+        setattr(out, self.producer, names[t.out_producer])
+        return out
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()

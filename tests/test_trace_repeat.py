@@ -1,0 +1,107 @@
+"""The fast trace path gives the same facts as running every op: the meta build without value
+initialisation (explorer.arch.meta), replayed repeated units and call wrappers
+(explorer.trace_calls), and the one-pass parameter counts."""
+import threading
+
+import pytest
+import torch
+
+import explorer
+from explorer.arch.builder import ResidualUnit, build_model
+from explorer.arch.meta import MetaBuild, build_meta, paused_gc
+from explorer.trace import count_params, param_counts, trace, trace_module
+from explorer.trace_calls import unit_signature
+
+NAMES = ["resnet18", "resnet50", "resnet110", "preact_resnet164", "plain20", "resnet50d", "seresnet50",
+         "ecaresnet50d"]
+
+
+def _cfgs():
+    names = [n for n in NAMES if n in explorer.PRESETS]
+    cfgs = [explorer.preset(n) for n in names]
+    cfgs.append(explorer.preset("resnet110").replace(shortcut="A"))
+    cfgs.append(explorer.preset("resnet50").replace(depths=[2, 3, 9, 2], skip_span=1))
+    return cfgs
+
+
+def _signature(model):
+    return ([(name, type(m), m.extra_repr()) for name, m in model.named_modules()],
+            [(name, p.shape, p.dtype, p.requires_grad, type(p)) for name, p in model.named_parameters()],
+            [(name, b.shape, b.dtype) for name, b in model.named_buffers()], model.training)
+
+
+@pytest.mark.parametrize("cfg", _cfgs(), ids=lambda c: c.name)
+def test_meta_build_is_the_plain_meta_build(cfg):
+    with torch.device("meta"):
+        plain = build_model(cfg)
+    fast = build_meta(cfg)
+    assert _signature(fast) == _signature(plain)
+    assert all(p.is_meta for p in fast.parameters()) and all(b.is_meta for b in fast.buffers())
+
+
+@pytest.mark.parametrize("cfg", _cfgs(), ids=lambda c: c.name)
+def test_replayed_units_give_the_facts_of_running_every_unit(cfg):
+    trace.cache_clear()
+    fast = trace(cfg)
+    with torch.device("meta"):
+        model = build_model(cfg)
+    for m in model.modules():  # a hooked unit always runs: this trace replays nothing
+        if isinstance(m, ResidualUnit):
+            m.register_forward_pre_hook(lambda mod, args: None)
+    slow = trace_module(model)
+    assert slow == fast
+    assert slow.nodes == fast.nodes and slow.peak_bytes == fast.peak_bytes
+
+
+def test_repeated_units_share_a_signature_and_differing_ones_do_not():
+    model = build_meta(explorer.preset("resnet50"))
+    assert unit_signature(model.layer3[1]) == unit_signature(model.layer3[4])
+    assert unit_signature(model.layer3[0]) != unit_signature(model.layer3[1])
+    assert unit_signature(model.layer3[1]) != unit_signature(model.layer4[1])
+    model.layer3[2].conv2.register_forward_hook(lambda *a: None)
+    assert unit_signature(model.layer3[2]) is None
+
+
+def test_a_traced_model_keeps_no_wrappers():
+    with torch.device("meta"):
+        model = build_model(explorer.preset("resnet20"))
+    trace_module(model)
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    assert model.training  # restored: the caller's model
+
+
+def test_param_counts_equal_count_params_of_each_module():
+    model = build_meta(explorer.preset("resnet50"))
+    assert param_counts(model, count_params) == {n: count_params(m) for n, m in model.named_modules()}
+    shared = torch.nn.Sequential(model.fc, model.fc)  # one module twice: counted once
+    assert param_counts(shared, count_params) == {"": count_params(shared), "0": count_params(model.fc)}
+
+
+def test_meta_build_leaves_other_threads_on_their_device():
+    seen = {}
+    inside, go = threading.Event(), threading.Event()
+
+    def other():
+        inside.wait(10)
+        seen["x"] = torch.empty(2).device
+        go.set()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    cfg = explorer.preset("resnet18")
+    with MetaBuild():  # held open while the other thread makes a tensor
+        inside.set()
+        go.wait(10)
+        held = torch.empty(2)
+    worker.join(10)
+    assert seen["x"].type == "cpu" and held.is_meta
+    assert all(p.is_meta for p in build_meta(cfg).parameters())
+
+
+def test_paused_gc_restores_the_collector():
+    import gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
