@@ -18,7 +18,7 @@ import torch
 import explorer
 from explorer import ArchConfig, diagram, preset
 from explorer.compare import compare_table, differing_keys
-from explorer.diff import KINDS, Change, diff_configs, total
+from explorer.diff import KINDS, Change, diff_configs, highlights, total
 from explorer.diagram.unit import gate_equation
 from explorer.export.onnx import INPUT_NAME, to_onnx_bytes
 from explorer.export.pytorch import to_pytorch_code
@@ -175,6 +175,9 @@ def test_diff_names_the_deep_stem_the_pooled_projection_and_the_gate():
     assert [c.change for c in diff_configs(SE_D, ECA_T) if c.unit == "layer2.1" and c.kind == "attention"] == [
         "squeeze-excitation, 64 -> 8 -> 64 -> efficient channel attention (ECA), 1-D conv kernel 3"]
     assert diff_configs(SE_D, SE_D.replace(name="other")) == []
+    marked = highlights(changes, SE_D, "b")
+    assert "attention" in marked["layer2.0"].split() and "shortcut" in marked["layer2.0"].split()
+    assert "attention" in marked["layer1.0"].split() and "stem" in marked["stem"].split()
 
 
 def test_diff_of_full_resnet50_to_its_se_and_d_variants_adds_up():
@@ -327,6 +330,8 @@ def test_learn_show_me_opens_the_unit_tab_on_an_average_pool_projection():
     at = show(fresh(), "Unit")
     assert at.selectbox(key="unit_pick").value == "layer1.0"  # resnet50: its first projection
     at = show(at, "Learn")
+    tables = [t.value for t in at.table]
+    assert any("ResNet-50-D" in df.index and "SE-ResNet-50" in df.index for df in tables)
     at.button(key="learn_resnet_d").click().run()
     assert not at.exception
     assert at.session_state["view"] == "Unit"
