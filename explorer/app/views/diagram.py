@@ -20,7 +20,7 @@ MIMES = {"dot": "text/vnd.graphviz", "svg": "image/svg+xml", "png": "image/png",
 DIRECTION_LABELS = {"TB": "top-down", "LR": "left-right"}
 COLOR_LABELS = {"none": "none", "params": "parameters", "macs": "MACs", "memory": "activation memory",
                 "time": "measured time"}
-FRAME_HEIGHT = 720  # px of the drawing's frame
+FRAME_HEIGHT = 960  # the most px of the drawing's frame: less where the window or the drawing is shorter
 
 
 # -- selection: callbacks run before the next run draws any widget ------------------------------
@@ -83,7 +83,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     direction = c2.radio("Direction", diagram.DIRECTIONS, horizontal=True, key="diagram_direction", **keep,
                          format_func=DIRECTION_LABELS.get)
     wanted = c3.selectbox("Colour by", COLOR_BY, key="diagram_color_by", format_func=COLOR_LABELS.get, **keep,
-                          help="Fill each node by its share of a fact, on a light-to-dark scale")
+                          help="Fill each node by a fact on a log scale, light for little and dark for much")
     c4, c5, c6 = st.columns([2, 2, 2])
     shapes = c4.toggle("Shapes on edges", value=True, key="diagram_shapes", **keep)
     fold = c5.toggle("Fold BN/ReLU", value=False, key="diagram_fold", disabled=detail != "layers", **keep,
