@@ -50,6 +50,16 @@ def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold
     return diagram.to_bytes(graph, "svg").decode()
 
 
+@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
+def diagram_source(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, color_by: str = "none",
+                   times: tuple[tuple[str, float], ...] | None = None, roll: bool | None = None) -> str:
+    """The DOT text `diagram_svg` lays out (the page lays it out itself: explorer.app.layout)."""
+    from explorer import diagram
+
+    return diagram.build_graph(cfg, detail, direction, shapes, fold, color_by, dict(times) if times else None,
+                               roll=roll).source
+
+
 # many parameters: the cache key is every drawing option, as `diagram_svg`'s, and the format
 @st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str,

@@ -69,4 +69,5 @@ def png_size(png: bytes) -> tuple[int, int]:
 _MISSING = ("Graphviz's `dot` program is not installed, so only DOT export works; install "
             "Graphviz (apt-get install graphviz, brew install graphviz or conda install graphviz) "
             "and make sure `dot` is on PATH")
+MISSING_TEXT = _MISSING  # what GraphvizMissing says, for callers that run Graphviz themselves
 

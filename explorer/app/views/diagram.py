@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import ArchConfig, diagram
-from explorer.app.cache import diagram_bytes, diagram_svg
+from explorer.app.cache import diagram_bytes, diagram_source
 from explorer.app.component import diagram_frame
 from explorer.app.inspector import node_facts, profile_times, resolve_path, rolled_into
+from explorer.app.layout import layout_on_page
 from explorer.app.text import plain_lines, plain_text, safe_name
 from explorer.arch.presets import named_for_changes
 from explorer.labels import fmt_shape
@@ -95,7 +96,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     # Files go out under the display name (a changed preset's title says so); drawn only when asked.
     named = (named_for_changes(cfg), *options[1:])
     try:
-        svg = diagram_svg(*options, **overlay)
+        # Laid out in a child process that a newer change stops (a big layout takes seconds).
+        svg = layout_on_page(diagram_source(*options, **overlay))
     except diagram.GraphvizMissing as exc:
         st.error(plain_lines(str(exc)))
         st.download_button("Download DOT", diagram_bytes(*named, "dot", **overlay),
