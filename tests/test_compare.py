@@ -39,7 +39,8 @@ def test_differing_keys():
 # One valid change per config key (besides the name) of a small bottleneck network.
 CHANGES = dict(block="basic", depths=[1, 2], widths=[8, 8], skip_span=1, bn_position="before_conv",
                relu_position="before_add", shortcut="C", stride_on="first", stem="imagenet", stem_width=16,
-               groups=2, width_per_group=32, in_channels=1, num_classes=7, input_size=32, zero_init_residual=True)
+               groups=2, width_per_group=32, in_channels=1, num_classes=7, input_size=32, zero_init_residual=True,
+               stem_type="deep", avg_down=True, attention="se")
 
 
 def test_changes_cover_every_key():

@@ -69,7 +69,7 @@ def _meta_model(cfg):
 def _module_counts(model) -> dict:
     units = [m for m in model.modules() if isinstance(m, ResidualUnit)]
     return {
-        "convs": [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)],
+        "convs": [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv1d))],  # ECA: a 1-D conv
         "units": len(units),
         "residual": sum(1 for u in units if u.residual),
         "projections": sum(1 for u in units if u.residual and u.shortcut_kind == "projection"),

@@ -47,7 +47,7 @@ def fold_owners(trace: Trace) -> dict[str, str]:
     def joins(op: Node, conv: Node, forward: bool) -> bool:
         if op.kind not in NORM_KINDS or op.unit != conv.unit or op.id in owner:
             return False
-        if conv.unit and conv.role != "shortcut":
+        if conv.unit and conv.role not in ("shortcut", "attention"):  # an SE conv takes its ReLU as a stem's does
             return layer_of(op.id) == layer_of(conv.id)
         return forward
 
