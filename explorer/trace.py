@@ -188,10 +188,8 @@ class _Recorder(TorchFunctionMode):
             return x.new_empty((*x.shape[:-2], *size))
         if func is F.conv2d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
             return self._conv2d(*args)
-        timm_op = stand_in(func, x, args, kwargs)  # attention's ops, ResNet-D's pool (trace_ops.py)
-        if timm_op is not None:
-            self.watch.pending_flops += timm_op[1]
-            return timm_op[0]
+        if (timm_op := stand_in(func, x, args, kwargs, self.watch)) is not None:  # attention, ResNet-D's pool
+            return timm_op
         if func is F.linear and x.dim() == 2 and not kwargs:
             weight = args[1]
             out = x.new_empty((x.shape[0], weight.shape[0]))  # (B, out_features)
@@ -347,7 +345,6 @@ def _roles(raw: list[dict[str, Any]]) -> dict[str, Role]:
             roles[r["id"]] = "head" if seen_unit else "stem"
     for unit, ops in by_unit.items():
         shortcut = {r["id"] for r in ops if r["id"].startswith(unit + ".downsample")}
-        attention = {r["id"] for r in ops if r["id"].startswith(unit + ".se.")}
         after_add: set[str] = set()
         for r in ops:  # execution order: everything fed by the add (or by its successors) is post
             if r["kind"] == "add" or any(i in after_add for i in r["inputs"]):
@@ -358,7 +355,7 @@ def _roles(raw: list[dict[str, Any]]) -> dict[str, Role]:
                 feeds_shortcut.update(r["inputs"])
         for r in ops:
             i = r["id"]
-            roles[i] = ("shortcut" if i in shortcut else "attention" if i in attention else
+            roles[i] = ("shortcut" if i in shortcut else "attention" if i.startswith(unit + ".se.") else
                         "add" if r["kind"] == "add" else
                         "post" if i in after_add else "pre" if i in feeds_shortcut else "branch")
     return roles

@@ -27,9 +27,18 @@ _MEANS = (torch.Tensor.mean, torch.mean)
 _MULS = (torch.Tensor.mul, torch.Tensor.__mul__, torch.mul)
 
 
-def stand_in(func: Any, x: torch.Tensor, args: tuple, kwargs: dict) -> tuple[torch.Tensor, int] | None:
-    """(output, flop_counter flops) of one of these ops on a meta `x`, made without its meta
-    kernel; None for any other op (or an unexpected signature: it then runs as is)."""
+def stand_in(func: Any, x: torch.Tensor, args: tuple, kwargs: dict, watch: Any) -> torch.Tensor | None:
+    """The output of one of these ops on a meta `x`, made without its meta kernel, its flops
+    (flop_counter's) added to `watch.pending_flops`; None for any other op (or an unexpected
+    signature: it then runs as is)."""
+    found = _stand_in(func, x, args, kwargs)
+    if found is None:
+        return None
+    watch.pending_flops += found[1]
+    return found[0]
+
+
+def _stand_in(func: Any, x: torch.Tensor, args: tuple, kwargs: dict) -> tuple[torch.Tensor, int] | None:
     other = args[1] if len(args) > 1 else None
     if func in _MEANS and args[1:] == ((2, 3),) and kwargs.keys() <= {"keepdim"}:  # the squeeze
         return x.new_empty((*x.shape[:-2], 1, 1) if kwargs.get("keepdim") else x.shape[:-2]), 0
