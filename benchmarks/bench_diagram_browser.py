@@ -8,9 +8,13 @@ Prints, each measured in one run on this machine:
 - responsiveness: per wheel-zoom step and per drag step on that drawing (each waits for two
   animation frames, so about 33 ms is the floor at 60 Hz);
 - generation: build_graph + SVG layout with tooltips and no colour, with a params overlay, and
-  with the tooltip/colour step switched off (the cost of the facts on nodes; target <= +20 %).
+  with the tooltip/colour step switched off (the cost of the facts on nodes; target <= +20 %);
+- big and small nets (`big_net_figures`, also printed by benchmarks/bench_big.py): a change to
+  ResNet-1202 (settings not drawn before) to its diagram shown, at unit detail (target 2 s) and
+  layer detail (3 s), and resnet50 changes at p95 (0.5 s).
 
-Run: .venv/bin/python benchmarks/bench_diagram_browser.py [--rounds N]  (N: generation rounds)
+Run: .venv/bin/python benchmarks/bench_diagram_browser.py [--rounds N] [--big-rounds N]
+(N: generation rounds; big-net rounds per figure)
 """
 from __future__ import annotations
 
@@ -74,6 +78,55 @@ def toggle_shapes(pg):
     return lambda: pg.locator(".st-key-diagram_shapes label").first.click()
 
 
+BIG_TARGETS_S = {"units": 2.0, "layers": 3.0}
+SMALL_P95_TARGET_S = 0.5
+
+
+def p95(xs: list[float]) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def open_preset(browser, url: str, preset: str):
+    pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+    pg.set_default_timeout(180_000)
+    pg.goto(f"{url}/?preset={preset}")
+    pg.wait_for_selector(DIAGRAM)
+    settle(pg)
+    return pg
+
+
+def pick_detail(pg, detail: str):
+    return lambda: pg.locator(".st-key-diagram_detail").get_by_text(detail, exact=True).click()
+
+
+def big_net_figures(browser, url: str, rounds: int = 3) -> dict[str, float]:
+    """Median seconds from a change to ResNet-1202 (a skip span not drawn before) to its diagram shown, at unit and layer detail, and the p95 of resnet50 changes.
+    Prints each against its target; returns {"units": s, "layers": s, "resnet50_p95": s}."""
+    out: dict[str, float] = {}
+    pg = open_preset(browser, url, "resnet1202")
+    spans = (str(v) for v in range(1, 100) if v != 2)  # 2 is its own span: each one a new config
+    for detail in ("units", "layers"):
+        if detail != "units":
+            change(pg, pick_detail(pg, detail))
+        xs = [change(pg, set_span(pg, next(spans))) for _ in range(rounds)]
+        out[detail] = m = statistics.median(xs)
+        print(f"resnet1202 {detail:<6} change -> diagram shown: median {m:.2f} s over {len(xs)} "
+              f"({', '.join(f'{x:.2f}' for x in xs)})  target {BIG_TARGETS_S[detail]:.0f} s: "
+              f"{'OK' if m <= BIG_TARGETS_S[detail] else 'OVER'}")
+    pg.close()
+    pg = open_preset(browser, url, "resnet50")
+    # each step changes the drawing; the round ends where it began (units, span 2, shapes on)
+    acts = [set_span(pg, "1"), set_span(pg, "2"), toggle_shapes(pg), set_span(pg, "3"), pick_detail(pg, "layers"),
+            set_span(pg, "1"), toggle_shapes(pg), pick_detail(pg, "stages"), pick_detail(pg, "units"), set_span(pg, "2")]
+    xs = [change(pg, act) for _ in range(max(1, rounds // 3)) for act in acts]
+    out["resnet50_p95"] = q = p95(xs)
+    print(f"resnet50 changes -> diagram shown: p95 {q:.2f} s, median {statistics.median(xs):.2f} s over {len(xs)}  "
+          f"target p95 {SMALL_P95_TARGET_S} s: {'OK' if q <= SMALL_P95_TARGET_S else 'OVER'}")
+    pg.close()
+    return out
+
+
 def browser_figures() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -135,9 +188,16 @@ def generation_figures(rounds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="generation rounds")
+    ap.add_argument("--big-rounds", type=int, default=3, help="ResNet-1202 changes per detail level")
     args = ap.parse_args()
     generation_figures(args.rounds)
     browser_figures()
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        big_net_figures(browser, url, args.big_rounds)
+        browser.close()
 
 
 if __name__ == "__main__":
