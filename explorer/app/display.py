@@ -55,21 +55,25 @@ def show_svg(svg: str, height: int | None, fit: bool = False) -> None:
 
 
 def figure_row(figures: Sequence[tuple[str, str]], height: int | None) -> None:
-    """SVG figures (caption, svg) side by side, all at READABLE_SCALE of their natural size (one
-    scale, so a layer is as large in each), wrapping onto more rows where the page is too narrow.
-    Each scrolls beyond `height` px (None: as tall as it is)."""
+    """SVG figures (caption, svg) side by side in columns of equal width, all at one scale: the
+    widest fills its column (never enlarged) and the others are drawn in proportion, so a layer is
+    as large in each. Columns are never narrower than READABLE_SCALE of the widest figure: on a
+    narrow page they wrap onto more rows instead. Each scrolls beyond `height` px (None: whole)."""
+    widths = [svg_width_px(svg) for _, svg in figures]
+    widest = max((w for w in widths if w), default=0.0)
     boxes = []
-    for caption, svg in figures:
-        width = svg_width_px(svg)
-        size = f"width:{READABLE_SCALE * width:.2f}px;max-width:none" if width else "max-width:100%"
+    for (caption, svg), width in zip(figures, widths):
+        size = (f"width:{100 * width / widest:.4f}%;max-width:{width:.2f}px" if width else "max-width:100%")
         tall = f"max-height:{height}px;overflow-y:auto;" if height else ""
         boxes.append(
-            f'<figure style="margin:0;flex:0 1 auto;min-width:0;max-width:100%">'
+            f'<figure style="margin:0;min-width:0">'
             f'<figcaption style="font-size:0.875rem;opacity:0.65;overflow-wrap:anywhere;line-height:1.4;'
             f'margin-bottom:0.3rem">{html.escape(caption)}</figcaption>'
-            f'<div class="diagram" style="{tall}overflow-x:auto;max-width:100%;border:1px solid rgba(49,51,63,0.2);'
+            f'<div class="diagram" style="{tall}overflow-x:auto;border:1px solid rgba(49,51,63,0.2);'
             f'border-radius:0.5rem;padding:0.5rem">{_img(svg, size)}</div></figure>')
-    st.html(f'<div style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">{"".join(boxes)}</div>')
+    least = READABLE_SCALE * widest + 18  # px: the figure and its frame's padding and border
+    st.html(f'<div style="display:grid;gap:1rem;align-items:start;'
+            f'grid-template-columns:repeat(auto-fit,minmax(min(100%,{least:.0f}px),1fr))">{"".join(boxes)}</div>')
 
 
 def metric_row(items: Sequence[tuple[str, str, str | None]], key: str) -> None:
