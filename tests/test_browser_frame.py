@@ -1,14 +1,16 @@
 """Real-browser checks of the Diagram view's frame, measured in pixels at 1024x768 and 1440x900:
 every Learn *Show me* opens a drawn view at a legible size (the Diagram at the detail its text
-speaks of), a found node is brought into the window, the frame is no taller than the window, a
-left-right drawing fills its frame, and a colour legend stays in view when zoomed in.
+speaks of), a found node, or one clicked at the window's foot, is brought into the window, the
+frame is no taller than the window, a left-right drawing fills its frame, and a colour legend
+stays in view when zoomed in.
 
 Screenshots go to test-results/frame_<what>_<width>.png.
 """
 import re
 
 import pytest
-from browser_util import DIAGRAM, EXCEPTION, FRAME, IMG, ROOT, choose, key_css, open_tab, settle, wait_diagram_change
+from browser_util import (DIAGRAM, EXCEPTION, FRAME, IMG, ROOT, choose, diagram_node, key_css, open_tab, settle,
+                          wait_diagram_change)
 
 from explorer import lessons
 
@@ -174,3 +176,30 @@ def test_a_colour_legend_stays_in_view_when_zoomed_in(new_page, app_url):
           for (const t of g.querySelectorAll('text')) out.push(parseFloat(t.getAttribute('font-size')) * k);
         } return out; }""")
     assert fonts and min(fonts) >= 11, fonts
+
+
+def test_a_node_clicked_at_the_windows_foot_is_brought_into_view(new_page, app_url):
+    """A node of which only a sliver shows at the bottom of the window, clicked there, ends up whole
+    in the window (the frame scrolled into view, the drawing panned as needed)."""
+    pg = new_page(1024, 768)
+    pg.goto(app_url + "/?preset=resnet18")
+    pg.wait_for_selector(DIAGRAM)
+    settle(pg)
+    node = pg.evaluate("""() => { const H = innerHeight, s = document.querySelector('.dv-stage').getBoundingClientRect();
+      for (const g of document.querySelectorAll('.dv-stage g.node')) {
+        const r = g.getBoundingClientRect();
+        if (r.top > H && r.bottom < s.bottom - 4 && r.height > 12) return {id: g.querySelector('title').textContent, top: r.top};
+      } return null; }""")
+    assert node, "a node below the window's foot, inside the frame"
+    pg.evaluate("""n => { const by = n.top - (innerHeight - 8);  // its top 8 px in the window
+      document.querySelector('[data-testid="stMain"]').scrollBy(0, by); window.scrollBy(0, by); }""", node)
+    pg.wait_for_timeout(300)
+    box = diagram_node(pg, node["id"]).bounding_box()
+    assert box["y"] < 768 < box["y"] + box["height"], box  # cut by the window's foot
+    pg.mouse.click(box["x"] + box["width"] / 2, 768 - 3)
+    pg.wait_for_function("id => document.querySelector('.dv')?.dataset.selected === id", arg=node["id"])
+    settle(pg)
+    box = diagram_node(pg, node["id"]).bounding_box()
+    stage = pg.locator(".dv-stage").bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 768, box
+    assert stage["y"] <= box["y"] and box["y"] + box["height"] <= stage["y"] + stage["height"], (box, stage)

@@ -39,7 +39,7 @@ function makeView(host) {
     zoomLabel: root.querySelector(".dv-zoom"), bar: root.querySelector(".dv-bar"),
     legends: root.querySelector(".dv-legends"), svg: null, version: null, focus: null,
     width: 1, height: 1, scale: PT, x: 0, y: 0, frame: 0, ids: new Map(), selected: null,
-    most: 720, auto: true, pinned: false, setTrigger: () => {},
+    most: 720, auto: true, pinned: false, pending: null, setTrigger: () => {},
   };
   root.querySelector(".dv-fit").onclick = () => { v.auto = false; fit(v); };
   root.querySelector(".dv-100").onclick = () => zoomAt(v, PT / v.scale);
@@ -158,7 +158,9 @@ function boxOf(v, el) {
 function reveal(v) {
   const s = v.stage.getBoundingClientRect();
   const shown = Math.min(s.bottom, window.innerHeight) - Math.max(s.top, 0);
-  if (shown < Math.min(s.height, window.innerHeight) - 1) v.root.scrollIntoView({block: "nearest", behavior: "instant"});
+  if (shown >= Math.min(s.height, window.innerHeight) - 1) return;
+  v.tip.hidden = true;  // it would stay where the pointer was
+  v.root.scrollIntoView({block: "nearest", behavior: "instant"});
 }
 
 // Centre `el` in the part of the stage the window shows (the frame is first brought into view).
@@ -220,13 +222,36 @@ function select(v, candidates, centre) {
     el = v.ids.get(id) || v.ids.get("cluster_" + id);
     if (el) break;
   }
-  if (v.selected !== el) {
+  const changed = v.selected !== el;
+  if (changed) {
     v.selected?.classList.remove("dv-selected");
     el?.classList.add("dv-selected");
     v.selected = el;
   }
   v.root.dataset.selected = el ? el.querySelector(":scope > title").textContent.replace(/^cluster_/, "") : "";
   if (el && centre) centreOn(v, el);
+  else if (el && changed) keepInView(v, el);
+}
+
+// Scroll the page and pan as little as needed for `el` (a clicked node) to be wholly where the
+// window shows the frame; a node larger than that is left as it is.
+function keepInView(v, el) {
+  if (v.stage.clientWidth < 2) return;
+  let r = el.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > window.innerHeight) {
+    reveal(v);
+    r = el.getBoundingClientRect();
+  }
+  const s = v.stage.getBoundingClientRect(), pad = 8;
+  const top = Math.max(s.top, 0) + pad, bottom = Math.min(s.bottom, window.innerHeight) - pad;
+  const left = s.left + pad, right = s.right - pad;
+  const dy = r.height > bottom - top ? 0 : r.top < top ? r.top - top : Math.max(0, r.bottom - bottom);
+  const dx = r.width > right - left ? 0 : r.left < left ? r.left - left : Math.max(0, r.right - right);
+  if (!dx && !dy) return;
+  v.x += dx / v.scale;
+  v.y += dy / v.scale;
+  v.auto = false;
+  render(v);
 }
 
 function selectable(target) {
@@ -277,7 +302,10 @@ function listen(v) {
     stage.classList.remove("dv-dragging");
     if (clicked) {
       const id = selectable(e.target);
-      if (id) v.setTrigger("select", id);
+      if (id) {
+        v.auto = false;  // the view the node was clicked in stays, resized or not
+        v.setTrigger("select", id);
+      }
     }
   };
   stage.addEventListener("pointerup", release);
