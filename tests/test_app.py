@@ -200,7 +200,8 @@ def test_a_size_limit_is_shown_under_the_changed_widget_and_in_the_main_area():
     assert not at.exception
     assert widget_above(at.sidebar, "at most 1,000,000,000 parameters") == "cfg_depths"
     main = [e.value for e in at.main.error]
-    assert len(main) == 1 and main[0].startswith("**depths**: depths=") and "last valid configuration" in main[0]
+    assert len(main) == 1 and main[0].startswith("**depths**: " + text.plain_text("[200, 200, 200, 200] is invalid"))
+    assert "last valid configuration" in main[0]
     assert at.subheader[0].value == "resnet50"  # the last valid network is still shown
     at.text_input(key="cfg_widths").input("64, 128, 256, 1024").run()  # bigger still: now widths is blamed
     assert widget_above(at.sidebar, "parameters") == "cfg_widths"
@@ -686,3 +687,119 @@ def test_server_does_not_watch_files():
 def test_a_local_tool_shows_no_deploy_button():
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["client"]["toolbarMode"] == "minimal"
+
+
+# -- messages and small readability points --------------------------------------------------
+def test_errors_show_lists_and_say_the_key_once_without_environment_variables():
+    assert "widths=[0, 128, 256, 512] is invalid" in str(ConfigError("widths", (0, 128, 256, 512), "positive"))
+    with pytest.raises(ConfigError) as caught:
+        explorer.preset("resnet18").replace(widths=(0, 128, 256, 512))
+    assert "(0, 128" not in str(caught.value) and "[0, 128, 256, 512]" in str(caught.value)
+    at = fresh()
+    at.text_input(key="cfg_depths").input("200, 200, 200, 200").run()
+    shown = [e.value for e in at.main.error] + [e.value for e in at.sidebar.error]
+    assert shown and not any("RESNET_EXPLORER" in e for e in shown), shown
+    assert "This server sets the limit" in shown[0] and "depths=" not in shown[0]
+    at = fresh()
+    at.number_input(key="cfg_skip_span").set_value(1).run()
+    at.selectbox(key="cfg_shortcut").select("A").run()
+    main = at.main.error[0].value
+    assert main.startswith("**shortcut**: " + text.plain_text("'A' is invalid")), main
+    assert text.plain_text("shortcut='A'") not in main
+    # the network shown is called what the title calls it, not the preset it was made from
+    assert "configuration, " + text.plain_text("resnet50 (modified: skip_span 1)") + "," in main, main
+
+
+def test_the_command_line_names_the_servers_environment_variable(capsys):
+    from explorer.__main__ import main
+
+    assert main(["summary", "resnet50", "--set", "depths=[200,200,200,200]"]) == 2
+    assert "RESNET_EXPLORER_MAX_PARAMS" in capsys.readouterr().err
+
+
+def test_headline_counts_have_thousands_separators():
+    from dataclasses import replace
+
+    s = measure_summary(explorer.preset("resnet20"))
+    assert "2,432 weight layers" in text.headline(replace(s, depth=2432))
+
+
+def test_lab_cites_the_section_learn_cites_for_the_skip_span():
+    from explorer import lab, lessons
+
+    assert "Sec. 3.2" in lab.EXPERIMENTS["skip_span"].source
+    assert any("Sec. 3.2" in str(lesson) for lesson in vars(lessons).values())
+
+
+def test_the_unit_view_unit_is_in_the_address():
+    at = show(fresh({"preset": "resnet50"}), "Unit")
+    assert "unit" not in address_of(at)  # the figure's own choice is the default
+    at.selectbox(key="unit_pick").select("layer3.0").run()
+    assert address_of(at)["unit"] == "layer3.0"
+    link = fresh(address_of(at))
+    assert not link.exception and link.selectbox(key="unit_pick").value == "layer3.0"
+    assert not fresh({"preset": "resnet50", "view": "Unit", "unit": "layer9.9"}).exception
+
+
+def test_the_address_is_bare_whenever_the_default_preset_shows():
+    at = fresh()
+    assert address_of(at) == {}
+    at.number_input(key="cfg_skip_span").set_value(1).run()
+    assert address_of(at)
+    at.number_input(key="cfg_skip_span").set_value(3).run()  # back to resnet50
+    assert address_of(at) == {}
+
+
+def test_unit_text_names_what_its_table_shows_and_explains_w_s():
+    at = show(fresh({"preset": "resnet50"}), "Unit")
+    prose = " ".join(m.value for m in at.markdown)
+    assert "in_shape" not in prose and "out_shape" not in prose
+    assert "BatchNorm" in prose and "conv's weights alone" in prose
+    headers = list(at.dataframe[0].value.columns)
+    assert headers[1:3] == ["in_shape", "out_shape"]  # shown as x and F(x)
+
+
+def test_latency_press_box_goes_once_any_result_shows_and_two_medians_are_explained(monkeypatch):
+    from explorer.app.views import latency as latency_view
+
+    monkeypatch.setattr(latency_view, "PROFILE_BUDGET_S", 0.3)
+    at = show(fresh({"preset": "resnet20"}), "Latency")
+    at.selectbox(key="lat_threads").select(1).run()
+    press = lambda: [i.value for i in at.info if "Press **Measure latency**" in i.value]  # noqa: E731
+    assert press()
+    at.button(key="lat_profile").click().run()
+    assert not at.exception and not press()
+    at.button(key="lat_run").click().run()
+    assert any(c.value.startswith("Two medians, two measurements") for c in at.caption)
+
+
+def test_a_cancelled_lab_says_which_seeds_its_lines_average():
+    from types import SimpleNamespace
+
+    from explorer.app.views.lab import curves_caption
+
+    whole = curves_caption(SimpleNamespace(seeds=(0, 1, 2), cancelled=False), [3, 3, 3])
+    assert whole.startswith("Lines: mean over 3 seeds")
+    cut = curves_caption(SimpleNamespace(seeds=(0, 1, 2), cancelled=True), [3, 2, 1])
+    assert "mean over 3 seeds" not in cut and "1 to 3 of 3" in cut and "cancelled" in cut
+
+
+def test_lab_results_table_is_narrow():
+    from explorer.app.views.lab import results_frame
+
+    rows = [{"run": f"span{k}", "depth": 38, "skip_span": k, "params": 1000 * k, "seeds": 3, "epochs": 2,
+             "train_loss": 0.5 * k, "train_loss_std": 0.1, "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.8 / k,
+             "val_acc_std": 0.01, "best_val_acc": 0.85, "seconds": 3.0, "cancelled": False} for k in (1, 2)]
+    frame, common = results_frame(rows)
+    assert list(frame.columns) == ["run", "skip_span", "params", "train_loss", "val_acc", "seconds"]
+    assert frame["train_loss"][0] == "0.50 ± 0.10" and "±" in frame["val_acc"][0]
+    assert common == "depth 38, seeds 3, epochs 2"
+
+
+def test_page_style_quiets_a_running_page_and_drops_a_clicked_tabs_outline():
+    from explorer.app.page import PAGE_CSS
+
+    assert 'data-test-script-state="running"' in PAGE_CSS and "transition: none" in PAGE_CSS
+    assert '[data-testid="stTab"]:focus:not(:focus-visible)' in PAGE_CSS
+    css = (ROOT / "explorer" / "app" / "component" / "diagram.css").read_text()
+    assert re.search(r"\.dv-bar button[^{]*\{[^}]*flex: none", css)  # "100%" keeps its button's width

@@ -8,19 +8,35 @@ import streamlit as st
 from explorer.app.cache import summary_of
 from explorer.app.sidebar import config_io, settings_sidebar
 from explorer.app.state import current_config, init_state
-from explorer.app.text import headline, plain_lines, plain_text, title
+from explorer.app.text import error_text, headline, plain_lines, plain_text, title
 from explorer.app.views import VIEWS
 
 
+# Page-wide style. While a script runs nothing animates: a measurement at torch's default thread
+# count times its passes on every core, and each frame the browser paints for a fading element or
+# a sliding progress bar is taken from those passes (the command line's passes have no page).
+# A clicked tab keeps no focus ring (the keyboard's focus still shows one). The Diagram's inspector
+# table keeps to its panel, long values wrapping.
+PAGE_CSS = """<style>
+.stApp[data-test-script-state="running"] [data-testid="stElementContainer"],
+.stApp[data-test-script-state="running"] [data-testid="stProgress"] * { transition: none !important; }
+[data-testid="stTab"]:focus:not(:focus-visible) { outline: none !important; box-shadow: none !important; }
+.st-key-diagram_inspector table { width: 100%; table-layout: fixed; }
+.st-key-diagram_inspector th:first-child { width: 40%; }
+.st-key-diagram_inspector th, .st-key-diagram_inspector td { overflow-wrap: anywhere; }
+</style>"""
+
+
 def main() -> None:
+    st.html(PAGE_CSS)
     init_state()
     slots = settings_sidebar()
     cfg, error = current_config(slots)
     config_io(cfg)
     if error is not None:
         # In sight as well as under its widget, which may be below the fold of the sidebar.
-        st.error(f"**{error.key}**: {plain_text(str(error))}  \nShowing the last valid configuration, "
-                 f"{plain_text(cfg.name)}, until the setting is fixed.", icon="⚠️")
+        st.error(f"**{error.key}**: {error_text(error, key_shown=True)}  \nShowing the last valid "
+                 f"configuration, {plain_text(title(cfg))}, until the setting is fixed.", icon="⚠️")
     if st.session_state.get("url_error"):
         st.warning(plain_lines(st.session_state.url_error))
     summary = summary_of(cfg)

@@ -16,18 +16,20 @@ from explorer import ArchConfig, ConfigError, lessons
 from explorer.app.inputs import (CUSTOM, DEFAULT_PRESET, WIDGET_PREFIX as W, config_from_link, config_from_upload,
                                  config_from_widgets, follow_block, lesson_config, preset_choice, unit_variant_key,
                                  widget_values)
-from explorer.app.text import plain_lines
+from explorer.app.text import error_text
 from explorer.app.inspector import (NODE_PARAM, ROLL_PARAM, roll_from_query, roll_query, selection_from_query,
                                     selection_query)
 from explorer.app.views import DEFAULT_VIEW, VIEWS
-from explorer.diagram.graph import DETAILS
+from explorer.diagram.graph import DETAILS, trace_of
+from explorer.diagram.unit import default_unit
 
 CHANGED = "last_changed"  # session key: the config key whose widget the user changed last
 ADDRESS = "address"       # session key: the query parameters this session wrote last
 VIEW_PARAM, DETAIL_PARAM = "view", "detail"  # ?view=Summary&detail=layers
+UNIT_PARAM, UNIT_KEY = "unit", "unit_pick"   # ?unit=layer3.0: the Unit view's unit, and its widget
 DETAIL_KEY = "diagram_detail"                # the Diagram view's detail widget
 DEFAULT_DETAIL = "units"
-PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM, ROLL_PARAM)  # in the address beside the config keys
+PAGE_PARAMS = (NODE_PARAM, VIEW_PARAM, DETAIL_PARAM, ROLL_PARAM, UNIT_PARAM)  # beside the config keys
 
 
 def box_choice(cfg: ArchConfig) -> str:
@@ -133,6 +135,7 @@ def show_address(params: dict[str, str]) -> None:
     st.session_state.diagram_node = selection_from_query(params)  # the Diagram view's selected node
     st.session_state.diagram_roll = roll_from_query(params)  # its Roll repeats choice (None: the default)
     st.session_state.view, st.session_state[DETAIL_KEY] = page_params(params)
+    st.session_state[UNIT_KEY] = params.get(UNIT_PARAM)  # the Unit view checks it is one of the network's
     preset, cfg, error = config_from_link({k: v for k, v in params.items() if k not in PAGE_PARAMS}, repeated_params())
     st.session_state.url_error = error
     st.session_state.last_good = cfg
@@ -165,8 +168,8 @@ def follow_address() -> None:
 
 
 def address(cfg: ArchConfig) -> dict[str, str]:
-    """The page address of what is shown: the config, then the view, detail and selection where
-    they are not the defaults (a shared link opens where it was copied)."""
+    """The page address of what is shown: the config, then the view, detail, selection and the
+    Unit view's unit where they are not the defaults (a shared link opens where it was copied)."""
     params = {**cfg.to_query(), **selection_query(st.session_state.get("diagram_node")),
               **roll_query(st.session_state.get("diagram_roll"))}
     view, detail = st.session_state.get("view", DEFAULT_VIEW), st.session_state.get(DETAIL_KEY, DEFAULT_DETAIL)
@@ -174,7 +177,15 @@ def address(cfg: ArchConfig) -> dict[str, str]:
         params[VIEW_PARAM] = view
     if detail != DEFAULT_DETAIL:
         params[DETAIL_PARAM] = detail
-    return params
+    return {**params, **unit_query(cfg)}
+
+
+def unit_query(cfg: ArchConfig) -> dict[str, str]:
+    """The Unit view's unit in the address: where it is one of the network's, not the figure's own."""
+    unit = st.session_state.get(UNIT_KEY)
+    if not isinstance(unit, str) or unit not in {u.name for u in trace_of(cfg).units}:
+        return {}
+    return {UNIT_PARAM: unit} if unit != default_unit(cfg) else {}
 
 
 def init_state() -> None:
@@ -197,12 +208,12 @@ def current_config(slots: dict) -> tuple[ArchConfig, ConfigError | None]:
         cfg = from_widgets()
     except ConfigError as exc:
         where = slots.get(exc.key, slots["config"])
-        where.error(plain_lines(str(exc)), icon="⚠️")
+        where.error(error_text(exc), icon="⚠️")
         return st.session_state.last_good, exc
     st.session_state.last_good = cfg
     params, url = address(cfg), st.query_params.to_dict()
-    if not url and params == explorer.preset(DEFAULT_PRESET).to_query():
-        params = {}  # the bare address already means the default: Back from the first change returns to it
+    if params == explorer.preset(DEFAULT_PRESET).to_query():
+        params = {}  # the default preset on its default view has the bare address, whenever it is shown
     if params != url:
         st.query_params.from_dict(params)
     st.session_state[ADDRESS] = params

@@ -5,6 +5,7 @@ from typing import Any
 
 from explorer import ArchConfig
 from explorer.arch.presets import describe_changes, display_stem, preset_changes
+from explorer.errors import ConfigError, for_browser
 from explorer.facts.results import Summary
 from explorer.labels import INLINE_SPECIALS, escape_markdown, fmt_count
 
@@ -21,6 +22,13 @@ def plain_lines(text: str) -> str:
     """A message holding user text (an error naming a value, a link's problems) shown through
     Markdown: each of its lines as plain text, kept as a line."""
     return "  \n".join(plain_text(line) for line in str(text).splitlines() if line.strip())
+
+
+def error_text(exc: BaseException, key_shown: bool = False) -> str:
+    """An error as the page says it, as Markdown-safe lines: without the server's environment
+    variables (the command line names them), and without its key where the page names it already."""
+    text = exc.without_key if key_shown and isinstance(exc, ConfigError) else str(exc)
+    return plain_lines(for_browser(text))
 
 
 def safe_name(cfg: ArchConfig) -> str:
@@ -46,6 +54,6 @@ def title(cfg: ArchConfig) -> str:
 def headline(s: Summary) -> str:
     """The one-line caption under the network's name."""
     return (f"{fmt_count(s.params, short=True)} params · {fmt_count(s.macs, short=True)} MACs · "
-            f"{s.depth} weight layers · "
+            f"{s.depth:,} weight layers · "
             f"skip span {s.skip_span} · {s.residual_units} shortcuts "
             f"({s.shortcuts.projection} projections)")

@@ -195,7 +195,7 @@ _register(Experiment(
         "advantage; the papers span two or three layers. In He et al. 2016 a 1-layer skip "
         "ResNet-110 reached 9.90% CIFAR-10 error against 6.61% for the 2-layer original."
     ),
-    source=_HE15 + ", Sec. 3.1; " + _HE16 + ", Table 3",
+    source=_HE15 + ", Sec. 3.2; " + _HE16 + ", Table 3",
     configs=tuple(_digits_cfg(f"span{k}", "resnet20", depths=[6, 6, 6], skip_span=k)
                   for k in range(4)),
     settings=_DEFAULTS,

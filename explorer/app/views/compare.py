@@ -16,7 +16,7 @@ from explorer.app.cache import compare_rows, highlighted_units_svg, unit_figure_
 from explorer.app.inputs import distinct_name
 from explorer.app.display import figure_row
 from explorer.app.measuring import bar_progress, kept_latencies, measure, settings_widgets
-from explorer.app.text import plain_lines, plain_text
+from explorer.app.text import error_text, plain_lines, plain_text
 from explorer.labels import distinct_labels, file_stem, fmt_count, fmt_ms, fmt_rate
 from explorer.runs.timing_runs import when_where
 from explorer.limits import LATENCY_BUDGET_S
@@ -49,13 +49,34 @@ def entry_widgets(cfgs: list[ArchConfig]) -> None:
         b.button("Remove", key=f"compare_remove_{i}", on_click=on_remove, args=(i,))
 
 
+# The main area is about 560 px wide at 1024 px beside the sidebar: the table has a row per setting
+# and figure and a column per config, so it fits there for up to MAX_COMPARE configs.
+TABLE_WIDTH, SETTING_WIDTH = 560, 130
+DIFF_WIDTHS = {"unit": 72, "kind": 80, "params": 88, "MACs": 104, "change": 200}  # "change" wraps
+WRAP_ROW_HEIGHT = 66    # px: above 64 px Streamlit's grid wraps a cell's text
+
+
+def settings_frame(rows: list[dict]):
+    """The comparison turned on its side: a row per setting or figure ("setting"), a column per config."""
+    frame = compare.to_frame(rows)
+    frame["name"] = distinct_labels([str(n) for n in frame["name"]])
+    side = frame.set_index("name").T
+    for row in COUNT_COLUMNS:
+        if row in side.index:
+            side.loc[row] = side.loc[row].map(fmt_count)
+    side = side.astype(str)
+    side.index.name = "setting"
+    return side.reset_index()
+
+
 def table(rows: list[dict], cfgs: list[ArchConfig]) -> None:
     diff = compare.differing_keys(cfgs) if len(cfgs) > 1 else []
-    frame = compare.to_frame(rows)
-    counts = [c for c in COUNT_COLUMNS if c in frame.columns]
-    styled = frame.style.apply(
-        lambda col: [DIFF_COLOUR if col.name in diff else ""] * len(col), axis=0).format(fmt_count, subset=counts)
-    st.dataframe(styled, hide_index=True, key="compare_table")
+    frame = settings_frame(rows)
+    styled = frame.style.apply(lambda row: [DIFF_COLOUR if row["setting"] in diff else ""] * len(row), axis=1)
+    width = max(60, (TABLE_WIDTH - SETTING_WIDTH) // max(len(frame.columns) - 1, 1))
+    columns = {name: st.column_config.Column(width=width) for name in frame.columns[1:]}
+    st.dataframe(styled, hide_index=True, key="compare_table", height=35 * len(frame) + 38,
+                 column_config={"setting": st.column_config.Column(width=SETTING_WIDTH, pinned=True), **columns})
     if diff:
         st.caption("Highlighted: settings that differ — " + ", ".join(diff))
 
@@ -96,7 +117,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
             measure(cfg, settings, lambda f, i=i: report((i + f) / n), kind="compare")
             measured.append(cfg.name)
         except (ConfigError, timing.LatencyError) as exc:
-            failed.append((cfg.name, str(exc)))
+            failed.append((cfg.name, error_text(exc)))
     del st.session_state[RUNNING]
     bar.empty()
     cancel.empty()
@@ -105,7 +126,7 @@ def measure_all(cfgs: list[ArchConfig], settings: LatencySettings, cancel) -> No
     if reused:
         st.info(f"Reused the earlier measurement{'s' * (len(reused) != 1)} of {names(reused)} at these settings.")
     for name, message in failed:
-        st.error(f"{names([name])} was not measured: {plain_lines(message)}")
+        st.error(f"{names([name])} was not measured: {message}")
 
 
 THIS_SESSION = "in this session"
@@ -192,7 +213,7 @@ def side_by_side(figures: list[tuple[str, Callable[[], str]]], height: int | Non
         try:
             shown.append((caption, make()))
         except diagram.GraphvizMissing as exc:
-            st.error(plain_lines(str(exc)))
+            st.error(error_text(exc))
     figure_row(shown, height)
 
 
@@ -223,9 +244,10 @@ def diff_view(cfgs: list[ArchConfig]) -> None:
     if not changes:
         st.success("No structural differences: both configs build the same network.")
     else:
-        rows = [{"unit": c.unit, "change": c.change, "params": f"{c.params:+,}", "MACs": f"{c.macs:+,}",
-                 "kind": c.kind} for c in changes]
-        st.dataframe(rows, hide_index=True, key="diff_table")
+        rows = [{"unit": c.unit, "kind": c.kind, "params": f"{c.params:+,}", "MACs": f"{c.macs:+,}",
+                 "change": c.change} for c in changes]
+        st.dataframe(rows, hide_index=True, key="diff_table", row_height=WRAP_ROW_HEIGHT,
+                     column_config={k: st.column_config.Column(width=w) for k, w in DIFF_WIDTHS.items()})
         st.caption(f"From A to B: {diff.count_line(changes)}; {diff.total_line(a, b)}. "
                    "Changed units are outlined in both diagrams.")
         st.download_button("Download the diff (JSON)", json.dumps(diff.diff_document(a, b, changes), indent=2,

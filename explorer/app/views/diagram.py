@@ -166,7 +166,7 @@ def inspector_panel(tr, selected: str | None, times: dict[str, float] | None) ->
                 st.caption("Click a node, or find one by its path, to see its facts here.")
             return
         st.markdown(f"**`{facts['path']}`**  \n{facts['what']}")
-        st.markdown(md_table(["fact", "value (share of the network)"],
+        st.markdown(md_table(["fact", "value (share)"],
                              [(r["fact"], r["value"] + (f" ({r['share']})" if r["share"] else "")) for r in facts["rows"]]))
         unit = facts["unit"]
         if unit is not None:

@@ -73,7 +73,7 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     store_notice()
     k = keeper()
     if k.store is None:
-        st.info("Runs are not kept on this server (RESNET_EXPLORER_STORE=off).")
+        st.info("Runs are not kept on this server.")
         return
     kinds, this_net, device = _filters(cfg)
     records = k.records(network=cfg.arch_key() if this_net else None, device=device or None, limit=MAX_HISTORY)

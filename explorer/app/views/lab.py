@@ -17,7 +17,7 @@ import streamlit as st
 from explorer import ArchConfig, ConfigError, lab
 from explorer.app.kept import keeper, store_notice
 from explorer.app.store import configs_of, lab_key, remember
-from explorer.app.text import plain_text
+from explorer.app.text import error_text, plain_text
 from explorer.charts import log_axis
 from explorer.lab.ray_runs import EXECUTORS, Executor, server_address
 from explorer.labels import fmt_count, fmt_duration, fmt_num, fmt_share
@@ -96,6 +96,27 @@ def readable(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{k: cell(k, v) for k, v in row.items()} for row in rows])
 
 
+# The results table fits the 560 px the main area has at 1024 px: each mean with its std in one
+# cell, a column that reads the same in every row said once under it, and the figures the
+# per-seed table and the CSV carry (training accuracy, validation loss, best accuracy) left to them.
+SEED_TABLE_ONLY = ("train_acc", "val_loss", "best_val_acc")
+ALWAYS_SHOWN = ("run", "seconds")
+RESULT_WIDTHS = {"run": 72, "depth": 52, "params": 72, "train_loss": 96, "val_acc": 104, "seconds": 64}
+
+
+def results_frame(rows: list[dict]) -> tuple[pd.DataFrame, str]:
+    """The results table as shown, and what every run has in common ("depth 38, epochs 3")."""
+    frame = readable(rows).drop(columns=[c for c in SEED_TABLE_ONLY if c in rows[0]])
+    for std in [c for c in frame.columns if c.endswith("_std") and c[:-4] in frame.columns]:
+        mean = std[:-4]
+        frame[mean] = [m if sd == MISSING else f"{m} ± {sd}" for m, sd in zip(frame[mean], frame[std])]
+        frame = frame.drop(columns=[std])
+    same = {c: frame[c].iloc[0] for c in frame.columns
+            if len(frame) > 1 and c not in ALWAYS_SHOWN and frame[c].astype(str).nunique() == 1}
+    common = ", ".join(f"{c} {v}" for c, v in same.items() if str(v) != "False")  # a flag false everywhere: no news
+    return frame.drop(columns=list(same)), common
+
+
 def curves_figures(bands: pd.DataFrame) -> tuple[go.Figure, go.Figure]:
     """Training loss and validation accuracy per epoch. The loss is on a log axis: a diverging
     run's first epochs (a loss of 15) would otherwise flatten every other curve."""
@@ -112,9 +133,19 @@ def curves(res: lab.LabResult, keyed: bool) -> None:
     loss, acc = curves_figures(bands)
     a.plotly_chart(loss, key="lab_loss" if keyed else None)
     b.plotly_chart(acc, key="lab_acc" if keyed else None)
-    n = len(res.seeds)
-    st.caption(f"Lines: mean over {n} seed{'s' if n != 1 else ''}; shaded band: {BAND}"
-               + (" (one seed: no band)." if n == 1 else "."))
+    st.caption(curves_caption(res, [int(k) for k in bands["seeds"]]))
+
+
+def curves_caption(res: lab.LabResult, reached: list[int]) -> str:
+    """What the lines average: every seed, or, where a run was cut short, the seeds that reached
+    each point (`reached`: how many seeds each plotted point has)."""
+    n, lo, hi = len(res.seeds), min(reached), max(reached)
+    if not res.cancelled and lo == hi == n:
+        return (f"Lines: mean over {n} seed{'s' if n != 1 else ''}; shaded band: {BAND}"
+                + (" (one seed: no band)." if n == 1 else "."))
+    got = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    return (f"Lines: mean over the seeds that reached each point ({got} of {n}: the run was cancelled); "
+            f"shaded band: {BAND}, where two or more seeds reached it.")
 
 
 def run(exp_name: str, train: dict, seed: int, seeds: int, custom: list[ArchConfig] | None, key: tuple,
@@ -205,7 +236,7 @@ def _train(exp_name: str, train: dict, seed: int, seeds: int, custom: list[ArchC
                            progress=view.progress, on_update=on_update, should_stop=view.tick,
                            on_end=on_end, time_limit_s=limit, executor=executor)
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
     view.clear()
     cancel.empty()
 
@@ -254,7 +285,11 @@ def show_result(res: lab.LabResult, exp_name: str) -> None:
         st.plotly_chart(band_figure(grads, "layer", "grad_norm", "Gradient norm per residual unit at "
                                     "initialisation", log_y=True), key="lab_grads")
         st.caption(f"Mean over the seeds; band: {BAND}, on the log axis clipped at the lowest seed.")
-    st.dataframe(readable(res.to_rows()), hide_index=True, key="lab_table", column_config=_PINNED)
+    frame, common = results_frame(res.to_rows())
+    st.dataframe(frame, hide_index=True, key="lab_table",
+                 column_config={**_PINNED, **{k: st.column_config.Column(width=w) for k, w in RESULT_WIDTHS.items()}})
+    st.caption((f"Every run: {common}. " if common else "") + "Mean ± std over the seeds; each seed's figures, "
+               "training accuracy, validation loss and best accuracy included, are under *Each seed* and in the CSV.")
     with st.expander("Each seed", expanded=res.cancelled and n > 1):  # where a run cut short shows
         st.dataframe(readable(res.seed_rows()), hide_index=True, key="lab_seed_table", column_config=_PINNED)
     d1, d2, d3 = st.columns(3)
@@ -292,9 +327,9 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
     try:
         expected = lab.estimate_time(exp_name, configs=custom, seed=seed, seeds=seeds, **train)
     except ConfigError as exc:  # CIFAR not on this server, an iteration budget too long for the data
-        hint = (f". The server reads CIFAR from ${lab.DATA_DIR_VAR}; fetch it there with `python -m explorer "
-                "lab degradation --dataset cifar10 --download --data-dir DIR`") if exc.key == "data_dir" else ""
-        st.info(plain_text(str(exc)) + hint)
+        hint = (". Whoever runs this server can fetch it with `python -m explorer lab degradation "
+                "--dataset cifar10 --download --data-dir DIR`") if exc.key == "data_dir" else ""
+        st.info(error_text(exc) + hint)
         return
     limit = server_limits().max_lab_seconds
     workers = lab.workers_for(seeds)
@@ -303,8 +338,8 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
                + f" (at most {limit} s are allowed; switching tabs or changing a setting cancels the run).")
     too_long = expected.seconds > limit
     if too_long:
-        st.error(f"This run would take about {expected.seconds:.0f} s, over the {limit} s limit of this server "
-                 "(RESNET_EXPLORER_MAX_LAB_SECONDS): use fewer epochs, seeds or smaller networks"
+        st.error(f"This run would take about {expected.seconds:.0f} s, over the {limit} s limit of this server: "
+                 "use fewer epochs, seeds or smaller networks"
                  + (", or try again when the machine is less busy." if expected.busy else "."))
     key = lab_key(exp_name, epochs, seed, custom, seeds, train["dataset"], train["recipe"])
     if not wait_for_stopping_run():
@@ -327,7 +362,7 @@ def _executor_choice(keep: dict) -> str:
                     format_func=lambda k: "this machine" if k == "local" else "Ray",
                     help="This machine: worker processes, one per core. Ray: each variant × seed is a "
                          f"task on {cluster} (one GPU each where it has GPUs, else one CPU); the "
-                         "numbers are the same. The server sets the cluster (RESNET_EXPLORER_RAY_ADDRESS).",
+                         "numbers are the same. The server sets the cluster.",
                     **keep)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, timing
 from explorer.app.display import metric_row
-from explorer.app.text import inline_text, plain_lines, plain_text
+from explorer.app.text import error_text, inline_text, plain_text
 from explorer.app.measuring import bar_progress, kept_results, kept_run, measure, settings_widgets
 from explorer.app.store import latency_key, profile_key, remember, sweep_key
 from explorer.arch.presets import display_stem
@@ -113,7 +113,7 @@ def running(text: str, progress_text: str | None, work: Callable[[Callable[[floa
     try:
         work(bar_progress(bar, progress_text))
     except (ConfigError, timing.LatencyError) as exc:
-        st.error(plain_lines(str(exc)))
+        st.error(error_text(exc))
     bar.empty()
     cancel.empty()
 
@@ -127,10 +127,10 @@ def show_results(cfg: ArchConfig, settings) -> None:
     kept = kept_results(cfg, settings) if None in own.values() else {}
     shown = {kind: (r, None) if r is not None else kept.get(kind, (None, None)) for kind, r in own.items()}
     r, note = shown["latency"]
-    if r is None:
+    if all(result is None for result, _ in shown.values()):  # gone once any result shows
         where = timing.device_label(settings.device, settings.threads)
         st.info(f"Press **Measure latency** to time {plain_text(cfg.name)} on {where}.")
-    else:
+    if r is not None:
         show_result(r, note)
         download(cfg, r, "latency")
     sweep, note = shown["sweep"]
@@ -139,7 +139,7 @@ def show_results(cfg: ArchConfig, settings) -> None:
         download(cfg, sweep, "sweep")
     profile, note = shown["profile"]
     if profile is not None:
-        show_profile(profile, compiled=settings.compile, when_where=note)
+        show_profile(profile, compiled=settings.compile, when_where=note, latency=r)
         download(cfg, profile, "profile")
 
 
@@ -154,7 +154,17 @@ def show_sweep(s: SweepResult, when_where: str | None = None) -> None:
         st.warning(w)
 
 
-def show_profile(p: ProfileResult, compiled: bool, when_where: str | None = None) -> None:
+def medians_note(p: ProfileResult, r: LatencyResult) -> str:
+    """Why the profile's whole-model median and the measured Median above it differ."""
+    return (f"Two medians, two measurements: the Median above ({fmt_ms(r.median_ms)}) is *Measure latency*'s "
+            f"passes timed back to back; the whole-model median here ({fmt_ms(p.whole_ms)}) is the profile's "
+            "own plain passes, each timed right after a hooked one, at another moment. Other work on the "
+            "machine while one of them ran moves that one alone; on a quiet machine they agree within "
+            "their spread.")
+
+
+def show_profile(p: ProfileResult, compiled: bool, when_where: str | None = None,
+                 latency: LatencyResult | None = None) -> None:
     import plotly.express as px
 
     st.subheader("Where the time goes")
@@ -172,6 +182,8 @@ def show_profile(p: ProfileResult, compiled: bool, when_where: str | None = None
                f"whole-model median of {fmt_ms(p.whole_ms)} measured between them; "
                f"{fmt_ms(p.unattributed_ms)} per pass fell between modules; the hooks slowed a pass by "
                f"{fmt_share(p.overhead)}.")
+    if latency is not None:
+        st.caption(medians_note(p, latency))
     if p.note:
         st.warning(p.note)
     for w in p.warnings:

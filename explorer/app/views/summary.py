@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -62,6 +63,30 @@ def params_frame(s: Summary) -> pd.DataFrame:
                          for part, n in parts])
 
 
+# px: 518 fit in the expander at 1024 px beside the sidebar
+LAYER_COLUMNS = {"layer": 220, "output shape": 110, "params": 84, "mult-adds": 104}
+TORCHINFO_HEADERS = ("Output Shape", "Param #", "Mult-Adds")
+# torchinfo names its multiply-add scale after byte units ("Units.GIGABYTES"): the count it means
+TORCHINFO_UNITS = {"KILOBYTES": "thousands", "MEGABYTES": "millions", "GIGABYTES": "billions",
+                   "TERABYTES": "trillions", "NONE": "total"}
+
+
+def layer_frame(text: str) -> tuple[pd.DataFrame, list[str]]:
+    """torchinfo's text table as rows (its tree drawn narrower) and the lines under it (totals)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    rules = [i for i, line in enumerate(lines) if set(line.strip()) == {"="}]
+    header, body = lines[rules[0] + 1], lines[rules[1] + 1:rules[2]]
+    cuts = [0, *(header.index(h) for h in TORCHINFO_HEADERS), None]
+    rows = []
+    for line in body:
+        cells = [line[a:b].strip() for a, b in zip(cuts, cuts[1:])]
+        cells[0] = cells[0].replace("│    ", "│ ")  # the tree's indent at a fifth of its width
+        rows.append(dict(zip(LAYER_COLUMNS, cells)))
+    totals = [re.sub(r"\(Units\.(\w+)\)", lambda m: f"({TORCHINFO_UNITS.get(m.group(1), m.group(1).lower())})", line)
+              for line in lines[rules[2] + 1:] if set(line.strip()) != {"="}]
+    return pd.DataFrame(rows), totals
+
+
 def draw(cfg: ArchConfig, s: Summary) -> None:
     c = costs_of(cfg, 1)
     metric_row(metric_values(s, c), key="summary_metrics")
@@ -79,7 +104,10 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
     for warning in s.warnings:
         st.warning(warning)
     with st.expander("Per-layer table (torchinfo)"):
-        st.code(layer_table_of(cfg), language=None)
+        frame, totals = layer_frame(layer_table_of(cfg))
+        st.dataframe(frame, hide_index=True, key="torchinfo_table",
+                     column_config={k: st.column_config.Column(width=w) for k, w in LAYER_COLUMNS.items()})
+        st.caption(" · ".join(totals))
     named = replace(s, config=named_for_changes(cfg))  # the file says what network it is: "resnet50 (skip_span 1)"
     st.download_button("Download summary JSON", json.dumps(named.to_dict(), indent=2),
                        file_name=f"{safe_name(cfg)}_summary.json", mime="application/json",

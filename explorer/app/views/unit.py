@@ -14,17 +14,21 @@ from explorer.labels import fmt_shape
 from explorer.labels import fmt_count, fmt_share
 
 UNIT_COLUMNS = ["name", "in_shape", "out_shape", "shortcut", "shortcut_params", "shortcut_macs", "reason"]
-# (header, width px, help): the short columns fit in 1024 px beside the sidebar; the reason takes
-# what is left (the picked unit's reason is also written out beside its figure).
+# (header, width px, help): the columns add up to the 560 px the main area has at 1024 px beside
+# the sidebar; "why" wraps onto three lines (ROW_HEIGHT) and says what differs, the shortcut column
+# what is done about it (the picked unit's whole reason is written out beside its figure).
 COLUMNS = {
-    "name": ("unit", 80, None),
-    "in_shape": ("x", 95, "the unit's input (in_shape)"),
-    "out_shape": ("F(x)", 95, "the residual branch's output (out_shape)"),
-    "shortcut": ("shortcut", 90, "identity, zero_pad (option A) or projection (1x1 conv W_s)"),
-    "shortcut_params": ("W_s params", 90, "parameters of the shortcut"),
-    "shortcut_macs": ("W_s MACs", 80, "multiply-adds of the shortcut per image"),
-    "reason": ("why", "large", None),
+    "name": ("unit", 64, None),
+    "in_shape": ("x", 78, "the unit's input, channels x height x width"),
+    "out_shape": ("F(x)", 78, "the residual branch's output, channels x height x width"),
+    "shortcut": ("shortcut", 78, "identity, zero_pad (option A) or projection (1x1 conv W_s)"),
+    "shortcut_params": ("W_s params", 72, "parameters of the shortcut: the 1x1 conv W_s and, where the "
+                                          "unit has BN, its BatchNorm (the figure's W_s box counts the "
+                                          "conv's weights alone)"),
+    "shortcut_macs": ("W_s MACs", 64, "multiply-adds of the shortcut per image"),
+    "reason": ("why", 120, "what differs between x and F(x)"),
 }
+ROW_HEIGHT = 66     # px: above 64 px Streamlit's grid wraps a cell's text (three lines here)
 SHORTCUT_COLOURS = {"projection": "background-color: #f9d6d2", "zero_pad": "background-color: #fde9d0"}
 
 
@@ -34,6 +38,7 @@ def units_frame(units: tuple[UnitCheck, ...]) -> pd.DataFrame:
     df["out_shape"] = df["out_shape"].map(fmt_shape)
     df["shortcut_params"] = df["shortcut_params"].map(fmt_count)
     df["shortcut_macs"] = df["shortcut_macs"].map(lambda n: fmt_count(n, short=True))
+    df["reason"] = df["reason"].map(lambda r: r.split(": ", 1)[0])  # "channels 64 -> 256"
     return df[UNIT_COLUMNS]
 
 
@@ -65,9 +70,11 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
             st.error(plain_lines(str(exc)))
     with right:
         st.markdown(
-            "**x** is the unit's input feature map (`in_shape`); **F(x)** its stacked weight layers "
-            "(`out_shape`). They are added element-wise, so their shapes must match: where they do not, "
-            "the shortcut pads (option A) or projects with a 1x1 conv W_s (options B/C)."
+            "**x** is the unit's input feature map; **F(x)** its stacked weight layers (the table's "
+            "x and F(x) columns give their shapes). They are added element-wise, so their shapes must "
+            "match: where they do not, the shortcut pads (option A) or projects with a 1x1 conv W_s "
+            "(options B/C). W_s's parameters in the table include its BatchNorm where it has one; "
+            "the figure's W_s box counts the conv's weights alone."
         )
         if cfg.avg_down:
             st.markdown("**avg_down** (ResNet-D): where the size halves, x is averaged over each 2x2 window "
@@ -89,6 +96,6 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
     if s.units:
         # Full width below the figure: beside it, at 1024 px, the columns were cut short.
         st.dataframe(units_frame(s.units).style.apply(highlight_projection, axis=1), hide_index=True,
-                     height=min(560, 35 * (len(s.units) + 1) + 3), key="units_table",
+                     height=min(560, ROW_HEIGHT * len(s.units) + 38), row_height=ROW_HEIGHT, key="units_table",
                      column_config={k: st.column_config.Column(label, width=w, help=h)
                                     for k, (label, w, h) in COLUMNS.items()})
