@@ -11,6 +11,7 @@
 const PT = 4 / 3;           // CSS px per SVG point: Graphviz draws in points; 100% is natural size
 const MIN_SCALE = 0.005;
 const MAX_SCALE = 6;
+const LEGIBLE = 0.5 * PT;  // a first view shows the whole drawing if it reads at 50% or more
 const DRAG_PX = 4;          // a press that moves less than this is a click
 const XLINK = "http://www.w3.org/1999/xlink";
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -106,17 +107,18 @@ function home(v) {
   const whole = Math.min(cw / v.width, limit / v.height);
   const tall = v.height / v.width > limit / cw;
   let scale, ch;
-  if (whole >= 0.5 * PT) {  // legible whole
+  if (whole >= LEGIBLE) {  // legible whole
     scale = Math.min(MAX_SCALE, 0.98 * whole);
     ch = Math.min(limit, Math.ceil((v.height * scale) / 0.98));
   } else {
+    // a tall drawing fitted to its width, a wide one to the window's height (natural size at most)
     scale = Math.min(PT, tall ? cw / v.width : limit / v.height);
     ch = tall ? limit : Math.min(limit, Math.ceil(v.height * scale) + 2);
   }
   ch = Math.max(MIN_STAGE, ch);
   v.stage.style.height = `${ch}px`;
   v.scale = scale;
-  const fits = whole >= 0.5 * PT;
+  const fits = whole >= LEGIBLE;
   v.x = fits || tall ? (v.width - cw / scale) / 2 : 0;
   v.y = !fits && tall ? 0 : (v.height - ch / scale) / 2;
   v.auto = true;
