@@ -327,8 +327,8 @@ def test_compare_add_rename_remove():
     at.button(key="compare_add").click().run()
     assert not at.exception
     assert len(at.session_state["compare"]) == 2
-    table = table_with(at, "macs")
-    assert list(table["name"]) == ["resnet50", "resnet34"]
+    table = table_with(at, "setting")  # a row per setting and figure, a column per config
+    assert list(table.columns[1:]) == ["resnet50", "resnet34"] and "macs" in list(table["setting"])
     at.text_input(key="compare_name_1").input("thirty-four").run()
     assert at.session_state["compare"][1]["name"] == "thirty-four"
     at.button(key="compare_remove_0").click().run()
@@ -347,7 +347,7 @@ def test_compare_rows_have_distinct_names():
     at.button(key="compare_add").click().run()
     names = ["resnet34", "resnet34 (skip_span 1)", "resnet34 (skip_span 1) #2", "resnet34 #2"]
     assert [e["name"] for e in at.session_state["compare"]] == names
-    assert list(table_with(at, "macs")["name"]) == names
+    assert list(table_with(at, "setting").columns[1:]) == names
 
 
 def test_a_changed_preset_is_added_to_compare_under_its_changes():
@@ -435,7 +435,7 @@ def test_lab_runs_a_custom_experiment_from_the_compare_set():
     assert not at.exception
     results = table_with(at, "val_acc")
     assert list(results["run"]) == ["resnet20"]
-    assert list(results["seeds"]) == [2] and results["train_loss_std"].notna().all()
+    assert list(results["seeds"]) == [2] and results["train_loss"].str.contains(" ± ").all()  # mean ± std
     assert list(table_with(at, "seed")["seed"]) == [0, 1]  # each seed's own row
     assert {b.label for b in at.get("download_button")} >= {"Download CSV", "Download per-seed CSV",
                                                               "Download JSON"}
@@ -469,7 +469,8 @@ def test_lab_results_tables_read_in_rounded_units():
     one_seed = readable([{"run": "plain20", "val_acc": 50.0, "val_acc_std": None, "train_loss": float("nan"),
                           "cancelled": False}]).iloc[0]
     assert (one_seed["val_acc_std"], one_seed["train_loss"], one_seed["cancelled"]) == ("–", "–", False)
-    assert float(row["train_loss"]) == pytest.approx(float(fmt_num(float(row["train_loss"]))))
+    mean = str(row["train_loss"]).split(" ± ")[0]
+    assert float(mean) == pytest.approx(float(fmt_num(float(mean))))
     buttons = {b.key: b for b in at.get("download_button")}
     for key in ("lab_csv", "lab_csv_seeds", "lab_json"):
         assert buttons[key].proto.ignore_rerun, key  # on_click="ignore"
