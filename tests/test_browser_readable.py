@@ -1,7 +1,8 @@
 """Real-browser checks of what a user reads: at 1024 and 1440 px every value in the sidebar, the
 header and the Diagram (with a node inspected), Unit, Summary, Latency, Compare (two configs), Lab (a
 one-epoch, one-seed run: its results table and charts) and Learn views fits its box (no text cut short or ending in
-"…"), and two download buttons clicked in quick succession each deliver their file.
+"…"), the unit figures (the Unit view's, Compare's side by side) read at 11 px or more without a
+scroll box of their own, and two download buttons clicked in quick succession each deliver their file.
 
 Screenshots of each view at 1024 px go to test-results/readable_<view>_1024.png.
 """
