@@ -95,7 +95,7 @@ class Trace:
     def params(self) -> int:
         return self.module_params[""]
 
-    @property
+    @cached_property  # read once per drawn node by the tooltips
     def flops(self) -> int:
         return sum(n.flops for n in self.nodes)
 

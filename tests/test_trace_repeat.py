@@ -105,3 +105,35 @@ def test_paused_gc_restores_the_collector():
     with paused_gc():
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def _full_signature(model):
+    plain = (bool, int, float, str, tuple, list, type(None))
+    mods = [(n, type(m), m.extra_repr(), sorted((k, repr(v)) for k, v in m.__dict__.items() if isinstance(v, plain)),
+             sorted(m._non_persistent_buffers_set)) for n, m in model.named_modules()]  # noqa: SLF001
+    return (mods, [(n, p.shape, p.dtype, p.requires_grad, type(p)) for n, p in model.named_parameters()],
+            [(n, b.shape, b.dtype) for n, b in model.named_buffers()], list(model.state_dict()))
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet50", "seresnet50"])
+def test_copied_units_of_a_meta_build_equal_built_ones(name):
+    if name not in explorer.PRESETS:
+        pytest.skip(f"no preset {name}")
+    cfg = explorer.preset(name)
+    built = build_model(cfg)  # on the CPU: every unit constructed
+    meta = build_meta(cfg)    # repeated units copied
+    assert _full_signature(meta) == _full_signature(built)
+    tensors = [*meta.parameters(), *meta.buffers()]
+    assert len({id(t) for t in tensors}) == len(tensors)  # nothing shared between the copies
+
+
+def test_clone_meta_refuses_real_tensors_and_hooked_parts():
+    from explorer.arch.clone import clone_meta
+
+    cfg = explorer.preset("resnet20")
+    assert clone_meta(build_model(cfg).layer1[1]) is None
+    unit = build_meta(cfg).layer1[1]
+    copy = clone_meta(unit)
+    assert copy is not unit and copy.conv1 is not unit.conv1 and copy.conv1.weight is not unit.conv1.weight
+    unit.conv1.register_forward_hook(lambda *a: None)
+    assert clone_meta(unit) is None

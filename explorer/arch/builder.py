@@ -6,6 +6,8 @@ Within a unit, layer j owns conv{j}, bn{j} and relu{j} wherever the config puts 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,9 +150,10 @@ class ResNet(nn.Module):
         self.maxpool = (nn.MaxPool2d(stem.pool_kernel, stride=stem.pool_stride, padding=stem.pool_kernel // 2)
                         if stem.pool_kernel else None)
         self.stage_names: list[str] = []
+        made: dict = {}  # unit spec (less its name and place) -> the first unit built to it
         for stage_idx, units in enumerate(plan.stages):
             name = f"layer{stage_idx + 1}"
-            self.add_module(name, nn.Sequential(*(ResidualUnit(u, use_bn) for u in units)))
+            self.add_module(name, nn.Sequential(*(_unit(u, use_bn, made) for u in units)))
             self.stage_names.append(name)
         # Pre-activation nets apply the pre-conv ops once more before pooling (He et al. 2016).
         self.final_bn = nn.BatchNorm2d(plan.out_ch) if "bn" in plan.final_ops else None
@@ -205,6 +208,22 @@ def _projection(spec: UnitSpec, use_bn: bool) -> nn.Sequential:
     if spec.shortcut_bn:  # none in pre-activation units (see plan.py)
         proj.append(nn.BatchNorm2d(spec.out_ch))
     return nn.Sequential(*proj)
+
+
+def _unit(spec: UnitSpec, use_bn: bool, made: dict) -> ResidualUnit:
+    """The unit `spec` describes; on meta, one equal to a unit built before is a copy of it
+    (explorer.arch.clone: no values to initialise, so the same module, made faster)."""
+    layers = tuple(dataclasses.replace(layer, block_idx=0, out_size=0) for layer in spec.layers)
+    key = (dataclasses.replace(spec, name="", in_size=0, out_size=0, layers=layers), use_bn)
+    first = made.get(key)
+    if first is not None:
+        from explorer.arch.clone import clone_meta
+
+        copy = clone_meta(first)
+        if copy is not None:
+            return copy
+    made[key] = unit = ResidualUnit(spec, use_bn)
+    return unit
 
 
 def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:
