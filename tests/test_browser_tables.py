@@ -56,6 +56,7 @@ def visit(pg, query: str, view: str | None = None) -> None:
 def test_unit_view_shape_check_fits(page):
     visit(page, "preset=resnet50", "Unit")
     page.locator(f'{MAIN} [data-testid="stDataFrame"]').first.scroll_into_view_if_needed()
+    page.wait_for_selector(f'{MAIN} [data-testid="stDataFrame"] [role="columnheader"]', state="attached")
     tables = assert_tables_fit(page, MAIN)
     assert any(t["what"].startswith("unit|x|F(x)") for t in tables), tables
 
@@ -112,3 +113,13 @@ def test_lab_results_fit(page):
     settle(pg)
     tables = assert_tables_fit(pg, MAIN)
     assert any("run" in t["what"] for t in tables), tables
+
+
+def test_a_clicked_tab_keeps_no_outline(page):
+    visit(page, "preset=resnet20")
+    page.locator('[data-testid="stTab"]', has_text="Summary").first.click()
+    settle(page)
+    style = page.evaluate("""() => { const t = document.activeElement, c = getComputedStyle(t);
+        return {tab: t.getAttribute('data-testid'), outline: c.outlineStyle, width: c.outlineWidth, shadow: c.boxShadow}; }""")
+    assert style["tab"] == "stTab", style  # the clicked tab has the focus...
+    assert (style["outline"] == "none" or style["width"] == "0px") and style["shadow"] in ("none", ""), style

@@ -10,6 +10,7 @@ from explorer.app.sidebar import config_io, settings_sidebar
 from explorer.app.state import current_config, init_state
 from explorer.app.text import error_text, headline, plain_lines, plain_text, title
 from explorer.app.views import VIEWS
+from explorer.errors import for_browser
 
 
 # Page-wide style. While a script runs nothing animates: a measurement at torch's default thread
@@ -20,7 +21,8 @@ from explorer.app.views import VIEWS
 PAGE_CSS = """<style>
 .stApp[data-test-script-state="running"] [data-testid="stElementContainer"],
 .stApp[data-test-script-state="running"] [data-testid="stProgress"] * { transition: none !important; }
-[data-testid="stTab"]:focus:not(:focus-visible) { outline: none !important; box-shadow: none !important; }
+[data-testid="stTab"]:focus:not(:focus-visible),
+[data-testid="stTab"][data-focus-visible]:not(:focus-visible) { outline: none !important; box-shadow: none !important; }
 .st-key-diagram_inspector table { width: 100%; table-layout: fixed; }
 .st-key-diagram_inspector th:first-child { width: 40%; }
 .st-key-diagram_inspector th, .st-key-diagram_inspector td { overflow-wrap: anywhere; }
@@ -38,7 +40,7 @@ def main() -> None:
         st.error(f"**{error.key}**: {error_text(error, key_shown=True)}  \nShowing the last valid "
                  f"configuration, {plain_text(title(cfg))}, until the setting is fixed.", icon="⚠️")
     if st.session_state.get("url_error"):
-        st.warning(plain_lines(st.session_state.url_error))
+        st.warning(plain_lines(for_browser(st.session_state.url_error)))
     summary = summary_of(cfg)
     st.subheader(plain_text(title(cfg)), anchor=False)
     st.caption(headline(summary))

@@ -96,9 +96,8 @@ def readable(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{k: cell(k, v) for k, v in row.items()} for row in rows])
 
 
-# The results table fits the 560 px the main area has at 1024 px: each mean with its std in one
-# cell, a column that reads the same in every row said once under it, and the figures the
-# per-seed table and the CSV carry (training accuracy, validation loss, best accuracy) left to them.
+# The results table fits the 560 px the main area has at 1024 px: mean ± std in one cell, a column
+# the same in every row said once under it, some figures left to the per-seed table and the CSV.
 SEED_TABLE_ONLY = ("train_acc", "val_loss", "best_val_acc")
 ALWAYS_SHOWN = ("run", "seconds")
 RESULT_WIDTHS = {"run": 72, "depth": 52, "params": 72, "train_loss": 96, "val_acc": 104, "seconds": 64}
