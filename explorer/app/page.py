@@ -19,8 +19,8 @@ from explorer.errors import for_browser
 # A clicked tab keeps no focus ring (the keyboard's focus still shows one). The Diagram's inspector
 # table keeps to its panel, long values wrapping.
 PAGE_CSS = """<style>
-.stApp[data-test-script-state="running"] [data-testid="stElementContainer"],
-.stApp[data-test-script-state="running"] [data-testid="stProgress"] * { transition: none !important; }
+[data-testid="stApp"][data-test-script-state="running"] [data-testid="stElementContainer"],
+[data-testid="stApp"][data-test-script-state="running"] [data-testid="stProgress"] * { transition: none !important; }
 [data-testid="stTab"]:focus:not(:focus-visible),
 [data-testid="stTab"][data-focus-visible]:not(:focus-visible) { outline: none !important; box-shadow: none !important; }
 .st-key-diagram_inspector table { width: 100%; table-layout: fixed; }
