@@ -22,6 +22,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from explorer.arch.meta import paused_gc
+
 _PLAIN = (bool, int, float, str, tuple, list, type(None))
 
 
@@ -36,9 +38,10 @@ class ModuleCalls:
         self.saved: list[tuple[nn.Module, Any]] = []
 
     def __enter__(self) -> None:
-        for path, mod in self.mods:
-            self.saved.append((mod, mod.__dict__.get("forward")))
-            mod.__dict__["forward"] = self.wrap(mod, path)
+        with paused_gc():  # thousands of wrappers, no garbage: the collector's passes find nothing
+            for path, mod in self.mods:
+                self.saved.append((mod, mod.__dict__.get("forward")))
+                mod.__dict__["forward"] = self.wrap(mod, path)
 
     def __exit__(self, *exc) -> None:
         for mod, before in self.saved:
@@ -97,7 +100,11 @@ def unit_signature(unit: nn.Module) -> tuple | None:
     attributes (settings such as kernel, stride, eps, in-place), parameter and buffer shapes, in
     order. None when a hook sits on any of them."""
     parts: list = []
-    for name, m in unit.named_modules():
+    stack = [("", unit)]
+    while stack:  # depth first, children in order: named_modules' order without its bookkeeping
+        name, m = stack.pop()
+        children = reversed(m._modules.items())  # noqa: SLF001
+        stack.extend((f"{name}.{k}" if name else k, c) for k, c in children if c is not None)
         if m._forward_hooks or m._forward_pre_hooks:  # noqa: SLF001 (torch's own hook tables)
             return None
         parts.append((name, type(m)))

@@ -59,7 +59,8 @@ def build_meta(cfg: ArchConfig) -> ResNet:
     values either way)."""
     with MetaBuild():
         model = build_model(cfg)
-    if all(t.is_meta for t in model.parameters()) and all(t.is_meta for t in model.buffers()):
+    tensors = (t for m in model.modules() for t in (*m._parameters.values(), *m._buffers.values()))  # noqa: SLF001
+    if all(t is None or t.is_meta for t in tensors):
         return model
     with torch.device("meta"):  # a module that made a tensor some other way: the plain route
         return build_model(cfg)
