@@ -69,7 +69,7 @@ def assert_legible_and_fitted(d: dict, what: str) -> None:
 
 def test_every_show_me_opens_a_drawn_view_at_the_detail_its_text_speaks_of(new_page, app_url):
     pg = new_page(1024, 768)
-    pg.goto(app_url + "/?preset=resnet20&view=Unit")
+    pg.goto(app_url + "/?preset=resnet20&view=Unit&node=layer1.0")  # a node selected before
     pg.wait_for_selector(IMG)
     settle(pg)
     choose(pg, "unit_pick", "layer3.2")  # a unit picked before: a lesson shows the one its text names
@@ -86,6 +86,7 @@ def test_every_show_me_opens_a_drawn_view_at_the_detail_its_text_speaks_of(new_p
             checked = pg.locator(f"{key_css('diagram_detail')} label").filter(
                 has=pg.locator("input:checked")).inner_text().strip()
             assert checked == lesson.detail, (lesson.key, checked)
+            assert pg.locator(FRAME).get_attribute("data-selected") == "", lesson.key  # its first view
             d = drawn(pg)
             pg.screenshot(path=str(RESULTS / f"frame_show_me_{lesson.key}_1024.png"))
             assert_legible_and_fitted(d, lesson.key)

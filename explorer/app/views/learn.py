@@ -27,8 +27,10 @@ def tweaks_table() -> pd.DataFrame:
 def show_me(lesson: lessons.Lesson) -> None:
     """Set the knobs a lesson names and open its view (the Diagram at the detail its text speaks of)."""
     apply_lesson(lesson)
-    if lesson.look_at == "Diagram":
+    if lesson.look_at == "Diagram":  # its first view: the whole drawing, or its start, with nothing selected
         st.session_state[DETAIL_KEY] = lesson.detail
+        st.session_state.diagram_node = None
+        st.session_state.diagram_find = ""
     st.session_state.pop("unit_pick", None)  # the Unit view opens at the unit its text speaks of
 
 
