@@ -24,7 +24,9 @@ from torch import nn
 
 from explorer.arch.meta import paused_gc
 
-_PLAIN = (bool, int, float, str, tuple, list, type(None))
+# nn.Module's own bookkeeping (hook tables, parameter and child tables, the mode) and the call
+# wrapper: everything else in a module's __dict__ is a setting of its own.
+_INTERNAL = frozenset(vars(nn.Module())) | {"forward"}
 
 
 class ModuleCalls:
@@ -96,9 +98,10 @@ def param_counts(model: nn.Module, count: Callable[[nn.Module], int]) -> dict[st
 
 
 def unit_signature(unit: nn.Module) -> tuple | None:
-    """Everything that decides what `unit` does to its input: its modules' classes, plain
+    """Everything that decides what `unit` does to its input: its modules' classes, own
     attributes (settings such as kernel, stride, eps, in-place), parameter and buffer shapes, in
-    order. None when a hook sits on any of them."""
+    order. None when a hook sits on any of them. (An attribute that cannot be hashed makes the
+    unit one that always runs.)"""
     parts: list = []
     stack = [("", unit)]
     while stack:  # depth first, children in order: named_modules' order without its bookkeeping
@@ -108,8 +111,7 @@ def unit_signature(unit: nn.Module) -> tuple | None:
         if m._forward_hooks or m._forward_pre_hooks:  # noqa: SLF001 (torch's own hook tables)
             return None
         parts.append((name, type(m)))
-        parts.extend((k, tuple(v) if type(v) is list else v) for k, v in m.__dict__.items()
-                     if isinstance(v, _PLAIN) and k != "training")
+        parts.extend((k, tuple(v) if type(v) is list else v) for k, v in m.__dict__.items() if k not in _INTERNAL)
         parts.extend((k, None if v is None else (tuple(v.shape), v.dtype))
                      for table in (m._parameters, m._buffers) for k, v in table.items())  # noqa: SLF001
     return tuple(parts)
