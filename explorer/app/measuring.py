@@ -20,9 +20,11 @@ from explorer.runs.timing_runs import (
     TimingResult, kept_measurement, latest_per_device, run_settings, stored_result, when_where,
 )
 # Least seconds between progress bar updates while timing. Each update is work for the server
-# and the browser; on a machine whose cores all run the timed passes (torch's default thread
-# count) that work stalls them: at 20 updates a second resnet50 read 1.6x slower than the CLI.
-PROGRESS_EVERY_S = 1.0
+# and the browser (a headless Chromium spent a third of its CPU time during a measurement on
+# them); on a machine whose cores all run the timed passes (torch's default thread count) that
+# work stalls them: at 20 updates a second resnet50 read 1.6x slower than the CLI. An update is
+# also where a Cancel is noticed, so a measurement stops within this many seconds.
+PROGRESS_EVERY_S = 2.0
 
 
 def thread_label(n: int | None) -> str:
