@@ -140,6 +140,11 @@ def test_unit_figures_read_at_11px_without_a_scroll_box_of_their_own(new_page, a
     assert figures[0]["font"] >= 11 and not figures[0]["boxes"], figures
     if width != 1024:
         return
+    pg.goto(app_url + "/?preset=ecaresnet50d&view=Unit")  # a wide figure (its gate's formula and labels)
+    pg.wait_for_selector(IMG)
+    settle(pg)
+    figures = pg.evaluate(FIGURES_JS)
+    assert len(figures) == 1 and figures[0]["font"] >= 11 and not figures[0]["boxes"], figures
     open_tab(pg, "Compare")
     for _ in range(3):  # three units side by side
         pg.locator(f"{key_css('compare_add')} button").click()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer import ArchConfig, diagram
 from explorer.app.cache import unit_equation, unit_figure_svg
-from explorer.app.display import metric_row, show_svg
+from explorer.app.display import READABLE_SCALE, metric_row, show_svg, svg_width_px
 from explorer.app.text import plain_lines
 from explorer.diagram.unit import default_unit, gate_equation
 from explorer.facts.results import Summary, UnitCheck
@@ -29,6 +29,9 @@ COLUMNS = {
     "reason": ("why", 120, "what differs between x and F(x)"),
 }
 ROW_HEIGHT = 66     # px: above 64 px Streamlit's grid wraps a cell's text (three lines here)
+# px: the figure's column in a 1024 px window with the sidebar open; a figure that would read
+# smaller than READABLE_SCALE there (a wide SE/ECA unit) is drawn at full width instead
+FIGURE_COLUMN_PX = 330
 SHORTCUT_COLOURS = {"projection": "background-color: #f9d6d2", "zero_pad": "background-color: #fde9d0"}
 
 
@@ -44,6 +47,19 @@ def units_frame(units: tuple[UnitCheck, ...]) -> pd.DataFrame:
 
 def highlight_projection(row: pd.Series) -> list[str]:
     return [SHORTCUT_COLOURS.get(row["shortcut"], "")] * len(row)
+
+
+def figure(cfg: ArchConfig, unit: str | None, beside) -> None:
+    """The unit's figure, as tall as it is (no scroll box of its own): in `beside` (the left
+    column) where it reads there at READABLE_SCALE or more, else at full width under the columns."""
+    try:
+        svg = unit_figure_svg(cfg, unit)
+    except diagram.GraphvizMissing as exc:
+        beside.error(plain_lines(str(exc)))
+        return
+    narrow = (svg_width_px(svg) or 0.0) * READABLE_SCALE <= FIGURE_COLUMN_PX
+    with beside if narrow else st.container():
+        show_svg(svg, height=None, fit=True)
 
 
 def draw(cfg: ArchConfig, s: Summary) -> None:
@@ -64,10 +80,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
         picked = next((u for u in s.units if u.name == unit), None)
         if picked is not None:
             st.caption(f"{unit}: {picked.reason}")
-        try:
-            show_svg(unit_figure_svg(cfg, unit), height=None, fit=True)  # as tall as the figure: no scroll box
-        except diagram.GraphvizMissing as exc:
-            st.error(plain_lines(str(exc)))
+        beside = st.container()
     with right:
         st.markdown(
             "**x** is the unit's input feature map; **F(x)** its stacked weight layers (the table's "
@@ -93,6 +106,7 @@ def draw(cfg: ArchConfig, s: Summary) -> None:
             ], key="unit_metrics")
         for warning in s.warnings:
             st.warning(warning)
+    figure(cfg, unit, beside)
     if s.units:
         # Full width below the figure: beside it, at 1024 px, the columns were cut short.
         st.dataframe(units_frame(s.units).style.apply(highlight_projection, axis=1), hide_index=True,
