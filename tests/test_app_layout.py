@@ -58,8 +58,17 @@ def test_finished_layouts_are_kept():
     def never(elapsed: float) -> None:
         raise AssertionError("laid out again")
 
-    assert layout.layout_svg(source, never) == first
+    assert layout.layout_svg(source, never) is first  # the kept string itself: not laid out again
     assert len(layout._kept) <= layout.KEPT_LAYOUTS  # noqa: SLF001
+
+
+def test_kept_layouts_stay_within_their_budget(monkeypatch):
+    monkeypatch.setattr(layout, "KEPT_CHARS", 1)  # room for the newest layout only
+    sources = [diagram.build_graph(explorer.preset(n), "stages").source for n in ("resnet18", "resnet34")]
+    for source in sources:
+        layout.layout_svg(source, lambda s: None)
+    assert len(layout._kept) == 1  # noqa: SLF001
+    assert list(layout._kept.values()) == [layout.run_graphviz(sources[-1], lambda s: None)]  # noqa: SLF001
 
 
 def test_missing_graphviz_is_reported(monkeypatch):

@@ -23,7 +23,8 @@ from explorer.diagram import GraphvizMissing
 
 STEP_S = 0.05          # how long the script waits for Graphviz between two looks at the page
 NOTE_AFTER_S = 0.3     # layouts quicker than this show no note
-KEPT_LAYOUTS = 32      # finished SVGs kept in memory, the least recently used dropped first
+KEPT_LAYOUTS = 32      # finished SVGs kept in memory, the least recently used dropped first,
+KEPT_CHARS = 64 * 2**20  # and no more characters of them than this (an unrolled ResNet-1202 is MBs)
 
 _kept: OrderedDict[str, str] = OrderedDict()
 _lock = threading.Lock()
@@ -57,7 +58,7 @@ def layout_svg(source: str, note: Callable[[float], None], engine: str = "dot") 
     svg = run_graphviz(source, note, engine)
     with _lock:
         _kept[key] = svg
-        while len(_kept) > KEPT_LAYOUTS:
+        while len(_kept) > KEPT_LAYOUTS or (len(_kept) > 1 and sum(map(len, _kept.values())) > KEPT_CHARS):
             _kept.popitem(last=False)
     return svg
 
