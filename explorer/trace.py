@@ -19,17 +19,15 @@ is replayed rather than run (explorer.trace_calls): the facts are the same eithe
 from __future__ import annotations
 
 import copy
-import weakref
 from collections import defaultdict
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import conv_flop_count, flop_registry, mm_flop
+from torch.utils.flop_counter import conv_flop_count, mm_flop
 
 from explorer.arch.builder import ResidualUnit, ResNet, ZeroPadShortcut
 from explorer.arch.meta import build_meta, paused_gc
@@ -39,6 +37,7 @@ from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
 from explorer.trace_ops import VIEWS, pooled, shortcut_pooled, stand_in
 from explorer.trace_calls import ModuleCalls, Repeats, param_counts
+from explorer.trace_watch import Watch, trace_memory
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
 # --- recording ---------------------------------------------------------------------------
@@ -49,83 +48,16 @@ _KINDS: tuple[tuple[type, NodeKind], ...] = ((nn.Conv2d, "conv"), (nn.BatchNorm2
 _LEAVES = tuple(cls for cls, _ in _KINDS)  # modules recorded whole: their internals are no nodes
 _TENSOR_OPS: dict[str, NodeKind] = {"__add__": "add", "__iadd__": "add", "add": "add", "add_": "add", "flatten": "flatten",
                                     "mean": "squeeze", "__mul__": "mul", "mul": "mul"}
-_COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
-               torch.ops.aten.matmul}
 _PRODUCER = "_explorer_node"  # attribute naming the node that made a tensor (no id() reuse)
 _ADDS_IN_PLACE = (torch.Tensor.__iadd__, torch.Tensor.add_)
 _ADDS = (*_ADDS_IN_PLACE, torch.Tensor.__add__, torch.add, torch.Tensor.add)
-
-
-class _Watch(TorchDispatchMode):
-    """Counts, per aten op, the bytes of fresh outputs and flop_counter's flops, and the bytes
-    alive at once (a tensor's bytes are freed when the forward drops it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = self.live = self.peak = self.fresh_ops = 0
-        self.pending_bytes = self.pending_flops = 0  # since the last node was recorded
-        self.muted = False  # while True, ops are not counted (a replayed unit's output)
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # Nothing is compiled under this mode (meta tensors only). Left True, PyTorch wraps
-        # __torch_dispatch__ in dynamo.disable, importing torch._dynamo (about 1 s) at the first op.
-        return False
-
-    def track(self, t: torch.Tensor) -> None:
-        nbytes = t.numel() * t.element_size()
-        self.live += nbytes
-        self.peak = max(self.peak, self.live)
-        weakref.finalize(t, self._free, nbytes)
-
-    def _free(self, nbytes: int) -> None:
-        self.live -= nbytes
-
-    def take(self) -> tuple[int, int]:
-        out = self.pending_bytes, self.pending_flops
-        self.pending_bytes = self.pending_flops = 0
-        return out
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.muted:
-            return func(*args, **kwargs)
-        count = flop_registry.get(func._overloadpacket)
-        if func._overloadpacket in _COMPOSITES:
-            # Without autograd, conv2d and linear arrive whole: see their parts, as
-            # FlopCounterMode does, so that the counted op (convolution, addmm) is seen. Only
-            # these: max_pool2d's parts would add an indices tensor inference never makes.
-            with self:
-                out = func.decompose(*args, **kwargs)
-            if out is not NotImplemented:
-                return out
-        out = func(*args, **kwargs)
-        if count is not None:
-            self.pending_flops += count(*args, **kwargs, out_val=out)
-        returns = func._schema.returns  # views and in-place ops alias an input: no new memory
-        if returns and returns[0].alias_info is None:
-            for t in _tensors(out):
-                nbytes = t.numel() * t.element_size()
-                self.total += nbytes
-                self.pending_bytes += nbytes
-                self.fresh_ops += 1
-                self.track(t)
-        return out
-
-
-def _tensors(out: Any) -> Iterator[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        yield out
-    elif isinstance(out, (tuple, list)):
-        for item in out:
-            yield from _tensors(item)
 
 
 class _Recorder(TorchFunctionMode):
     """Turns module calls (wrappers on the model's modules, explorer.trace_calls) and the tensor
     ops between them (this torch-function mode) into raw node records, in execution order."""
 
-    def __init__(self, watch: _Watch) -> None:
+    def __init__(self, watch: Watch) -> None:
         super().__init__()
         self.watch = watch
         self.scope: list[str] = [""]   # module paths being executed, innermost last
@@ -153,8 +85,12 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if getattr(func, "__name__", "") == "__get__":  # a tensor attribute read (shape, dtype): no op
             return func(*args, **kwargs)
-        x = args[0] if args else None
-        out = self._stand_in(func, x, args, kwargs) if isinstance(x, torch.Tensor) and x.is_meta else None
+        x, out = args[0] if args else None, None
+        if isinstance(x, torch.Tensor) and x.is_meta:
+            with self.watch.muting():  # a stand-in makes one fresh tensor (or returns x): counted here
+                out = self._stand_in(func, x, args, kwargs)
+            if out is not None and out is not x:
+                self.watch.fresh(out)
         if out is None:
             out = func(*args, **kwargs)
         fname = getattr(func, "__name__", "")
@@ -262,22 +198,6 @@ def trace_module(model: ResNet) -> Trace:
     return _trace(model)
 
 
-def trace_memory(model: nn.Module, input_shape: tuple[int, ...], device: str | torch.device = "meta",
-                 dtype: torch.dtype = torch.float32) -> dict[str, int]:
-    """Fresh-output and peak-live bytes of one inference pass of any `model` at `input_shape`
-    (the whole batch), on the device its weights are on; on meta nothing is computed."""
-    with torch.inference_mode():
-        watch = _Watch()
-        x = torch.empty(input_shape, device=device, dtype=dtype)  # (B, C, H, W)
-        with watch:
-            watch.track(x)
-            y = model(x)
-        out_bytes = y.numel() * y.element_size()
-        del x, y
-    return {"activation_bytes": watch.total, "peak_bytes": watch.peak, "output_bytes": out_bytes,
-            "fresh_ops": watch.fresh_ops}
-
-
 def _trace(model: ResNet, private: bool = False) -> Trace:
     """Run the meta `model` once, in eval mode without autograd, and read it off (`private`:
     nobody else holds the model, so its mode is not restored)."""
@@ -287,7 +207,7 @@ def _trace(model: ResNet, private: bool = False) -> Trace:
     buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     was_training = model.training
     model.eval()
-    watch = _Watch()
+    watch = Watch()
     rec = _Recorder(watch)
     try:
         with torch.inference_mode():
