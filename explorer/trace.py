@@ -240,12 +240,16 @@ def _enclosing(path: str, unit_mods: dict) -> str:
 
 
 def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict, module_params: dict[str, int]) -> tuple[Node, ...]:
+    labels: dict[tuple, tuple[str, str]] = {}  # a replayed unit's ops share their modules: one description
     for r in raw:
         scope = r.pop("scope")
         r["unit"] = _enclosing(scope, unit_mods)
         r["stage"] = r["unit"].split(".")[0] if r["unit"] else ""
         mod = r.pop("mod")
-        r["label"], r["short"] = describe(r["kind"], mod, r["shape"])
+        key = (r["kind"], id(mod), r["shape"])
+        if key not in labels:
+            labels[key] = describe(r["kind"], mod, r["shape"])
+        r["label"], r["short"] = labels[key]
         r["params"] = module_params[scope] if mod is not None else 0  # a module node's scope is its path
     roles = _roles(raw)
     return tuple(Node(role=roles[r["id"]], **r) for r in raw)
