@@ -27,6 +27,9 @@ from explorer.arch.meta import paused_gc
 # nn.Module's own bookkeeping (hook tables, parameter and child tables, the mode) and the call
 # wrapper: everything else in a module's __dict__ is a setting of its own.
 _INTERNAL = frozenset(vars(nn.Module())) | {"forward"}
+# The trace's own bookkeeping (reading shapes, making a replayed unit's output) is no op of the
+# network: torch-function modes, the recorder's included, do not see it.
+_OWN_WORK = torch._C.DisableTorchFunction
 
 
 class ModuleCalls:
@@ -75,7 +78,8 @@ class ModuleCalls:
                 scope.pop()
                 rec.depth -= 1
             if rec.depth == 0:
-                rec.record(path, kind, path, mod, out, args[:1])
+                with _OWN_WORK():
+                    rec.record(path, kind, path, mod, out, args[:1])
             return out
         return call_leaf
 
@@ -143,28 +147,39 @@ class Repeats:
     def call(self, unit: nn.Module, path: str, forward: Callable, x: Any, rest: tuple, kwargs: dict):
         """Run or replay `unit` (at `path`) on `x`."""
         rec, watch = self.rec, self.rec.watch
-        if rest or kwargs or not isinstance(x, torch.Tensor) or rec.depth or not hasattr(x, self.producer) \
-                or watch.pending_bytes or watch.pending_flops:
+        with _OWN_WORK():
+            key = self._key(unit, x, rest, kwargs)
+        if key is None:
             return forward(x, *rest, **kwargs)
-        sig = unit_signature(unit)
-        key = (sig, tuple(x.shape), x.dtype)
-        try:
-            hash(key)
-        except TypeError:  # an attribute that holds something unhashable: no comparison
-            sig = None
-        if sig is None:
-            return forward(x)
         if key in self.templates:
             template = self.templates[key]
-            return forward(x) if template is None else self._replay(template, path, x)
+            if template is None:
+                return forward(x)
+            with _OWN_WORK():
+                return self._replay(template, path, x)
         self.templates[key] = None  # a unit inside it with the same key runs (never the case)
         start, live, peak_before, total, fresh = len(rec.raw), watch.live, watch.peak, watch.total, watch.fresh_ops
         watch.peak = live
         out = forward(x)
         rise = watch.peak - live
         watch.peak = max(peak_before, watch.peak)
-        self.templates[key] = self._template(path, x, out, rec.raw[start:], live, total, fresh, rise)
+        with _OWN_WORK():
+            self.templates[key] = self._template(path, x, out, rec.raw[start:], live, total, fresh, rise)
         return out
+
+    def _key(self, unit: nn.Module, x: Any, rest: tuple, kwargs: dict) -> tuple | None:
+        """What makes two calls of units the same (None: this one always runs)."""
+        watch = self.rec.watch
+        if rest or kwargs or not isinstance(x, torch.Tensor) or self.rec.depth or not hasattr(x, self.producer) \
+                or watch.pending_bytes or watch.pending_flops:
+            return None
+        sig = unit_signature(unit)
+        key = (sig, tuple(x.shape), x.dtype)
+        try:
+            hash(key)
+        except TypeError:  # an attribute that holds something unhashable: no comparison
+            return None
+        return None if sig is None else key
 
     def _template(self, path: str, x: torch.Tensor, out: Any, records: list, live: int, total: int,
                   fresh: int, rise: int) -> UnitTemplate | None:
