@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 import explorer
 from explorer import ArchConfig, ConfigError, build_model
 from explorer.__main__ import main
+from explorer.app.text import title
 from explorer.arch.config import choices, field_names
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -285,7 +286,7 @@ def expected_from_link(query: dict[str, str]) -> tuple[ArchConfig | None, str]:
         if "preset" in params:
             base = explorer.preset(params.pop("preset"))
         cfg = ArchConfig.from_query(params, base=base) if params else base
-        return cfg, cfg.name
+        return cfg, title(cfg)  # a changed preset's title says so: "resnet20 (modified: block bottleneck)"
     except ConfigError:
         return None, base.name
 
@@ -310,6 +311,7 @@ def unescape(markdown: str) -> str:
 @given(links())
 @example({"preset": "resnet20", "depths": DEEP})
 @example({"preset": "no-such-net"})
+@example({"preset": "resnet20", "block": "bottleneck"})
 @example({"preset": "resnet20", "input_size": "NaN", "bogus": "1"})
 def test_app_link_never_raises_and_keeps_a_valid_view(query):
     at = run_app(query)
