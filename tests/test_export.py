@@ -21,7 +21,7 @@ from explorer.arch.plan import make_plan
 from explorer.export import ExportError, onnx_size_problem, to_bytes
 from explorer.export.onnx import INPUT_NAME, to_onnx_bytes
 from explorer.export.pytorch import to_pytorch_code
-from variants import FIG4_UNITS, PREACT_UNITS
+from variants import FIG4_UNITS, PREACT_UNITS, randomize_bn
 
 BASIC = explorer.preset("resnet20").replace(
     name="tiny_basic", depths=[2, 2], widths=[8, 16], stem_width=8, input_size=16, num_classes=5)
@@ -107,18 +107,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def randomize_bn(model: torch.nn.Module) -> torch.nn.Module:
-    """BN statistics and affine parameters away from their defaults, so eval mode tests them."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.2)
-    return model.eval()
 
 
 def reference(cfg: ArchConfig, seed: int = 0):

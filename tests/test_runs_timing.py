@@ -278,7 +278,7 @@ def test_compare_lists_a_kept_gpu_run_beside_this_machine_s_cpu_figure(tmp_path,
     assert not at.exception and not at.error
     kept = [r for r in RunStore(store_path).list() if r.id != imported.id]
     assert [r.kind for r in kept] == ["compare"] and kept[0].device.startswith("CPU (")
-    table = next(d.value for d in at.dataframe if "measured" in d.value.columns)
+    table = next(t.value.reset_index() for t in at.table if "measured" in t.value.columns)
     assert list(table["config"]) == ["resnet20", "resnet20"]  # under the name it has here
     assert list(table["device"]) == [kept[0].device, GPU]
     assert list(table["measured"]) == ["in this session", when_where(imported)]

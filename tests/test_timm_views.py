@@ -26,6 +26,7 @@ from explorer.facts.summary import measure_summary
 from explorer.labels import attention_kind, attention_text, shortcut_reason, stem_text
 from explorer.lessons import LESSONS, TWEAK_RESULTS
 from explorer.trace import trace
+from variants import randomize_bn
 
 SMALL = ArchConfig(name="small_d", block="bottleneck", depths=(1, 2), widths=(8, 16), stem_width=16,
                    input_size=32, num_classes=5)
@@ -209,17 +210,12 @@ def test_compare_shows_the_new_keys_that_differ_and_the_counts_of_the_built_netw
 # -- exported PyTorch ------------------------------------------------------------------------------
 def _randomized(cfg: ArchConfig, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = explorer.build_model(cfg)
+    model = randomize_bn(explorer.build_model(cfg))
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.2)
-            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Conv1d)) and m.bias is not None:
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv1d)) and m.bias is not None:
                 m.bias.normal_(0, 0.2)  # the SE biases start at zero: move them so they count
-    return model.eval()
+    return model
 
 
 @pytest.mark.parametrize("cfg", CASES, ids=lambda c: c.name)

@@ -1,5 +1,6 @@
 """Unit variants the tests sweep: He et al. 2016 Fig. 4 (a)-(e) plus no BatchNorm at all,
 written out from the paper as (bn_position, relu_position)."""
+import torch
 
 FIG4_UNITS = {
     "a": ("after_conv", "after_add"),
@@ -26,3 +27,15 @@ TIMM_KNOBS = {
     "avg_down": [False, True],
     "attention": ["none", "se", "eca"],
 }
+
+
+def randomize_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """BN statistics and affine parameters away from their defaults, so eval mode tests them."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.2)
+    return model.eval()

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
+import pandas as pd
 import streamlit as st
 
 from explorer import ArchConfig, ConfigError, compare, diagram, diff, timing
@@ -152,12 +153,13 @@ def timed_latencies(cfgs: list[ArchConfig]) -> list[tuple[int, timing.LatencyRes
 
 
 def latency_table(timed: list[tuple[int, timing.LatencyResult, str]]) -> None:
-    """One row per config and device, the device named, so figures from different machines sit side by side."""
-    st.dataframe([{"config": r.name, "device": r.device_name, "batch": r.batch, "dtype": r.dtype,
-                   "median": fmt_ms(r.median_ms), "p10 – p90": f"{fmt_ms(r.p10_ms)} – {fmt_ms(r.p90_ms)}",
-                   "throughput": fmt_rate(r.throughput, "img/s"), "measured": note}
-                  for _i, r, note in sorted(timed, key=lambda t: t[0])], hide_index=True,
-                 key="compare_latency_table")
+    """One row per config and device, the device named, so figures from different machines sit side by side.
+    A static table: it wraps long device names and notes instead of scrolling sideways at 1024 px."""
+    rows = [{"config": r.name, "device": r.device_name, "batch": r.batch, "dtype": r.dtype,
+             "median": fmt_ms(r.median_ms), "p10 – p90": f"{fmt_ms(r.p10_ms)} – {fmt_ms(r.p90_ms)}",
+             "throughput": fmt_rate(r.throughput, "img/s"), "measured": note}
+            for _i, r, note in sorted(timed, key=lambda t: t[0])]
+    st.table(pd.DataFrame(rows).set_index("config"))
 
 
 def latency(cfgs: list[ArchConfig]) -> list[tuple[int, timing.LatencyResult, str]]:
