@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +39,11 @@ import explorer  # noqa: E402
 from explorer.diagram import build_graph  # noqa: E402
 from explorer.facts import summary  # noqa: E402
 from explorer.trace import trace  # noqa: E402
+from bench_cold_start import interleaved  # noqa: E402
+from bench_graph import median_ms  # noqa: E402
 
 SUMMARY_MS, SUMMARY_RATIO, DOT_RATIO = 20.0, 15.0, 5.0
 PROCESS_RATIOS = {"units": 2.0, "layers": 3.0}
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up: imports, dispatcher caches
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def verdict(ok: bool) -> str:
@@ -121,14 +111,7 @@ def whole_process(repeat: int) -> None:
         for detail in PROCESS_RATIOS:
             cmds[detail] = [py, "-m", "explorer", "graph", "resnet1202", "--detail", detail, "--format", "svg",
                             "-o", str(Path(tmp) / f"{detail}.svg")]
-        times: dict[str, list[float]] = {name: [] for name in cmds}
-        for name, cmd in cmds.items():  # one unmeasured run each: the file cache warm for all
-            subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        for _ in range(repeat):
-            for name, cmd in cmds.items():  # interleaved, so drift hits all alike
-                t0 = time.perf_counter()
-                subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-                times[name].append(time.perf_counter() - t0)
+        times, _ = interleaved(cmds, repeat)
     base = statistics.median(times["import torch"])
     print(f"whole process, median of {repeat}: python -c 'import torch' {base:.2f} s")
     for detail, target in PROCESS_RATIOS.items():

@@ -52,15 +52,10 @@ def run_child(argv: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def bench_cli(rounds: int) -> None:
-    py = sys.executable
-    out = Path(tempfile.gettempdir()) / "bench_cold_start.svg"
-    commands = {
-        "import torch": [py, "-c", "import torch"],
-        "summary resnet50": [py, "-m", "explorer", "summary", "resnet50"],
-        "graph resnet50 --format svg": [py, "-m", "explorer", "graph", "resnet50", "--format", "svg", "-o", str(out)],
-    }
-    for argv in commands.values():  # one untimed pass: the files in the page cache, as for a user
+def interleaved(commands: dict[str, list[str]], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds and peak RSS (MiB) of each command over `rounds` interleaved rounds (so drift on
+    the machine falls on all alike), after one untimed pass: the files in the page cache, as for a user."""
+    for argv in commands.values():
         run_child(argv)
     walls: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, list[float]] = {k: [] for k in commands}
@@ -69,6 +64,18 @@ def bench_cli(rounds: int) -> None:
             w, r = run_child(argv)
             walls[name].append(w)
             rss[name].append(r)
+    return walls, rss
+
+
+def bench_cli(rounds: int) -> None:
+    py = sys.executable
+    out = Path(tempfile.gettempdir()) / "bench_cold_start.svg"
+    commands = {
+        "import torch": [py, "-c", "import torch"],
+        "summary resnet50": [py, "-m", "explorer", "summary", "resnet50"],
+        "graph resnet50 --format svg": [py, "-m", "explorer", "graph", "resnet50", "--format", "svg", "-o", str(out)],
+    }
+    walls, rss = interleaved(commands, rounds)
     base = statistics.median(walls["import torch"])
     print(f"(a) whole processes, {rounds} interleaved rounds (target: <= {CLI_TARGET}x import torch)")
     print(f"  {'command':<30} {'median':>9} {'min':>8} {'peak RSS':>10} {'ratio':>6}")
