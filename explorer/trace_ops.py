@@ -72,13 +72,8 @@ def _broadcast(a: torch.Size, b: torch.Size) -> tuple[int, ...]:
 def _pool_size(x: torch.Tensor, kernel, stride=None, padding=0, ceil_mode=False) -> tuple[int, ...]:
     """Output (H, W) of an average pool, ceil mode included, as torch computes it."""
     stride = stride if stride not in (None, ()) else kernel
-    out = []
-    for n, k, s, p in zip(x.shape[-2:], pair(kernel), pair(stride), pair(padding)):
-        size = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
-        if ceil_mode and (size - 1) * s >= n + p:  # the last window must start inside the input
-            size -= 1
-        out.append(size)
-    return tuple(out)
+    sizes = zip(x.shape[-2:], pair(kernel), pair(stride), pair(padding))
+    return tuple(conv_out(n, k, s, p, 1, bool(ceil_mode)) for n, k, s, p in sizes)
 
 
 def pooled(ops: "list[Node]") -> bool:

@@ -80,3 +80,20 @@ def test_a_conv_records_its_groups():
     assert t.by_id["layer1.0.conv2"].groups == 32 and t.by_id["layer1.0.conv1"].groups == 1
     assert t.by_id["layer1.0.conv2"].label.endswith("groups 32")  # the label says the same
     assert t.by_id["layer1.0.bn1"].groups == 1
+
+
+def test_conv_out_gives_torchs_pool_sides_in_floor_and_ceil_mode():
+    import torch
+    import torch.nn.functional as F
+
+    from explorer.arch.plan import conv_out
+
+    checked = 0
+    for n in range(1, 24):
+        for k, s, p in [(2, 2, 0), (2, 1, 0), (3, 2, 1), (3, 2, 0), (3, 3, 1), (1, 2, 0)]:
+            for ceil in (False, True):
+                side = F.avg_pool2d(torch.zeros(1, 1, n, n), k, s, p, ceil_mode=ceil).shape[-1] if n + 2 * p >= k else None
+                if side is not None:
+                    assert conv_out(n, k, s, p, 1, ceil) == side, (n, k, s, p, ceil)
+                    checked += 1
+    assert checked > 200

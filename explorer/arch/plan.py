@@ -29,11 +29,16 @@ def effective_span(cfg: ArchConfig) -> int:
     return block_length(cfg.block) if cfg.skip_span is None else cfg.skip_span
 
 
-def conv_out(size: int, kernel: int, stride: int = 1, padding: int | None = None, dilation: int = 1) -> int:
-    """Spatial side after a conv or pool window (floor mode, as torch computes it); padding
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int | None = None, dilation: int = 1,
+             ceil_mode: bool = False) -> int:
+    """Spatial side after a conv or pool window, as torch computes it (floor mode, or a pool's
+    ceil mode, whose last window must still start inside the input or its left padding); padding
     defaults to 'same' padding, kernel // 2, as every conv and pool of these networks has."""
     padding = kernel // 2 if padding is None else padding
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 @dataclass(frozen=True)
