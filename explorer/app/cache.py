@@ -40,27 +40,17 @@ def layer_table_of(cfg: ArchConfig) -> str:
 
 # `times`: a per-layer profile's (module path, ms) pairs, for color_by "time" (a tuple: hashable).
 # `roll`: draw runs of identical units once (None: the default rule for the network).
-@st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner="Laying out the diagram…")
-def diagram_svg(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, color_by: str = "none",
-                times: tuple[tuple[str, float], ...] | None = None, roll: bool | None = None) -> str:
-    from explorer import diagram
-
-    graph = diagram.build_graph(cfg, detail, direction, shapes, fold, color_by, dict(times) if times else None,
-                                roll=roll)
-    return diagram.to_bytes(graph, "svg").decode()
-
-
 @st.cache_data(max_entries=64, ttl=CACHE_TTL_S, show_spinner=False)
 def diagram_source(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, color_by: str = "none",
                    times: tuple[tuple[str, float], ...] | None = None, roll: bool | None = None) -> str:
-    """The DOT text `diagram_svg` lays out (the page lays it out itself: explorer.app.layout)."""
+    """The DOT text of a drawing (the page lays it out itself: explorer.app.layout)."""
     from explorer import diagram
 
     return diagram.build_graph(cfg, detail, direction, shapes, fold, color_by, dict(times) if times else None,
                                roll=roll).source
 
 
-# many parameters: the cache key is every drawing option, as `diagram_svg`'s, and the format
+# many parameters: the cache key is every drawing option, as `diagram_source`'s, and the format
 @st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def diagram_bytes(cfg: ArchConfig, detail: str, direction: str, shapes: bool, fold: bool, fmt: str,
                   color_by: str = "none", times: tuple[tuple[str, float], ...] | None = None,

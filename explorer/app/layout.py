@@ -67,9 +67,7 @@ def run_graphviz(source: str, note: Callable[[float], None], engine: str = "dot"
     """One `dot -Tsvg` child on `source`, abandoned (killed) when `note` raises."""
     exe = shutil.which("dot")
     if exe is None:
-        from explorer.diagram.export import MISSING_TEXT
-
-        raise GraphvizMissing(MISSING_TEXT)
+        raise GraphvizMissing()
     cmd = [exe, f"-K{engine}", "-Tsvg"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     start = time.monotonic()

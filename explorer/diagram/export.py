@@ -18,8 +18,17 @@ PNG_DPI = 96
 PNG_MAX_PX = 32767
 
 
+_MISSING = ("Graphviz's `dot` program is not installed, so only DOT export works; install "
+            "Graphviz (apt-get install graphviz, brew install graphviz or conda install graphviz) "
+            "and make sure `dot` is on PATH")
+
+
 class GraphvizMissing(RuntimeError):
-    """Graphviz's `dot` program is needed for SVG, PNG and PDF but is not installed."""
+    """Graphviz's `dot` program is needed for SVG, PNG and PDF but is not installed; the message
+    says how to install it."""
+
+    def __init__(self, message: str = _MISSING) -> None:
+        super().__init__(message)
 
 
 def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
@@ -33,7 +42,7 @@ def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
     if fmt == "dot":
         return graph.source.encode("utf-8")
     if shutil.which("dot") is None:
-        raise GraphvizMissing(_MISSING)
+        raise GraphvizMissing()
     try:
         if fmt == "png":
             # dpi only for bitmaps: set on the graph, it also scales SVG content past its viewBox.
@@ -42,7 +51,7 @@ def to_bytes(graph: graphviz.Digraph, fmt: str) -> bytes:
         # quiet: Graphviz's note that it shrank a tall PNG is reported by png_scale instead.
         return graph.pipe(format=fmt, quiet=fmt == "png")
     except graphviz.ExecutableNotFound as exc:
-        raise GraphvizMissing(_MISSING) from exc
+        raise GraphvizMissing() from exc
 
 
 def png_scale(svg: str | bytes) -> float:
@@ -64,10 +73,3 @@ def png_size(png: bytes) -> tuple[int, int]:
     if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
         raise ValueError("not a PNG")
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-
-
-_MISSING = ("Graphviz's `dot` program is not installed, so only DOT export works; install "
-            "Graphviz (apt-get install graphviz, brew install graphviz or conda install graphviz) "
-            "and make sure `dot` is on PATH")
-MISSING_TEXT = _MISSING  # what GraphvizMissing says, for callers that run Graphviz themselves
-
