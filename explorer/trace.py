@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
 from explorer.trace_ops import VIEWS, pooled, shortcut_pooled, stand_in
 from explorer.trace_calls import ModuleCalls, Repeats, param_counts
-from explorer.trace_watch import Watch, trace_memory
+from explorer.trace_watch import Watch, blank, trace_memory
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
 # --- recording ---------------------------------------------------------------------------
@@ -112,32 +112,61 @@ class _Recorder(TorchFunctionMode):
         """
         other = args[1] if len(args) > 1 else None
         if func in _ADDS and isinstance(other, torch.Tensor) and other.shape == x.shape and not kwargs:
-            return x if func in _ADDS_IN_PLACE else x.new_empty(x.shape)  # the residual addition
+            return x if func in _ADDS_IN_PLACE else blank(x, x.shape)  # the residual addition
         if func is F.batch_norm:
-            return x.new_empty(x.shape)
+            return blank(x, x.shape)
         if func is F.relu and len(args) == 1 and set(kwargs) <= {"inplace"}:
-            return x if kwargs.get("inplace") else x.new_empty(x.shape)  # its meta kernel imports torch._dynamo
+            return x if kwargs.get("inplace") else blank(x, x.shape)  # its meta kernel imports torch._dynamo
         if func is F.adaptive_avg_pool2d and pair(args[1]) == (1, 1):
-            return x.new_empty((*x.shape[:-2], 1, 1))
+            return blank(x, (*x.shape[:-2], 1, 1))
         if func is F.max_pool2d and len(args) == 2 and not kwargs.get("ceil_mode") \
                 and not kwargs.get("return_indices"):
             size = _out_size(x, args[1], kwargs.get("stride"), kwargs.get("padding", 0), kwargs.get("dilation", 1))
-            return x.new_empty((*x.shape[:-2], *size))
+            return blank(x, (*x.shape[:-2], *size))
         if func is F.conv2d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
             return self._conv2d(*args)
         if (timm_op := stand_in(func, x, args, kwargs, self.watch)) is not None:  # attention, ResNet-D's pool
             return timm_op
         if func is F.linear and x.dim() == 2 and not kwargs:
             weight = args[1]
-            out = x.new_empty((x.shape[0], weight.shape[0]))  # (B, out_features)
+            out = blank(x, (x.shape[0], weight.shape[0]))  # (B, out_features)
             self.watch.pending_flops += mm_flop(tuple(x.shape), tuple(weight.shape[::-1]))  # x @ weight.t()
             return out
         return None
 
+    def quick(self, mod: nn.Module) -> Callable[[Any], torch.Tensor | None] | None:
+        """For a BN, ReLU or zero-padded conv of torch's own classes: a function of the module's
+        input that makes its output as the stand-in of its functional op does, without running
+        the module's forward (its Python checks and the dispatch to this mode are most of a
+        meta call's time). The function returns None for an input it does not take (not a 4-D
+        meta tensor): the module then runs. None for any other module."""
+        cls = type(mod)
+        if cls is nn.BatchNorm2d:
+            return lambda x: self._quick(x, lambda: blank(x, x.shape))
+        if cls is nn.ReLU:
+            return lambda x: self._quick(x, lambda: x if mod.inplace else blank(x, x.shape))
+        if cls is nn.Conv2d and mod.padding_mode == "zeros" and isinstance(mod.padding, tuple):
+            return lambda x: self._quick(x, lambda: self._conv2d(x, mod.weight, mod.bias, mod.stride, mod.padding,
+                                                                 mod.dilation, mod.groups))
+        return None
+
+    def _quick(self, x: Any, make: Callable[[], torch.Tensor]) -> torch.Tensor | None:
+        if not (type(x) is torch.Tensor and x.is_meta and x.dim() == 4):
+            return None
+        watch = self.watch
+        watch.muted = True  # the one fresh tensor is counted here, as __torch_function__ counts a stand-in's
+        try:
+            out = make()
+        finally:
+            watch.muted = False
+        if out is not x:
+            watch.fresh(out)
+        return out
+
     def _conv2d(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
         """Meta conv2d without the meta kernel, whose shape checks import sympy (about 0.5 s)."""
         h, w = _out_size(x, tuple(weight.shape[-2:]), stride, padding, dilation)
-        out = x.new_empty((x.shape[0], weight.shape[0], h, w))  # (B, C_out, H', W')
+        out = blank(x, (x.shape[0], weight.shape[0], h, w))  # (B, C_out, H', W')
         # flop_counter's convolution formula, given the shapes its registered form reads off
         self.watch.pending_flops += conv_flop_count(list(x.shape), list(weight.shape), list(out.shape), False)
         return out
@@ -185,9 +214,11 @@ def count_params(module: nn.Module, trainable_only: bool = False) -> int:
 @lru_cache(maxsize=64)
 def trace(cfg: ArchConfig) -> Trace:
     """The trace of the network `cfg` builds (meta device, batch 1); cached per config."""
-    with paused_gc():  # a big build makes many objects and frees none of them
+    with paused_gc():  # a big build and trace make many objects and free none of them
         model = build_meta(cfg)
-    return _trace(model, private=True)
+        t = _trace(model, private=True)
+        del model  # freed here, so the collector's first pass afterwards sees only the trace
+    return t
 
 
 def trace_module(model: ResNet) -> Trace:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from explorer.arch.meta import paused_gc
+from explorer.trace_watch import blank
 
 # nn.Module's own bookkeeping (hook tables, parameter and child tables, the mode) and the call
 # wrapper: everything else in a module's __dict__ is a setting of its own.
@@ -69,11 +70,18 @@ class ModuleCalls:
                 return lambda x, *rest, **kwargs: rec.repeats.call(mod, path, call, x, rest, kwargs)
             return call
 
+        quick = rec.quick(mod)
+
         def call_leaf(*args, **kwargs):
             scope.append(path)
             rec.depth += 1
             try:
-                out = forward(*args, **kwargs)
+                out = None
+                if quick is not None and len(args) == 1 and not kwargs:
+                    with _OWN_WORK():
+                        out = quick(args[0])
+                if out is None:
+                    out = forward(*args, **kwargs)
             finally:
                 scope.pop()
                 rec.depth -= 1
@@ -208,11 +216,7 @@ class Repeats:
         watch.peak = max(watch.peak, watch.live + t.peak_rise)
         watch.total += t.total
         watch.fresh_ops += t.fresh_ops
-        watch.muted = True
-        try:
-            out = x.new_empty(t.out_shape)
-        finally:
-            watch.muted = False
+        out = blank(x, t.out_shape)
         watch.track(out)
         setattr(out, self.producer, names[t.out_producer])
         return out

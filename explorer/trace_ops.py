@@ -17,6 +17,7 @@ from torch.utils.flop_counter import flop_registry
 
 from explorer.arch.plan import conv_out
 from explorer.labels import pair, side
+from explorer.trace_watch import blank
 
 if TYPE_CHECKING:
     from explorer.records import Node, Trace, Unit
@@ -41,22 +42,22 @@ def stand_in(func: Any, x: torch.Tensor, args: tuple, kwargs: dict, watch: Any) 
 def _stand_in(func: Any, x: torch.Tensor, args: tuple, kwargs: dict) -> tuple[torch.Tensor, int] | None:
     other = args[1] if len(args) > 1 else None
     if func in _MEANS and args[1:] == ((2, 3),) and kwargs.keys() <= {"keepdim"}:  # the squeeze
-        return x.new_empty((*x.shape[:-2], 1, 1) if kwargs.get("keepdim") else x.shape[:-2]), 0
+        return blank(x, (*x.shape[:-2], 1, 1) if kwargs.get("keepdim") else x.shape[:-2]), 0
     if func is torch.sigmoid and not kwargs:
-        return x.new_empty(x.shape), 0
+        return blank(x, x.shape), 0
     if func in _MULS and isinstance(other, torch.Tensor) and not kwargs:  # x * gate
-        return x.new_empty(_broadcast(x.shape, other.shape)), 0
+        return blank(x, _broadcast(x.shape, other.shape)), 0
     if func is F.conv1d and not kwargs and all(isinstance(a, (int, tuple)) for a in args[3:6]):
         return _conv1d(*args)
     if func is F.avg_pool2d and not kwargs and len(args) >= 3:
-        return x.new_empty((*x.shape[:-2], *_pool_size(x, *args[1:5]))), 0
+        return blank(x, (*x.shape[:-2], *_pool_size(x, *args[1:5]))), 0
     return None
 
 
 def _conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> tuple[torch.Tensor, int]:
     """ECA's conv1d on meta, with flop_counter's count."""
     s, p, d = (side(v) for v in (stride, padding, dilation))
-    out = x.new_empty((x.shape[0], weight.shape[0], conv_out(x.shape[-1], weight.shape[-1], s, p, d)))  # (B, C_out, L')
+    out = blank(x, (x.shape[0], weight.shape[0], conv_out(x.shape[-1], weight.shape[-1], s, p, d)))  # (B, C_out, L')
     flops = flop_registry[torch.ops.aten.convolution](x, weight, bias, (s,), (p,), (d,), False, (0,), groups,
                                                       out_val=out)
     return out, flops

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+_NO_DISPATCH = torch._C._DisableTorchDispatch
 _COMPOSITES = {torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d, torch.ops.aten.linear,
                torch.ops.aten.matmul}
 
@@ -88,6 +89,13 @@ class Watch(TorchDispatchMode):
             for t in _tensors(out):
                 self.fresh(t)
         return out
+
+
+def blank(x: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """A fresh meta tensor of `shape` with `x`'s dtype, made out of sight of the dispatch modes
+    (this watch included): the trace's own making, which its caller counts (`Watch.fresh`)."""
+    with _NO_DISPATCH():
+        return torch.empty(shape, dtype=x.dtype, device="meta")
 
 
 def _tensors(out: Any) -> Iterator[torch.Tensor]:

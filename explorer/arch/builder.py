@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.arch.clone import Made
 from explorer.arch.config import ArchConfig
 from explorer.arch.plan import LayerSpec, StemSpec, UnitSpec, last_branch_bn, make_plan
 
@@ -75,8 +76,9 @@ class ResidualUnit(nn.Module):
     The network's first unit has no `pre`: the stem's BN/ReLU is its pre-activation.
     """
 
-    def __init__(self, spec: UnitSpec, use_bn: bool) -> None:
+    def __init__(self, spec: UnitSpec, use_bn: bool, made: Made | None = None) -> None:
         super().__init__()
+        made = made or Made()
         self.residual = spec.residual
         self.shortcut_kind = spec.shortcut
         self._pre: list[str] = []       # names applied before the split
@@ -85,29 +87,29 @@ class ResidualUnit(nn.Module):
         last = len(spec.layers)
         for j, layer in enumerate(spec.layers, start=1):
             target = self._pre if j == 1 else self._branch
-            self._add_ops(j, layer.pre, layer.in_ch, target)
-            self.add_module(f"conv{j}", _conv(layer, bias=not use_bn))
+            self._add_ops(j, layer.pre, layer.in_ch, target, made)
+            self.add_module(f"conv{j}", _conv(layer, not use_bn, made))
             self._branch.append(f"conv{j}")
-            self._add_ops(j, layer.post, layer.out_ch, self._branch)
-        self._add_ops(last, spec.post_add, spec.out_ch, self._post)
+            self._add_ops(j, layer.post, layer.out_ch, self._branch, made)
+        self._add_ops(last, spec.post_add, spec.out_ch, self._post, made)
 
         # Channel attention on F(x), right before the addition (timm's attribute name `se`).
         self.se: nn.Module | None = (SEModule(spec.out_ch, spec.attention_width) if spec.attention == "se" else
                                      EcaModule(spec.attention_width) if spec.attention == "eca" else None)
         self.downsample: nn.Module | None = None
         if spec.shortcut == "projection":
-            self.downsample = _projection(spec, use_bn)
+            self.downsample = _projection(spec, use_bn, made)
         elif spec.shortcut == "zero_pad":
             self.downsample = ZeroPadShortcut(spec.in_ch, spec.out_ch, spec.stride)
         # In-place add is safe unless F ends in a ReLU (its backward needs its own output); the
         # attention's product is a fresh tensor no backward reads.
         self._add_inplace = self.se is not None or not (self._branch and self._branch[-1].startswith("relu"))
 
-    def _add_ops(self, j: int, ops: tuple[str, ...], ch: int, target: list[str]) -> None:
+    def _add_ops(self, j: int, ops: tuple[str, ...], ch: int, target: list[str], made: Made) -> None:
         for op in ops:
             name = f"{op}{j}"
             if op == "bn":
-                self.add_module(name, nn.BatchNorm2d(ch))
+                self.add_module(name, made.leaf(nn.BatchNorm2d, ch))
             else:
                 # In place only on a fresh tensor: never on the unit's input x (needed by the
                 # shortcut), so a ReLU that opens the pre-activation ops is out of place. After
@@ -150,7 +152,7 @@ class ResNet(nn.Module):
         self.maxpool = (nn.MaxPool2d(stem.pool_kernel, stride=stem.pool_stride, padding=stem.pool_kernel // 2)
                         if stem.pool_kernel else None)
         self.stage_names: list[str] = []
-        made: dict = {}  # unit spec (less its name and place) -> the first unit built to it
+        made = Made()  # units by spec (less name and place), BN and convs by arguments
         for stage_idx, units in enumerate(plan.stages):
             name = f"layer{stage_idx + 1}"
             self.add_module(name, nn.Sequential(*(_unit(u, use_bn, made) for u in units)))
@@ -195,7 +197,7 @@ def _stem_convs(stem: StemSpec, use_bn: bool) -> nn.Module:
     return nn.Sequential(*mods)
 
 
-def _projection(spec: UnitSpec, use_bn: bool) -> nn.Sequential:
+def _projection(spec: UnitSpec, use_bn: bool, made: Made) -> nn.Sequential:
     """A projection shortcut: 1x1 conv (+ BN where the plan has it). With an average pool
     (ResNet-D): pool -> 1x1 conv at stride 1 (-> BN), at timm's indices 0, 1, 2; a stride-1
     projection then has an Identity where the pool would be."""
@@ -204,30 +206,22 @@ def _projection(spec: UnitSpec, use_bn: bool) -> nn.Sequential:
         proj.append(nn.AvgPool2d(2, stride=spec.shortcut_pool, ceil_mode=True, count_include_pad=False)
                     if spec.shortcut_pool > 1 else nn.Identity())
     stride = 1 if spec.shortcut_pool else spec.stride
-    proj.append(nn.Conv2d(spec.in_ch, spec.out_ch, 1, stride=stride, bias=not use_bn))
+    proj.append(made.leaf(nn.Conv2d, spec.in_ch, spec.out_ch, 1, stride=stride, bias=not use_bn))
     if spec.shortcut_bn:  # none in pre-activation units (see plan.py)
-        proj.append(nn.BatchNorm2d(spec.out_ch))
+        proj.append(made.leaf(nn.BatchNorm2d, spec.out_ch))
     return nn.Sequential(*proj)
 
 
-def _unit(spec: UnitSpec, use_bn: bool, made: dict) -> ResidualUnit:
+def _unit(spec: UnitSpec, use_bn: bool, made: Made) -> ResidualUnit:
     """The unit `spec` describes; on meta, one equal to a unit built before is a copy of it
     (explorer.arch.clone: no values to initialise, so the same module, made faster)."""
     layers = tuple(dataclasses.replace(layer, block_idx=0, out_size=0) for layer in spec.layers)
     key = (dataclasses.replace(spec, name="", in_size=0, out_size=0, layers=layers), use_bn)
-    first = made.get(key)
-    if first is not None:
-        from explorer.arch.clone import clone_meta
-
-        copy = clone_meta(first)
-        if copy is not None:
-            return copy
-    made[key] = unit = ResidualUnit(spec, use_bn)
-    return unit
+    return made.get(key, lambda: ResidualUnit(spec, use_bn, made))
 
 
-def _conv(layer: LayerSpec, bias: bool) -> nn.Conv2d:
-    return nn.Conv2d(layer.in_ch, layer.out_ch, layer.kernel, stride=layer.stride,
+def _conv(layer: LayerSpec, bias: bool, made: Made) -> nn.Conv2d:
+    return made.leaf(nn.Conv2d, layer.in_ch, layer.out_ch, layer.kernel, stride=layer.stride,
                      padding=layer.kernel // 2, groups=layer.groups, bias=bias)
 
 
