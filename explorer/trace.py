@@ -36,7 +36,7 @@ from explorer.arch.plan import conv_out
 from explorer.labels import describe, pair, shortcut_reason, side
 from explorer.records import Node, Trace, Unit
 from explorer.trace_ops import VIEWS, pooled, shortcut_pooled, stand_in
-from explorer.trace_calls import ModuleCalls, Repeats, param_counts
+from explorer.trace_calls import ModuleCalls, Repeats, module_counts
 from explorer.trace_watch import Watch, blank, trace_memory
 from explorer.vocab import IO_KINDS, NodeKind, Role, ShortcutKind
 
@@ -233,18 +233,21 @@ def _trace(model: ResNet, private: bool = False) -> Trace:
     """Run the meta `model` once, in eval mode without autograd, and read it off (`private`:
     nobody else holds the model, so its mode is not restored)."""
     cfg = model.config
-    module_params = param_counts(model, count_params)
-    trainable = count_params(model, trainable_only=True)
-    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    counts = module_counts(model, count_params)
+    module_params = counts.params
     was_training = model.training
-    model.eval()
+    if private and all(type(m).train is nn.Module.train for _, m in counts.mods):  # what eval() does, directly
+        for _, m in counts.mods:
+            m.__dict__["training"] = False
+    else:
+        model.eval()
     watch = Watch()
     rec = _Recorder(watch)
     try:
         with torch.inference_mode():
             x = torch.empty(1, cfg.in_channels, cfg.input_size, cfg.input_size, device="meta")  # (B, C, H, W)
             rec.record("input", "input", "", None, x, ())
-            with ModuleCalls(rec, model, _leaf_kind, ResidualUnit), rec, watch:
+            with ModuleCalls(rec, counts.mods, _leaf_kind, ResidualUnit), rec, watch:
                 watch.track(x)
                 y = model(x)
             rec.record("output", "output", "", None, y, (y,))
@@ -253,11 +256,11 @@ def _trace(model: ResNet, private: bool = False) -> Trace:
     finally:
         if not private:
             model.train(was_training)
-    unit_mods = {name: m for name, m in model.named_modules() if isinstance(m, ResidualUnit)}
+    unit_mods = {name: m for name, m in counts.mods if isinstance(m, ResidualUnit)}
     nodes = _make_nodes(rec.raw, unit_mods, module_params)
     units = _make_units(nodes, unit_mods, module_params, cfg.shortcut)
     return Trace(cfg.name, cfg, nodes, units, tuple(model.stage_names), input_shape, output_shape,
-                 module_params, trainable, buffers, watch.total, watch.peak, watch.fresh_ops)
+                 module_params, counts.trainable, counts.buffers, watch.total, watch.peak, watch.fresh_ops)
 
 
 def _enclosing(path: str, unit_mods: dict) -> str:

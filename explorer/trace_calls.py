@@ -34,13 +34,13 @@ _OWN_WORK = torch._C.DisableTorchFunction
 
 
 class ModuleCalls:
-    """While entered, each module of `model` calls through a wrapper: `kind_of(mod)` names the
+    """While entered, each module of `mods` (a model's named_modules) calls through a wrapper: `kind_of(mod)` names the
     node kind of a leaf module (recorded whole) and is None for the others; modules of
     `unit_type` go through `rec.repeats`. `rec` has `scope`, `depth`, `record` and `repeats`."""
 
-    def __init__(self, rec: Any, model: nn.Module, kind_of: Callable[[nn.Module], Any], unit_type: type) -> None:
-        self.rec, self.kind_of, self.unit_type = rec, kind_of, unit_type
-        self.mods = list(model.named_modules())
+    def __init__(self, rec: Any, mods: list[tuple[str, nn.Module]], kind_of: Callable[[nn.Module], Any],
+                 unit_type: type) -> None:
+        self.rec, self.kind_of, self.unit_type, self.mods = rec, kind_of, unit_type, mods
         self.saved: list[tuple[nn.Module, Any]] = []
 
     def __enter__(self) -> None:
@@ -92,21 +92,34 @@ class ModuleCalls:
         return call_leaf
 
 
-def param_counts(model: nn.Module, count: Callable[[nn.Module], int]) -> dict[str, int]:
-    """`count(module)` (its parameters, each once) of every module, by path ("" = the whole
-    model), in one pass from the leaves up: each module's own parameters added to its
-    ancestors'. Where modules or parameters are shared, `count` of each."""
+@dataclass
+class ModuleCounts:
+    """One pass over a model's modules: what the trace reads off them besides its forward."""
+
+    mods: list[tuple[str, nn.Module]]   # named_modules(), in order
+    params: dict[str, int]              # parameters of each module, each once, by path ("" = the model)
+    trainable: int                      # parameters that require grad
+    buffers: int                        # elements of floating-point buffers
+
+
+def module_counts(model: nn.Module, count: Callable[..., int]) -> ModuleCounts:
+    """The counts of `model` from its leaves up: each module's own parameters added to its
+    ancestors'. Where modules, parameters or buffers are shared, `count(module)` of each
+    (`count(model, True)`: the trainable ones) and `model.buffers()` instead, which count each
+    once."""
     mods = list(model.named_modules())
-    own = {name: sum(p.numel() for p in m._parameters.values() if p is not None) for name, m in mods}  # noqa: SLF001
-    held = sum(1 for _, m in mods for p in m._parameters.values() if p is not None)  # noqa: SLF001
+    params = [p for _, m in mods for p in m._parameters.values() if p is not None]  # noqa: SLF001
+    bufs = [b for _, m in mods for b in m._buffers.values() if b is not None]  # noqa: SLF001
     children = sum(1 for _, m in mods for c in m._modules.values() if c is not None)  # noqa: SLF001
-    if held != sum(1 for _ in model.parameters()) or children != len(mods) - 1:
-        return {name: count(m) for name, m in mods}
-    counts = dict(own)
+    if children != len(mods) - 1 or len({id(t) for t in (*params, *bufs)}) != len(params) + len(bufs):
+        return ModuleCounts(mods, {name: count(m) for name, m in mods}, count(model, True),
+                            sum(b.numel() for b in model.buffers() if b.is_floating_point()))
+    counts = {name: sum(p.numel() for p in m._parameters.values() if p is not None) for name, m in mods}  # noqa: SLF001
     for name, _ in reversed(mods):  # a module comes before its children in named_modules
         if name:
             counts[name.rpartition(".")[0]] += counts[name]
-    return {name: counts[name] for name, _ in mods}
+    return ModuleCounts(mods, counts, sum(p.numel() for p in params if p.requires_grad),
+                        sum(b.numel() for b in bufs if b.is_floating_point()))
 
 
 def unit_signature(unit: nn.Module) -> tuple | None:

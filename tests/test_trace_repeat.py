@@ -9,8 +9,8 @@ import torch
 import explorer
 from explorer.arch.builder import ResidualUnit, build_model
 from explorer.arch.meta import MetaBuild, build_meta, paused_gc
-from explorer.trace import count_params, param_counts, trace, trace_module
-from explorer.trace_calls import unit_signature
+from explorer.trace import count_params, trace, trace_module
+from explorer.trace_calls import module_counts, unit_signature
 
 NAMES = ["resnet18", "resnet50", "resnet110", "preact_resnet164", "plain20", "resnet50d", "seresnet50",
          "ecaresnet50d"]
@@ -70,11 +70,21 @@ def test_a_traced_model_keeps_no_wrappers():
     assert model.training  # restored: the caller's model
 
 
-def test_param_counts_equal_count_params_of_each_module():
+def test_module_counts_equal_count_params_of_each_module():
     model = build_meta(explorer.preset("resnet50"))
-    assert param_counts(model, count_params) == {n: count_params(m) for n, m in model.named_modules()}
+    model.fc.bias.requires_grad_(False)
+    counts = module_counts(model, count_params)
+    assert counts.mods == list(model.named_modules())
+    assert counts.params == {n: count_params(m) for n, m in model.named_modules()}
+    assert counts.trainable == count_params(model, trainable_only=True) == counts.params[""] - 1000
+    assert counts.buffers == sum(b.numel() for b in model.buffers() if b.is_floating_point())
     shared = torch.nn.Sequential(model.fc, model.fc)  # one module twice: counted once
-    assert param_counts(shared, count_params) == {"": count_params(shared), "0": count_params(model.fc)}
+    counts = module_counts(shared, count_params)
+    assert counts.params == {"": count_params(shared), "0": count_params(model.fc)}
+    assert counts.trainable == count_params(model.fc, trainable_only=True)
+    twice = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 3))
+    twice[1].weight = twice[0].weight  # one parameter in two modules: counted once in the whole
+    assert module_counts(twice, count_params).params == {"": 15, "0": 12, "1": 12}
 
 
 def test_meta_build_leaves_other_threads_on_their_device():
