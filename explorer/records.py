@@ -41,6 +41,18 @@ class Node:
     def macs(self) -> int:
         return self.flops // 2
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Node:
+        """The node whose fields a trace record holds (all of them; other keys are left out),
+        made without the generated __init__, which sets each field of a frozen dataclass
+        through object.__setattr__: most of the time of turning a deep net's records into nodes."""
+        node = object.__new__(cls)
+        node.__dict__.update({name: record[name] for name in _NODE_FIELDS})
+        return node
+
+
+_NODE_FIELDS = tuple(Node.__dataclass_fields__)
+
 
 @dataclass(frozen=True)
 class Unit:

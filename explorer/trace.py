@@ -286,7 +286,9 @@ def _make_nodes(raw: list[dict[str, Any]], unit_mods: dict, module_params: dict[
         r["label"], r["short"] = labels[key]
         r["params"] = module_params[scope] if mod is not None else 0  # a module node's scope is its path
     roles = _roles(raw)
-    return tuple(Node(role=roles[r["id"]], **r) for r in raw)
+    for r in raw:
+        r["role"] = roles[r["id"]]
+    return tuple(map(Node.from_record, raw))
 
 
 def _roles(raw: list[dict[str, Any]]) -> dict[str, Role]:

@@ -147,3 +147,16 @@ def test_clone_meta_refuses_real_tensors_and_hooked_parts():
     assert copy is not unit and copy.conv1 is not unit.conv1 and copy.conv1.weight is not unit.conv1.weight
     unit.conv1.register_forward_hook(lambda *a: None)
     assert clone_meta(unit) is None
+
+
+def test_trace_nodes_are_the_dataclass_nodes_of_their_fields():
+    import dataclasses
+
+    from explorer.records import Node
+
+    names = [f.name for f in dataclasses.fields(Node)]
+    for node in trace(explorer.preset("seresnet50" if "seresnet50" in explorer.PRESETS else "resnet50")).nodes:
+        made = Node(**{name: getattr(node, name) for name in names})
+        assert list(vars(node)) == names and made == node and hash(made) == hash(node)
+    with pytest.raises(KeyError):
+        Node.from_record({"id": "x", "kind": "conv"})  # a record without every field makes no node
