@@ -188,9 +188,13 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
+_EXACT_KINDS = dict(_KINDS)
+
+
 def _leaf_kind(mod: nn.Module) -> NodeKind | None:
     """The node kind of a module recorded whole; None for a module whose ops are recorded."""
-    return _module_kind(mod) if isinstance(mod, _LEAVES) else None
+    kind = _EXACT_KINDS.get(type(mod))  # torch's own classes (nearly every module)
+    return kind if kind is not None else _module_kind(mod) if isinstance(mod, _LEAVES) else None
 
 
 def _module_kind(mod: nn.Module) -> NodeKind:

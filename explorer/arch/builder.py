@@ -215,9 +215,19 @@ def _projection(spec: UnitSpec, use_bn: bool, made: Made) -> nn.Sequential:
 def _unit(spec: UnitSpec, use_bn: bool, made: Made) -> ResidualUnit:
     """The unit `spec` describes; on meta, one equal to a unit built before is a copy of it
     (explorer.arch.clone: no values to initialise, so the same module, made faster)."""
-    layers = tuple(dataclasses.replace(layer, block_idx=0, out_size=0) for layer in spec.layers)
-    key = (dataclasses.replace(spec, name="", in_size=0, out_size=0, layers=layers), use_bn)
-    return made.get(key, lambda: ResidualUnit(spec, use_bn, made))
+    return made.get((_unit_key(spec), use_bn), lambda: ResidualUnit(spec, use_bn, made))
+
+
+def _unit_key(spec: UnitSpec) -> tuple:
+    """Every field of `spec` and of its layers but the name and the place (sizes, block index):
+    units with equal keys are equal modules."""
+    layers = tuple(tuple(getattr(layer, f) for f in _LAYER_FIELDS) for layer in spec.layers)
+    return layers, *(getattr(spec, f) for f in _UNIT_FIELDS)
+
+
+_PLACE = frozenset({"name", "in_size", "out_size", "block_idx", "layers"})
+_LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerSpec) if f.name not in _PLACE)
+_UNIT_FIELDS = tuple(f.name for f in dataclasses.fields(UnitSpec) if f.name not in _PLACE)
 
 
 def _conv(layer: LayerSpec, bias: bool, made: Made) -> nn.Conv2d:
