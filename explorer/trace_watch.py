@@ -30,6 +30,7 @@ class Watch(TorchDispatchMode):
         self.total = self.live = self.peak = self.fresh_ops = 0
         self.pending_bytes = self.pending_flops = 0  # since the last node was recorded
         self.muted = False  # while True, ops are not counted (a stand-in's or a replayed unit's output)
+        self._alive: dict[int, tuple[weakref.ref, int]] = {}  # each tracked tensor's ref and bytes, by id(ref)
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -41,7 +42,8 @@ class Watch(TorchDispatchMode):
         nbytes = t.numel() * t.element_size()
         self.live += nbytes
         self.peak = max(self.peak, self.live)
-        weakref.finalize(t, self._free, nbytes)
+        ref = weakref.ref(t, self._free)  # called when the forward drops `t`
+        self._alive[id(ref)] = ref, nbytes
 
     def fresh(self, t: torch.Tensor) -> None:
         """Count `t` as a fresh output of the op being recorded (and alive until dropped)."""
@@ -60,8 +62,8 @@ class Watch(TorchDispatchMode):
         finally:
             self.muted = was
 
-    def _free(self, nbytes: int) -> None:
-        self.live -= nbytes
+    def _free(self, ref: weakref.ref) -> None:
+        self.live -= self._alive.pop(id(ref))[1]
 
     def take(self) -> tuple[int, int]:
         out = self.pending_bytes, self.pending_flops
