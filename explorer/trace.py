@@ -240,7 +240,7 @@ def _trace(model: ResNet, private: bool = False) -> Trace:
     counts = module_counts(model, count_params)
     module_params = counts.params
     was_training = model.training
-    if private and all(type(m).train is nn.Module.train for _, m in counts.mods):  # what eval() does, directly
+    if private and all(type(m).train is nn.Module.train for _, m in counts.mods):  # eval mode, flag by flag
         for _, m in counts.mods:
             m.__dict__["training"] = False
     else:
