@@ -1,13 +1,18 @@
 """Real-browser check that every table fits its frame at 1024x768 and 1440x900: the Unit view's
-shape check, Compare's table and its diff, the Summary's torchinfo table, the Lab's results and the
-Diagram's inspector. Each table's scroll width is measured against its visible width (a table
-that needs a horizontal scroll bar hides columns a reader came for), and its right edge against
-the main area's. Also: a clicked tab keeps no focus outline.
+shape check, Compare's table and its diff, the Summary's torchinfo table, the Lab's results, the
+Diagram's inspector and History's list of kept runs (screenshots history_1024.png and
+history_1440.png in test-results/screenshots/). Each table's scroll width is measured against its
+visible width (a table that needs a horizontal scroll bar hides columns a reader came for), and
+its right edge against the main area's. Also: a clicked tab keeps no focus outline.
 """
+import os
+from pathlib import Path
+
 import pytest
-from browser_util import EXCEPTION, MAIN, choose, enter, key_css, open_tab, settle
+from browser_util import EXCEPTION, MAIN, ROOT, choose, enter, key_css, open_tab, settle
 
 SIZES = [(1024, 768), (1440, 900)]
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "test-results" / "screenshots")
 
 # Each table under `scope`: Streamlit's data grid scrolls in its .dvn-scroller, an HTML table in
 # its wrapper. Cell text cut with an ellipsis is allowed; columns out of sight are not.
@@ -124,3 +129,34 @@ def test_a_clicked_tab_keeps_no_outline(page):
         return {tab: t.getAttribute('data-testid'), outline: c.outlineStyle, width: c.outlineWidth, shadow: c.boxShadow}; }""")
     assert style["tab"] == "stTab", style  # the clicked tab has the focus...
     assert (style["outline"] == "none" or style["width"] == "0px") and style["shadow"] in ("none", ""), style
+
+
+def test_history_table_fits(page, tmp_path):
+    """Runs as a GPU machine keeps them (long device names, every kind), imported into History."""
+    import explorer
+    from explorer.runs import make_record
+
+    cfg = explorer.preset("resnext50_32x4d").replace(skip_span=1)  # a long display name
+    gpu = "CUDA: NVIDIA H100 80GB HBM3, 79.1 GiB"
+    records = [
+        make_record("latency", cfg, {"batch": 256, "dtype": "bfloat16"}, gpu, {"median_ms": 123.456, "batch": 256}),
+        make_record("sweep", cfg, {}, gpu, {"points": [{"batch": 512, "throughput": 12345.6}]}),
+        make_record("profile", cfg, {}, "CPU (Intel Xeon Platinum 8480+, 112 threads)", {"total_ms": 4567.8}),
+        make_record("lab", cfg, {}, gpu, {"history": [{"seed": 12, "epoch": 160, "val_acc": 0.9312}]}),
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in records))
+    visit(page, "preset=resnet20", "History")
+    page.locator(f'{key_css("hist_import")} input[type="file"]').set_input_files(str(path))
+    page.wait_for_selector(f'{MAIN} [data-testid="stAlertContentSuccess"]', timeout=60_000)
+    settle(page)
+    page.wait_for_selector(f'{key_css("hist_table")} [role="columnheader"]', state="attached")  # listed at once
+    cells = page.locator(f'{key_css("hist_table")} table[role="grid"]').first.text_content()
+    for text in ("resnext50_32x4d (skip_span 1)", "123 ms median, batch 256", "best 12,346 img/s at batch 512",
+                 "4.57 s in all", "val acc 93.1 % after 160 epochs", "CPU (Intel Xeon Platinum 8480+, 112 threads)"):
+        assert text in cells, text
+    settle(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"history_{page.viewport_size['width']}.png"), full_page=True)
+    tables = assert_tables_fit(page, MAIN)
+    assert any(t["what"].startswith("when (UTC)|kind|network") for t in tables), tables

@@ -198,3 +198,16 @@ def test_cli_reports_a_broken_store_in_one_line(tmp_path):
     out = cli("runs", "list", store=store, check=False)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "left untouched" in out.stderr
     assert store.read_text() == "not a database"
+
+
+def test_headlines_write_long_times_in_seconds():
+    from explorer.runs import headline, make_record
+
+    cfg = explorer.preset("resnet20")
+
+    def line(kind, result):
+        return headline(make_record(kind, cfg, {}, "CPU", result))
+    assert line("latency", {"median_ms": 12.345, "batch": 8}) == "12.3 ms median, batch 8"
+    assert line("latency", {"median_ms": 1234.5, "batch": 256}) == "1.23 s median, batch 256"
+    assert line("profile", {"total_ms": 4567.8}) == "4.57 s in all"
+    assert line("profile", {"total_ms": 999.7}) == "1 s in all"  # not "1e+03 ms"

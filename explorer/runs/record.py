@@ -104,17 +104,22 @@ def headline(record: RunRecord) -> str:
     """The one figure a list shows for a run: median latency, best throughput, final accuracy."""
     r = record.result or {}
     if record.kind in LATENCY_KINDS and "median_ms" in r:
-        return f"{r['median_ms']:.3g} ms median, batch {r.get('batch', '?')}"
+        return f"{_time(r['median_ms'])} median, batch {r.get('batch', '?')}"
     if record.kind == "sweep" and r.get("points"):
         best = max(r["points"], key=lambda p: p.get("throughput", 0))
         return f"best {best.get('throughput', 0):,.0f} img/s at batch {best.get('batch', '?')}"
     if record.kind == "profile" and "total_ms" in r:
-        return f"{r['total_ms']:.3g} ms in all"
+        return f"{_time(r['total_ms'])} in all"
     if record.kind == "lab" and r.get("history"):
         last = r["history"][-1]
         acc = "–" if last.get("val_acc") is None else f"{100 * last['val_acc']:.3g} %"
         return f"seed {last.get('seed', '?')}: val acc {acc} after {last.get('epoch', '?')} epochs"
     return record.message[:60] if record.message else ""
+
+
+def _time(ms: float) -> str:
+    """Three figures in ms below a second, in s above ("4.57 s", never "4.57e+03 ms")."""
+    return f"{ms:.3g} ms" if ms < 999.5 else f"{ms / 1000:.3g} s"
 
 
 _TYPES = {"id": str, "kind": str, "name": str, "config": dict, "network": str, "settings": dict,

@@ -12,18 +12,27 @@ from explorer.limits import MAX_HISTORY
 from explorer.runs import RUN_KINDS, RunRecord, headline
 
 
+# Column widths (px) that fit the main area at 1024 px beside the selection boxes; a wider page
+# gives each the same few pixels more. Rows tall enough for the grid to wrap a cell's text onto
+# three lines, so a long device name or result reads whole (the host and the seconds are in the
+# chosen run's details).
+_WIDTHS = {"when (UTC)": 84, "kind": 72, "network": 116, "device": 136, "result": 120}
+_ROW_HEIGHT = 66  # px: above 64 px Streamlit's grid wraps a cell's text
+
+
 def _rows(records: list[RunRecord]) -> list[dict]:
-    return [{"when (UTC)": r.when, "kind": r.kind, "network": r.name,
-             "device": r.device, "status": r.status, "result": headline(r), "host": r.host}
+    return [{"when (UTC)": r.when[:16], "kind": r.kind if r.status == "complete" else f"{r.kind} ({r.status})",
+             "network": r.name, "device": r.device, "result": headline(r)}
             for r in records]
 
 
 def _filters(cfg: ArchConfig) -> tuple[list[str], bool, str]:
-    c1, c2, c3 = st.columns([3, 1, 2])  # the kinds box holds all five chips at 1024 px
-    kinds = c1.pills("Kinds", RUN_KINDS, default=list(RUN_KINDS), selection_mode="multi", key="hist_kinds")
+    # The kinds on a row of their own: beside other filters, the chips are cut off at 1024 px.
+    kinds = st.pills("Kinds", RUN_KINDS, default=list(RUN_KINDS), selection_mode="multi", key="hist_kinds")
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    device = c1.text_input("Device contains", key="hist_device", max_chars=80, placeholder="e.g. CUDA, Xeon, 1 thread")
     this_net = c2.checkbox("This network only", key="hist_this", help="Only runs of the network shown now "
                            "(whatever it was called when it was measured)")
-    device = c3.text_input("Device contains", key="hist_device", max_chars=80, placeholder="e.g. CUDA, Xeon, 1 thread")
     return kinds, this_net, device.strip()
 
 
@@ -50,10 +59,13 @@ def _show(record: RunRecord) -> None:
         st.rerun()
 
 
-def _import_export(records: list[RunRecord]) -> None:
+def _export(records: list[RunRecord]) -> None:
     st.download_button(f"Export the {len(records)} run{'s' * (len(records) != 1)} listed (JSONL)",
                        "".join(r.to_json() + "\n" for r in records), file_name="runs.jsonl",
                        mime="application/jsonl", key="hist_export", disabled=not records)
+
+
+def _import() -> None:
     upload = st.file_uploader("Import runs (a JSONL file exported here or by `runs export`)", type=["jsonl"],
                               key="hist_import")
     if upload is not None and st.session_state.get("hist_imported") != upload.file_id:
@@ -76,17 +88,22 @@ def draw(cfg: ArchConfig, summary: dict) -> None:
         st.info("Runs are not kept on this server.")
         return
     kinds, this_net, device = _filters(cfg)
+    listing, exporting = st.container(), st.container()
+    _import()  # drawn below the list, read before it: imported runs are listed at once
     records = k.records(network=cfg.arch_key() if this_net else None, device=device or None, limit=MAX_HISTORY)
     store_notice()
     records = [r for r in records if r.kind in kinds]
-    st.caption(f"{len(records)} run{'s' * (len(records) != 1)} kept in `{k.store.path}`"
-               + (f" (the newest {MAX_HISTORY})" if len(records) == MAX_HISTORY else ""))
-    if records:
-        event = st.dataframe(_rows(records), hide_index=True, on_select="rerun", selection_mode="single-row",
-                             key="hist_table", width="stretch")
-        chosen = event.selection.rows
-        if chosen:
-            _show(records[chosen[0]])
-        else:
-            st.caption("Choose a row to see the whole result.")
-    _import_export(records)
+    with listing:
+        st.caption(f"{len(records)} run{'s' * (len(records) != 1)} kept in `{k.store.path}`"
+                   + (f" (the newest {MAX_HISTORY})" if len(records) == MAX_HISTORY else ""))
+        if records:
+            event = st.dataframe(_rows(records), hide_index=True, on_select="rerun", selection_mode="single-row",
+                                 key="hist_table", width="stretch", row_height=_ROW_HEIGHT,
+                                 column_config={k: st.column_config.Column(width=w) for k, w in _WIDTHS.items()})
+            chosen = event.selection.rows
+            if chosen:
+                _show(records[chosen[0]])
+            else:
+                st.caption("Choose a row to see the whole result.")
+    with exporting:
+        _export(records)
