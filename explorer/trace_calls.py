@@ -34,9 +34,10 @@ _OWN_WORK = torch._C.DisableTorchFunction
 
 
 class ModuleCalls:
-    """While entered, each module of `mods` (a model's named_modules) calls through a wrapper: `kind_of(mod)` names the
-    node kind of a leaf module (recorded whole) and is None for the others; modules of
-    `unit_type` go through `rec.repeats`. `rec` has `scope`, `depth`, `record` and `repeats`."""
+    """While entered, each module of `mods` (a model's named_modules) calls through a wrapper:
+    `kind_of(mod)` names the node kind of a leaf module (recorded whole; its output made by
+    `rec.quick(mod)` where that gives a maker) and is None for the others; modules of `unit_type`
+    go through `rec.repeats`. `rec` has `scope`, `depth`, `record`, `quick` and `repeats`."""
 
     def __init__(self, rec: Any, mods: list[tuple[str, nn.Module]], kind_of: Callable[[nn.Module], Any],
                  unit_type: type) -> None:
