@@ -85,12 +85,8 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         if getattr(func, "__name__", "") == "__get__":  # a tensor attribute read (shape, dtype): no op
             return func(*args, **kwargs)
-        x, out = args[0] if args else None, None
-        if isinstance(x, torch.Tensor) and x.is_meta:
-            with self.watch.muting():  # a stand-in makes one fresh tensor (or returns x): counted here
-                out = self._stand_in(func, x, args, kwargs)
-            if out is not None and out is not x:
-                self.watch.fresh(out)
+        x = args[0] if args else None
+        out = self._counted_stand_in(func, x, args, kwargs) if isinstance(x, torch.Tensor) and x.is_meta else None
         if out is None:
             out = func(*args, **kwargs)
         fname = getattr(func, "__name__", "")
@@ -134,34 +130,39 @@ class _Recorder(TorchFunctionMode):
             return out
         return None
 
-    def quick(self, mod: nn.Module) -> Callable[[Any], torch.Tensor | None] | None:
-        """For a BN, ReLU or zero-padded conv of torch's own classes: a function of the module's
-        input that makes its output as the stand-in of its functional op does, without running
-        the module's forward (its Python checks and the dispatch to this mode are most of a
-        meta call's time). The function returns None for an input it does not take (not a 4-D
-        meta tensor): the module then runs. None for any other module."""
-        cls = type(mod)
-        if cls is nn.BatchNorm2d:
-            return lambda x: self._quick(x, lambda: blank(x, x.shape))
-        if cls is nn.ReLU:
-            return lambda x: self._quick(x, lambda: x if mod.inplace else blank(x, x.shape))
-        if cls is nn.Conv2d and mod.padding_mode == "zeros" and isinstance(mod.padding, tuple):
-            return lambda x: self._quick(x, lambda: self._conv2d(x, mod.weight, mod.bias, mod.stride, mod.padding,
-                                                                 mod.dilation, mod.groups))
-        return None
-
-    def _quick(self, x: Any, make: Callable[[], torch.Tensor]) -> torch.Tensor | None:
-        if not (type(x) is torch.Tensor and x.is_meta and x.dim() == 4):
-            return None
+    def _counted_stand_in(self, func, x: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        """`_stand_in`'s output, its one fresh tensor counted here (the watch muted while it is made)."""
         watch = self.watch
-        watch.muted = True  # the one fresh tensor is counted here, as __torch_function__ counts a stand-in's
+        was, watch.muted = watch.muted, True
         try:
-            out = make()
+            out = self._stand_in(func, x, args, kwargs)
         finally:
-            watch.muted = False
-        if out is not x:
+            watch.muted = was
+        if out is not None and out is not x:
             watch.fresh(out)
         return out
+
+    def quick(self, mod: nn.Module) -> Callable[[Any], torch.Tensor | None] | None:
+        """For a BN, ReLU or zero-padded conv of torch's own classes: a function of the module's
+        input that gives the output its functional op's stand-in gives, without running the
+        module's forward (its Python checks and the dispatch to this mode are most of a meta
+        call's time). The function returns None for an input it does not take (not a 4-D meta
+        tensor, or arguments the stand-in leaves to the op): the module then runs. None for any
+        other module."""
+        cls = type(mod)
+        if cls is nn.BatchNorm2d:
+            return lambda x: self._quick(F.batch_norm, x, ())
+        if cls is nn.ReLU:
+            return lambda x: self._quick(F.relu, x, (), inplace=mod.inplace)
+        if cls is nn.Conv2d and mod.padding_mode == "zeros":
+            return lambda x: self._quick(F.conv2d, x, (mod.weight, mod.bias, mod.stride, mod.padding, mod.dilation,
+                                                       mod.groups))
+        return None
+
+    def _quick(self, func, x: Any, rest: tuple, **kwargs) -> torch.Tensor | None:
+        if not (type(x) is torch.Tensor and x.is_meta and x.dim() == 4):
+            return None
+        return self._counted_stand_in(func, x, (x, *rest), kwargs)
 
     def _conv2d(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
         """Meta conv2d without the meta kernel, whose shape checks import sympy (about 0.5 s)."""

@@ -8,7 +8,6 @@ op, the bytes of fresh outputs and flop_counter's flops, and the bytes alive at 
 from __future__ import annotations
 
 import weakref
-from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
@@ -52,15 +51,6 @@ class Watch(TorchDispatchMode):
         self.pending_bytes += nbytes
         self.fresh_ops += 1
         self.track(t)
-
-    @contextmanager
-    def muting(self) -> Iterator[None]:
-        """Ops inside are not counted (the caller counts what they make)."""
-        was, self.muted = self.muted, True
-        try:
-            yield
-        finally:
-            self.muted = was
 
     def _free(self, ref: weakref.ref) -> None:
         self.live -= self._alive.pop(id(ref))[1]
