@@ -107,6 +107,15 @@ def enter(pg, key: str, value) -> None:
     box.press("Enter")
 
 
+def start_lab_run(pg, epochs: int, seeds: int = 1) -> None:
+    """In the open Lab view: set the epochs and seeds, then press Start training (its end not awaited)."""
+    enter(pg, "lab_epochs", epochs)
+    settle(pg)
+    choose(pg, "lab_seeds", str(seeds))
+    settle(pg)
+    pg.locator(f"{key_css('lab_run')} button").click()
+
+
 def settle(pg, timeout_ms: int = 120_000) -> None:
     """Wait until the app has finished its rerun."""
     pg.wait_for_timeout(300)  # let a just-triggered rerun start

@@ -8,7 +8,7 @@ A screenshot of the view at 1024 px goes to test-results/lab_cancelled_1024.png.
 import re
 
 import pytest
-from browser_util import EXCEPTION, ROOT, choose, enter, key_css, open_tab, settle
+from browser_util import EXCEPTION, ROOT, key_css, open_tab, settle, start_lab_run
 
 RESULTS = ROOT / "test-results"
 PROGRESS = '[data-testid="stProgress"]'
@@ -51,11 +51,7 @@ def results_table(pg) -> list[dict]:
 def test_cancel_says_what_was_cut_short_and_keeps_its_numbers(page):
     pg = page
     open_tab(pg, "Lab")
-    enter(pg, "lab_epochs", 3)
-    settle(pg)
-    choose(pg, "lab_seeds", "1")
-    settle(pg)
-    pg.locator(f"{key_css('lab_run')} button").click()
+    start_lab_run(pg, epochs=3)
     # the first epoch has finished: the bar reads "... plain20: epoch 1/3 · 2.10 s"
     pg.wait_for_function("sel => /epoch [1-3]\\/3/.test(document.querySelector(sel)?.innerText || '')",
                          arg=PROGRESS, timeout=120_000)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import DIAGRAM, EXCEPTION, IMG, ROOT, choose, cut_text, enter, key_css, open_tab, settle
+from browser_util import DIAGRAM, EXCEPTION, IMG, ROOT, cut_text, key_css, open_tab, settle, start_lab_run
 
 RESULTS = ROOT / "test-results"
 WIDTHS = (1024, 1440)
@@ -40,11 +40,7 @@ def prepare(pg, view: str) -> None:
         settle(pg)
         assert pg.locator('[data-testid="stMetricValue"]').count() == 4  # median, p10-p90, throughput, batch
     elif view == "Lab":  # the shortest run of the first experiment: one epoch, one seed
-        enter(pg, "lab_epochs", 1)
-        settle(pg)
-        choose(pg, "lab_seeds", "1")
-        settle(pg)
-        pg.locator(f"{key_css('lab_run')} button").click()
+        start_lab_run(pg, epochs=1)
         pg.wait_for_selector(f"{key_css('lab_json')} button", timeout=180_000)
         settle(pg)
         assert pg.locator('[data-testid="stDataFrame"]').count() >= 1  # the results table

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_util import EXCEPTION, MAIN, ROOT, choose, enter, key_css, open_tab, settle
+from browser_util import EXCEPTION, MAIN, ROOT, choose, key_css, open_tab, settle, start_lab_run
 
 SIZES = [(1024, 768), (1440, 900)]
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "test-results" / "screenshots")
@@ -110,11 +110,7 @@ def test_inspector_table_fits_its_panel_with_a_short_header(page):
 def test_lab_results_fit(page):
     pg = page
     visit(pg, "preset=resnet50", "Lab")
-    enter(pg, "lab_epochs", 1)
-    settle(pg)
-    choose(pg, "lab_seeds", "1")
-    settle(pg)
-    pg.locator(f"{key_css('lab_run')} button").click()
+    start_lab_run(pg, epochs=1)
     pg.wait_for_selector(f'{MAIN} [data-testid="stDataFrame"]', timeout=300_000)
     settle(pg)
     tables = assert_tables_fit(pg, MAIN)
