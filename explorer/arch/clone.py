@@ -4,9 +4,9 @@ A deep net repeats one unit many times (ResNet-1202: 199 per stage). On meta the
 to initialise, so every later unit equal to one already built can be a copy of it: new module
 objects with the same attributes, new parameter and buffer tensors of the same shapes, dtypes
 and requires_grad (none shared with the original), and hook tables of their own (empty, as a new
-module's are). That costs a fraction of running the module constructors again. The same goes for the leaf
-modules inside the units built anew: a BN or conv with the arguments of one made before in the
-same build is a copy of it (`Made`).
+module's are). That costs a fraction of running the module constructors again. The same goes for
+the leaf modules inside the units built anew: a BN or conv with the arguments of one made before
+in the same build is a copy of it (`Made`).
 """
 from __future__ import annotations
 
